@@ -1,0 +1,40 @@
+/**
+ * Every bound in one place, checked against each other when the module loads.
+ *
+ * Names carry their unit last (…Bytes, …Ms, …Max). A limit that is also a config key has its
+ * default here and its validation in config.ts.
+ */
+import { assert } from './assert.js';
+
+export const limits = {
+  /** Messages an actor mailbox holds before `tell` fails with PS_ERR_MAILBOX_FULL. */
+  mailboxCapacityMax: 1024,
+  /** Default bound for `ask` replies. */
+  askTimeoutMsDefault: 30_000,
+  /** Restarts a supervisor grants a child within `restartWindowMs` before marking it broken. */
+  restartsMax: 3,
+  restartWindowMs: 60_000,
+  /** Bytes in one SharedArrayBuffer ring (a power of two). */
+  ringCapacityBytes: 1 << 20,
+  /** Largest single message on a ring; larger ones fall back to MessagePort. */
+  ringMessageBytesMax: 256 * 1024,
+  /** How long a read at an LSN above last_record_lsn waits before PS_ERR_TIMEOUT. */
+  waitLsnTimeoutMsDefault: 10_000,
+  /** Decoded WAL records queued between walreceiver and ingest. */
+  ingestQueueRecordsMax: 65_536,
+  /** A WAL record larger than this is treated as corrupt (PostgreSQL's own cap is 1 GiB). */
+  walRecordBytesMax: 1024 * 1024 * 1024,
+  /** Reconnect backoff of the walreceiver. */
+  reconnectDelayMsMin: 100,
+  reconnectDelayMsMax: 10_000,
+  /** HTTP request bodies. */
+  httpBodyBytesMax: 1024 * 1024,
+  /** Tenants per server and timelines per tenant. */
+  tenantsMax: 10_000,
+  timelinesPerTenantMax: 1_000,
+} as const;
+
+assert(Number.isInteger(Math.log2(limits.ringCapacityBytes)), 'ring capacity must be a power of two');
+assert(limits.ringMessageBytesMax * 4 <= limits.ringCapacityBytes, 'a ring must hold several largest messages');
+assert(limits.reconnectDelayMsMin < limits.reconnectDelayMsMax, 'reconnect backoff must grow');
+assert(limits.restartsMax >= 1, 'a supervisor grants at least one restart');
