@@ -1,0 +1,37 @@
+/**
+ * The contract between a timeline's storage engine (src/storage/) and its users (ingest, the
+ * timeline actor, GetPage@LSN).
+ *
+ * Writes arrive in LSN order, one record's values at a time, into the open in-memory layer. The
+ * timeline freezes it (at checkpoint_distance or on demand) and flushes it to an L0 delta layer
+ * file; when the file is durable, disk_consistent_lsn advances. Reads search the open layer, the
+ * frozen ones, then layer files newest first, until an image or a will-init record.
+ */
+import type { Key } from '../keys.js';
+import type { Lsn } from '../lsn.js';
+import type { ReconstructData, Value } from './value.js';
+
+export interface TimelineStore {
+  /** Highest LSN at which anything was put (0 when empty). */
+  readonly lastPutLsn: Lsn;
+  /** Everything at or below this LSN is in durable local layer files. */
+  readonly diskConsistentLsn: Lsn;
+
+  /** Stores a value. LSNs never go backwards; several values may share an LSN (distinct keys). */
+  put(key: Key, lsn: Lsn, value: Value): void;
+
+  /** The newest image at or below `lsn` and the records after it; undefined when the key has no value. */
+  getReconstructData(key: Key, lsn: Lsn): Promise<ReconstructData | undefined>;
+
+  /**
+   * Freezes the open in-memory layer and writes it as a durable L0 delta layer (crash-safe), then
+   * advances disk_consistent_lsn to `upToLsn` (the last complete record's end LSN). Resolves with it.
+   */
+  flush(upToLsn: Lsn): Promise<Lsn>;
+
+  /** Bytes held by the open in-memory layer (the timeline flushes past checkpoint_distance). */
+  readonly openLayerBytes: number;
+
+  /** Releases file handles. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,42 @@
+/**
+ * What is stored at (key, LSN): a materialized image, or something redo applies on top of the
+ * previous version. Values are written at the *end* LSN of the WAL record that produced them, so
+ * GetPage@L sees exactly the records that were complete at L (page LSNs after redo equal it too).
+ *
+ * Besides PostgreSQL's own records, ingest emits a few Strata records for changes WAL implies but
+ * does not attach to the page they touch (as Neon does): the visibility-map bits a heap record
+ * clears, the CLOG bits a commit record sets, the multixact SLRU entries a create record writes.
+ * These are applied by Strata's redo (issue 3); until then reads that need them answer
+ * PS_ERR_REDO_UNSUPPORTED.
+ */
+import type { Lsn } from '../lsn.js';
+
+export type StrataRecord =
+  /** Clear visibility-map bits for up to two heap blocks (old/new page of an update). */
+  | { kind: 'ClearVisibilityMapFlags'; heapBlocks: number[]; flags: number }
+  /** Mark transactions committed in the CLOG page (with commit timestamp, for commit_ts). */
+  | { kind: 'ClogSetCommitted'; xids: number[]; timestamp: number }
+  | { kind: 'ClogSetAborted'; xids: number[] }
+  /** A multixact's offset entry and its member entries on their SLRU pages. */
+  | { kind: 'MultixactOffsetCreate'; multiXactId: number; offset: number }
+  | { kind: 'MultixactMembersCreate'; offset: number; members: { xid: number; status: number }[] };
+
+export type Value =
+  /** A full page, or a metadata blob (relation size, directory, control file…). */
+  | { kind: 'image'; bytes: Uint8Array }
+  /** A PostgreSQL WAL record (the whole XLogRecord) that touched this key. */
+  | { kind: 'walRecord'; willInit: boolean; record: Uint8Array; blockId: number }
+  /** A Strata record (see above). */
+  | { kind: 'strataRecord'; willInit: boolean; record: StrataRecord };
+
+export function valueWillInit(value: Value): boolean {
+  return value.kind === 'image' || value.willInit;
+}
+
+/** Everything needed to materialize a key at an LSN: newest image at or below it, then records. */
+export interface ReconstructData {
+  /** The base image, absent when the oldest record initializes the page (or none exists). */
+  image: { lsn: Lsn; bytes: Uint8Array } | undefined;
+  /** Records newer than the image, oldest first, each at or below the request LSN. */
+  records: { lsn: Lsn; value: Exclude<Value, { kind: 'image' }> }[];
+}
