@@ -32,9 +32,29 @@ export const limits = {
   /** Tenants per server and timelines per tenant. */
   tenantsMax: 10_000,
   timelinesPerTenantMax: 1_000,
+  /** Actors one thread's registry hosts (actor runtime). */
+  actorsPerThreadMax: 100_000,
+  /** Requests (asks, spawns, controls) awaiting a reply from one actor worker thread. */
+  actorThreadPendingMax: 65_536,
+  /** Largest backend message the pgwire client accepts; longer frames are a protocol error. */
+  pgwireMessageBytesMax: 64 * 1024 * 1024,
+  /** Bytes of parsed backend messages a connection queues before it pauses its socket. */
+  pgwireReceiveQueueBytesMax: 4 * 1024 * 1024,
+  /** Storage: bytes of one append-only chunk of an in-memory layer (larger values get their own). */
+  inMemoryLayerChunkBytes: 1024 * 1024,
+  /** Storage: frozen in-memory layers waiting for their flush before flush() refuses more. */
+  frozenLayersMax: 8,
+  /** Storage: open layer-file handles a timeline keeps cached. */
+  layerFileHandlesMax: 64,
+  /** Storage: target size of one image layer file written by a bulk import. */
+  imageLayerBytesTarget: 256 * 1024 * 1024,
+  /** Storage: default open-layer size past which the timeline should flush (checkpoint_distance). */
+  checkpointDistanceBytesDefault: 256 * 1024 * 1024,
 } as const;
 
 assert(Number.isInteger(Math.log2(limits.ringCapacityBytes)), 'ring capacity must be a power of two');
 assert(limits.ringMessageBytesMax * 4 <= limits.ringCapacityBytes, 'a ring must hold several largest messages');
 assert(limits.reconnectDelayMsMin < limits.reconnectDelayMsMax, 'reconnect backoff must grow');
+assert(limits.pgwireReceiveQueueBytesMax <= limits.pgwireMessageBytesMax, 'a pgwire queue pauses before one max message');
 assert(limits.restartsMax >= 1, 'a supervisor grants at least one restart');
+assert(limits.inMemoryLayerChunkBytes <= limits.checkpointDistanceBytesDefault, 'an open layer holds at least one chunk before it flushes');
