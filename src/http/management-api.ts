@@ -25,6 +25,10 @@ export interface TimelineInfo {
   pg_version: number;
   initdb_lsn?: string;
   wal_source?: string;
+  /** WAL records ingested since the timeline was loaded, in all and per rmgr (pg_waldump names). */
+  wal_records_ingested?: number;
+  wal_records_by_rmgr?: Record<string, number>;
+  walreceiver?: { state: string; connections: number; last_error?: string };
 }
 
 export interface CreateTimelineRequest {

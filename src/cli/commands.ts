@@ -1,0 +1,137 @@
+/**
+ * The actions of the CLI commands that talk to a running server (tenant, timeline, relsize,
+ * getpage, failpoints) and the local ones (waldump). Each prints exactly what scripts need:
+ * an id alone, a number, JSON, or raw page bytes.
+ */
+import { assert } from '../assert.js';
+import { parseFailpoints } from '../failpoints.js';
+import type { TenantInfo, TimelineInfo } from '../http/management-api.js';
+import { parseLsn } from '../lsn.js';
+import { CliFailure, type EndpointOptions, requestBytes, requestJson, resolveEndpoint } from './client.js';
+
+const PAGE_BYTES = 8192;
+
+export function writeStdout(data: string | Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => process.stdout.write(data, (error) => (error ? reject(error) : resolve())));
+}
+
+function usage(message: string): CliFailure {
+  return new CliFailure(message, 'usage', 2);
+}
+
+export async function tenantCreate(options: EndpointOptions & { id?: string }): Promise<void> {
+  const base = await resolveEndpoint(options);
+  const body = options.id === undefined ? {} : { new_tenant_id: options.id };
+  const tenant = (await requestJson(base, { method: 'POST', path: '/v1/tenant', body })) as TenantInfo;
+  assert(typeof tenant.id === 'string', 'the server returns the tenant id');
+  await writeStdout(`${tenant.id}\n`);
+}
+
+export async function tenantList(options: EndpointOptions & { json?: boolean }): Promise<void> {
+  const base = await resolveEndpoint(options);
+  const tenants = (await requestJson(base, { method: 'GET', path: '/v1/tenant' })) as TenantInfo[];
+  if (options.json === true) return writeStdout(`${JSON.stringify(tenants, null, 2)}\n`);
+  await writeStdout(tenants.map((tenant) => `${tenant.id} ${tenant.state.slug} ${tenant.timelines.length}\n`).join(''));
+}
+
+export interface TimelineCreateOptions extends EndpointOptions {
+  tenant: string;
+  id?: string;
+  fromPrimary?: string;
+  ancestor?: string;
+  ancestorLsn?: string;
+}
+
+export async function timelineCreate(options: TimelineCreateOptions): Promise<void> {
+  if (options.ancestorLsn !== undefined && options.ancestor === undefined) throw usage('--ancestor-lsn needs --ancestor TL');
+  if (options.fromPrimary !== undefined && options.ancestor !== undefined) throw usage('--from-primary and --ancestor exclude each other');
+  const body: Record<string, string> = {};
+  if (options.id !== undefined) body.new_timeline_id = options.id;
+  if (options.fromPrimary !== undefined) body.from_primary = options.fromPrimary;
+  if (options.ancestor !== undefined) body.ancestor_timeline_id = options.ancestor;
+  if (options.ancestorLsn !== undefined) body.ancestor_start_lsn = options.ancestorLsn;
+  const base = await resolveEndpoint(options);
+  const path = `/v1/tenant/${encodeURIComponent(options.tenant)}/timeline`;
+  const timeline = (await requestJson(base, { method: 'POST', path, body })) as TimelineInfo;
+  assert(typeof timeline.timeline_id === 'string', 'the server returns the timeline id');
+  await writeStdout(`${timeline.timeline_id}\n`);
+}
+
+export async function timelineList(options: EndpointOptions & { tenant: string; json?: boolean }): Promise<void> {
+  const base = await resolveEndpoint(options);
+  const path = `/v1/tenant/${encodeURIComponent(options.tenant)}/timeline`;
+  const timelines = (await requestJson(base, { method: 'GET', path })) as TimelineInfo[];
+  if (options.json === true) return writeStdout(`${JSON.stringify(timelines, null, 2)}\n`);
+  await writeStdout(timelines.map((timeline) => `${timeline.timeline_id} ${timeline.state} ${timeline.last_record_lsn}\n`).join(''));
+}
+
+export async function timelineShow(options: EndpointOptions & { tenant: string; timeline: string }): Promise<void> {
+  const base = await resolveEndpoint(options);
+  const path = `/v1/tenant/${encodeURIComponent(options.tenant)}/timeline/${encodeURIComponent(options.timeline)}`;
+  await writeStdout(`${JSON.stringify(await requestJson(base, { method: 'GET', path }), null, 2)}\n`);
+}
+
+export interface PageOptions extends EndpointOptions {
+  tenant: string;
+  timeline: string;
+  rel: string;
+  fork?: string;
+  lsn?: string;
+  blk?: string;
+}
+
+function pagePath(options: PageOptions, route: 'relsize' | 'getpage'): string {
+  const query = new URLSearchParams({ rel: options.rel, fork: options.fork ?? 'main' });
+  if (options.blk !== undefined) query.set('blk', options.blk);
+  if (options.lsn !== undefined) {
+    parseLsn(options.lsn);
+    query.set('lsn', options.lsn);
+  }
+  return `/v1/tenant/${encodeURIComponent(options.tenant)}/timeline/${encodeURIComponent(options.timeline)}/${route}?${query}`;
+}
+
+export async function relsize(options: PageOptions): Promise<void> {
+  const base = await resolveEndpoint(options);
+  const reply = (await requestJson(base, { method: 'GET', path: pagePath(options, 'relsize') })) as { size: number };
+  assert(Number.isInteger(reply.size), 'the server returns a block count');
+  await writeStdout(`${reply.size}\n`);
+}
+
+export async function getpage(options: PageOptions): Promise<void> {
+  const base = await resolveEndpoint(options);
+  const page = await requestBytes(base, { method: 'GET', path: pagePath(options, 'getpage') });
+  if (page.length !== PAGE_BYTES) throw new CliFailure(`server returned ${page.length} bytes instead of ${PAGE_BYTES}`, 'PS_ERR_PROTOCOL');
+  await writeStdout(page);
+}
+
+export async function failpointsSet(spec: string, options: EndpointOptions): Promise<void> {
+  const entries = parseFailpoints(spec);
+  if (entries.length === 0) throw usage('empty failpoint spec');
+  const base = await resolveEndpoint(options);
+  const body = entries.map((entry) => ({ name: entry.name, actions: entry.action.text }));
+  const list = (await requestJson(base, { method: 'PUT', path: '/v1/failpoints', body })) as Array<{ name: string; actions: string }>;
+  await writeStdout(list.map((entry) => `${entry.name}=${entry.actions}\n`).join(''));
+}
+
+export async function failpointsList(options: EndpointOptions): Promise<void> {
+  const base = await resolveEndpoint(options);
+  const list = (await requestJson(base, { method: 'GET', path: '/v1/failpoints' })) as Array<{ name: string; actions: string }>;
+  await writeStdout(list.map((entry) => `${entry.name}=${entry.actions}\n`).join(''));
+}
+
+interface WaldumpModule {
+  runWaldump(files: string[], output: NodeJS.WritableStream): Promise<void>;
+}
+
+export async function waldump(files: string[]): Promise<void> {
+  assert(files.length > 0, 'commander requires at least one file');
+  // A variable specifier keeps tsc from resolving a module another helper writes.
+  const specifier = '../wal/waldump.js';
+  let module: WaldumpModule;
+  try {
+    module = (await import(specifier)) as WaldumpModule;
+  } catch (error) {
+    throw new CliFailure(`waldump is not available in this build: ${(error as Error).message}`, 'PS_ERR_WAL_UNSUPPORTED');
+  }
+  await module.runWaldump(files, process.stdout);
+}

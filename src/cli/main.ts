@@ -1,0 +1,114 @@
+/**
+ * The `strata` command line (commander). bin/strata calls `main(process.argv)`.
+ *
+ *   strata init     --workdir DIR [-c key=value]…     write DIR/strata.toml
+ *   strata start    --workdir DIR [-c key=value]…     run the server until SIGINT/SIGTERM
+ *   strata tenant   create [--id ID] | list [--json]
+ *   strata timeline create --tenant T [--id ID] [--from-primary CONNSTR] [--ancestor TL --ancestor-lsn X/Y]
+ *                   list --tenant T [--json] | show --tenant T --timeline TL
+ *   strata relsize  --tenant T --timeline TL --rel S/D/R [--fork F] [--lsn X/Y]
+ *   strata getpage  --tenant T --timeline TL --rel S/D/R [--fork F] [--lsn X/Y] --blk N   (8192 raw bytes)
+ *   strata waldump  FILE…
+ *   strata failpoints set SPEC | list
+ *
+ * Commands that talk to a server find it with `--endpoint URL` or `--workdir DIR` (listen_http_addr).
+ * Every failure is one stderr line `strata: <message> (<code>)`: exit status 2 for usage errors,
+ * 1 for everything else. main() sets process.exitCode instead of exiting so stdout drains.
+ */
+import { Command, CommanderError } from 'commander';
+import { StrataError } from '../errors.js';
+import { CliFailure } from './client.js';
+import * as commands from './commands.js';
+import { init, start } from './server-commands.js';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+function withEndpoint(command: Command): Command {
+  return command
+    .option('--endpoint <url>', 'management API URL, e.g. http://127.0.0.1:9898')
+    .option('--workdir <dir>', 'find the server through DIR/strata.toml');
+}
+
+function withPage(command: Command): Command {
+  return withEndpoint(command)
+    .requiredOption('--tenant <id>', 'tenant id')
+    .requiredOption('--timeline <id>', 'timeline id')
+    .requiredOption('--rel <spc/db/rel>', 'relation, e.g. 1663/5/16384')
+    .option('--fork <fork>', 'main, fsm, vm or init', 'main')
+    .option('--lsn <X/Y>', 'read at this LSN (default: latest)');
+}
+
+function addServerCommands(program: Command): void {
+  program.command('init').description('write DIR/strata.toml')
+    .requiredOption('--workdir <dir>', 'server directory').option('-c, --config <key=value>', 'set a config key', collect, [])
+    .action((options: { workdir: string; config: string[] }) => init(options));
+  program.command('start').description('run the server')
+    .requiredOption('--workdir <dir>', 'server directory').option('-c, --config <key=value>', 'override a config key', collect, [])
+    .action((options: { workdir: string; config: string[] }) => start(options));
+}
+
+function addTenantCommands(program: Command): void {
+  const tenant = program.command('tenant').description('manage tenants');
+  withEndpoint(tenant.command('create').description('create a tenant; prints its id')).option('--id <id>', 'tenant id (32 hex)')
+    .action((options: { id?: string; endpoint?: string; workdir?: string }) => commands.tenantCreate(options));
+  withEndpoint(tenant.command('list').description('list tenants: id state timelines')).option('--json', 'print JSON')
+    .action((options: { json?: boolean }) => commands.tenantList(options));
+  const timeline = program.command('timeline').description('manage timelines');
+  withEndpoint(timeline.command('create').description('create a timeline; prints its id')).requiredOption('--tenant <id>', 'tenant id')
+    .option('--id <id>', 'timeline id (32 hex)').option('--from-primary <connstr>', 'attach to a PostgreSQL 15 primary')
+    .option('--ancestor <id>', 'branch from this timeline').option('--ancestor-lsn <X/Y>', 'branch point')
+    .action((options: commands.TimelineCreateOptions) => commands.timelineCreate(options));
+  withEndpoint(timeline.command('list').description('list timelines: id state last_record_lsn')).requiredOption('--tenant <id>', 'tenant id')
+    .option('--json', 'print JSON').action((options: { tenant: string; json?: boolean }) => commands.timelineList(options));
+  withEndpoint(timeline.command('show').description('print a timeline as JSON')).requiredOption('--tenant <id>', 'tenant id')
+    .requiredOption('--timeline <id>', 'timeline id')
+    .action((options: { tenant: string; timeline: string }) => commands.timelineShow(options));
+}
+
+function addDataCommands(program: Command): void {
+  withPage(program.command('relsize').description('print a relation fork size in blocks'))
+    .action((options: commands.PageOptions) => commands.relsize(options));
+  withPage(program.command('getpage').description('write one 8192-byte page to stdout')).requiredOption('--blk <n>', 'block number')
+    .action((options: commands.PageOptions) => commands.getpage(options));
+  program.command('waldump').description('print the records of WAL segment files').argument('<files...>', 'WAL segment files')
+    .action((files: string[]) => commands.waldump(files));
+  const failpoints = program.command('failpoints').description('configure failpoints on a running server');
+  withEndpoint(failpoints.command('set').description('apply name=action;… and print the active list')).argument('<spec>', 'failpoint spec')
+    .action((spec: string, options: { endpoint?: string; workdir?: string }) => commands.failpointsSet(spec, options));
+  withEndpoint(failpoints.command('list').description('print the active failpoints'))
+    .action((options: { endpoint?: string; workdir?: string }) => commands.failpointsList(options));
+}
+
+export function buildProgram(): Command {
+  const program = new Command('strata')
+    .description('Strata, a page server for PostgreSQL 15')
+    .exitOverride()
+    .configureOutput({ outputError: () => undefined })
+    .showSuggestionAfterError(true);
+  addServerCommands(program);
+  addTenantCommands(program);
+  addDataCommands(program);
+  return program;
+}
+
+function report(message: string, code: string, exitCode: number): void {
+  process.stderr.write(`strata: ${message.split('\n')[0]} (${code})\n`);
+  process.exitCode = exitCode;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0 || error.code === 'commander.help' || error.code === 'commander.helpDisplayed') {
+        process.exitCode = error.exitCode === 0 ? 0 : 2;
+        return;
+      }
+      return report(error.message.replace(/^error: /, ''), 'usage', 2);
+    }
+    if (error instanceof CliFailure) return report(error.message, error.code, error.exitCode);
+    if (error instanceof StrataError) return report(error.message, error.code, 1);
+    return report(error instanceof Error ? error.message : String(error), 'PS_ERR_INTERNAL', 1);
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Validation of everything a client sends: path ids, query parameters and JSON bodies.
+ *
+ * Every failure is a PS_ERR_BAD_REQUEST whose message names the parameter and whose details carry
+ * `{ parameter }`, so a 400 tells the caller exactly what to fix. Pure functions, no I/O.
+ */
+import { assert } from '../assert.js';
+import { StrataError } from '../errors.js';
+import type { RelTag } from '../keys.js';
+import { type Lsn, parseLsn } from '../lsn.js';
+import type { CreateTimelineRequest } from './management-api.js';
+
+const ID_PATTERN = /^[0-9a-f]{32}$/;
+const FORKS: Record<string, number> = { main: 0, fsm: 1, vm: 2, init: 3 };
+const U32_MAX = 0xffff_ffff;
+
+function bad(parameter: string, message: string): StrataError {
+  return new StrataError('PS_ERR_BAD_REQUEST', `invalid ${parameter}: ${message}`, { parameter });
+}
+
+/** Tenant and timeline ids: 32 lower-case hex digits (Neon's TenantId/TimelineId). */
+export function parseId(parameter: string, value: unknown): string {
+  if (typeof value !== 'string' || !ID_PATTERN.test(value)) {
+    throw bad(parameter, `${JSON.stringify(value)} is not 32 lower-case hex digits`);
+  }
+  return value;
+}
+
+function parseU32(parameter: string, text: string): number {
+  if (!/^\d{1,10}$/.test(text)) throw bad(parameter, `'${text}' is not an unsigned 32-bit decimal`);
+  const value = Number(text);
+  if (value > U32_MAX) throw bad(parameter, `'${text}' exceeds ${U32_MAX}`);
+  return value;
+}
+
+/** `rel=SPC/DB/REL` plus `fork=main|fsm|vm|init` (default main). */
+export function parseRelTag(query: URLSearchParams): RelTag {
+  const text = requiredQuery(query, 'rel');
+  const parts = text.split('/');
+  if (parts.length !== 3) throw bad('rel', `'${text}' is not SPC/DB/REL`);
+  const [spcNode, dbNode, relNode] = parts.map((part) => parseU32('rel', part)) as [number, number, number];
+  const forkText = query.get('fork') ?? 'main';
+  const forkNumber = FORKS[forkText];
+  if (forkNumber === undefined) throw bad('fork', `'${forkText}' is not one of main, fsm, vm, init`);
+  return { spcNode, dbNode, relNode, forkNumber };
+}
+
+/** `blk=N` with N < 0xFFFFFFFF (InvalidBlockNumber is not a block). */
+export function parseBlockNumber(query: URLSearchParams): number {
+  const value = parseU32('blk', requiredQuery(query, 'blk'));
+  if (value === U32_MAX) throw bad('blk', `${value} is InvalidBlockNumber`);
+  return value;
+}
+
+/** Optional `lsn=X/Y`; undefined means "latest". */
+export function parseOptionalLsn(query: URLSearchParams): Lsn | undefined {
+  const text = query.get('lsn');
+  if (text === null) return undefined;
+  return parseLsnParameter('lsn', text);
+}
+
+export function parseLsnParameter(parameter: string, text: unknown): Lsn {
+  if (typeof text !== 'string') throw bad(parameter, `${JSON.stringify(text)} is not an LSN string X/Y`);
+  try {
+    return parseLsn(text);
+  } catch (error) {
+    throw bad(parameter, error instanceof Error ? error.message : String(error));
+  }
+}
+
+function requiredQuery(query: URLSearchParams, parameter: string): string {
+  const value = query.get(parameter);
+  if (value === null || value === '') throw bad(parameter, 'missing query parameter');
+  return value;
+}
+
+function objectBody(body: unknown, allowed: readonly string[]): Record<string, unknown> {
+  if (body === undefined) return {};
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('body', 'expected a JSON object');
+  for (const key of Object.keys(body)) {
+    if (!allowed.includes(key)) throw bad(key, `unknown field (allowed: ${allowed.join(', ')})`);
+  }
+  return body as Record<string, unknown>;
+}
+
+/** Body of POST /v1/tenant. */
+export function parseCreateTenantBody(body: unknown): { new_tenant_id?: string } {
+  const object = objectBody(body, ['new_tenant_id']);
+  if (object.new_tenant_id === undefined || object.new_tenant_id === null) return {};
+  return { new_tenant_id: parseId('new_tenant_id', object.new_tenant_id) };
+}
+
+/** Body of POST /v1/tenant/:tenant_id/timeline. */
+export function parseCreateTimelineBody(body: unknown): CreateTimelineRequest {
+  const fields = ['new_timeline_id', 'ancestor_timeline_id', 'ancestor_start_lsn', 'pg_version', 'from_primary'];
+  const object = objectBody(body, fields);
+  const request: CreateTimelineRequest = {};
+  const present = (key: string) => object[key] !== undefined && object[key] !== null;
+  if (present('new_timeline_id')) request.new_timeline_id = parseId('new_timeline_id', object.new_timeline_id);
+  if (present('ancestor_timeline_id')) request.ancestor_timeline_id = parseId('ancestor_timeline_id', object.ancestor_timeline_id);
+  if (present('ancestor_start_lsn')) {
+    parseLsnParameter('ancestor_start_lsn', object.ancestor_start_lsn);
+    request.ancestor_start_lsn = object.ancestor_start_lsn as string;
+  }
+  if (present('pg_version')) {
+    if (object.pg_version !== 15) throw bad('pg_version', `${JSON.stringify(object.pg_version)} is not supported (only 15)`);
+    request.pg_version = 15;
+  }
+  if (present('from_primary')) {
+    if (typeof object.from_primary !== 'string' || object.from_primary === '') throw bad('from_primary', 'expected a connection string');
+    request.from_primary = object.from_primary;
+  }
+  if (request.ancestor_start_lsn !== undefined && request.ancestor_timeline_id === undefined) {
+    throw bad('ancestor_start_lsn', 'given without ancestor_timeline_id');
+  }
+  if (request.from_primary !== undefined && request.ancestor_timeline_id !== undefined) {
+    throw bad('from_primary', 'cannot be combined with ancestor_timeline_id');
+  }
+  return request;
+}
+
+/** Body of PUT /v1/failpoints: `[{"name": "x", "actions": "return(5)"}]` (Neon's shape). */
+export function parseFailpointsBody(body: unknown): Array<{ name: string; actions: string }> {
+  if (!Array.isArray(body)) throw bad('body', 'expected a JSON array of {"name", "actions"}');
+  const entries: Array<{ name: string; actions: string }> = [];
+  for (const [index, entry] of body.entries()) {
+    const object = objectBody(entry, ['name', 'actions']);
+    if (typeof object.name !== 'string' || object.name === '') throw bad(`[${index}].name`, 'expected a failpoint name');
+    if (typeof object.actions !== 'string') throw bad(`[${index}].actions`, 'expected an action string');
+    entries.push({ name: object.name, actions: object.actions });
+  }
+  assert(entries.length === body.length, 'every failpoint entry is kept');
+  return entries;
+}

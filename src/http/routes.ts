@@ -1,0 +1,121 @@
+/**
+ * The management API routes (shaped like Neon's pageserver v1 API), each a thin adapter from HTTP
+ * to one `ManagementApi` method: validate the input (parameters.ts), call, shape the reply.
+ *
+ *   GET  /v1/status
+ *   POST /v1/tenant                                            201 TenantInfo
+ *   GET  /v1/tenant                                            TenantInfo[]
+ *   GET  /v1/tenant/:tenant_id                                 TenantInfo
+ *   POST /v1/tenant/:tenant_id/timeline                        201 TimelineInfo
+ *   GET  /v1/tenant/:tenant_id/timeline                        TimelineInfo[]
+ *   GET  /v1/tenant/:tenant_id/timeline/:timeline_id           TimelineInfo
+ *   GET  /v1/tenant/:tenant_id/timeline/:timeline_id/relsize   {"size": N}
+ *   GET  /v1/tenant/:tenant_id/timeline/:timeline_id/getpage   8192 bytes, application/octet-stream
+ *   PUT  /v1/failpoints                                        [{"name", "actions"}]
+ *   GET  /metrics                                              Prometheus text
+ *
+ * Examples for each route are in docs/api.md. Errors are thrown, never turned into statuses here.
+ */
+import { assert } from '../assert.js';
+import { StrataError } from '../errors.js';
+import { formatFailpoints, listFailpoints, parseFailpoints } from '../failpoints.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { ManagementApi } from './management-api.js';
+import {
+  parseBlockNumber, parseCreateTenantBody, parseCreateTimelineBody, parseFailpointsBody, parseId, parseOptionalLsn, parseRelTag,
+} from './parameters.js';
+import { Router } from './router.js';
+
+export const PAGE_BYTES = 8192;
+
+export interface RouteContext {
+  readonly params: Readonly<Record<string, string>>;
+  readonly query: URLSearchParams;
+  /** Parsed JSON body; undefined when the request had none. */
+  readonly body: unknown;
+}
+
+export type RouteResult =
+  | { readonly status: number; readonly json: unknown }
+  | { readonly status: number; readonly bytes: Uint8Array; readonly contentType: string };
+
+export type RouteHandler = (context: RouteContext) => Promise<RouteResult>;
+
+export interface RouteDependencies {
+  readonly api: ManagementApi;
+  readonly metrics: Metrics;
+  /**
+   * Applies a failpoint spec everywhere (main thread and every worker). It must configure the main
+   * thread's registry too: the reply lists `listFailpoints()` of the main thread.
+   */
+  readonly applyFailpoints: (spec: string) => Promise<void> | void;
+}
+
+const ok = (json: unknown): RouteResult => ({ status: 200, json });
+const created = (json: unknown): RouteResult => ({ status: 201, json });
+
+function failpointList(): Array<{ name: string; actions: string }> {
+  return Object.entries(listFailpoints()).map(([name, actions]) => ({ name, actions }));
+}
+
+async function putFailpoints(dependencies: RouteDependencies, body: unknown): Promise<RouteResult> {
+  const entries = parseFailpointsBody(body);
+  for (const entry of entries) {
+    const parsed = parseFailpoints(`${entry.name}=${entry.actions}`);
+    if (parsed.length !== 1 || parsed[0]!.name !== entry.name) {
+      throw new StrataError('PS_ERR_BAD_REQUEST', `failpoint '${entry.name}': invalid name or action`, { failpoint: entry.name });
+    }
+  }
+  const spec = formatFailpoints(Object.fromEntries(entries.map((entry) => [entry.name, entry.actions])));
+  await dependencies.applyFailpoints(spec);
+  return ok(failpointList());
+}
+
+async function getPage(api: ManagementApi, context: RouteContext): Promise<RouteResult> {
+  const tenantId = parseId('tenant_id', context.params.tenant_id);
+  const timelineId = parseId('timeline_id', context.params.timeline_id);
+  const rel = parseRelTag(context.query);
+  const blockNumber = parseBlockNumber(context.query);
+  const lsn = parseOptionalLsn(context.query);
+  const page = await api.getPage(tenantId, timelineId, rel, blockNumber, lsn);
+  assert(page.length === PAGE_BYTES, `getPage must return ${PAGE_BYTES} bytes, got ${page.length}`);
+  return { status: 200, bytes: page, contentType: 'application/octet-stream' };
+}
+
+async function relSize(api: ManagementApi, context: RouteContext): Promise<RouteResult> {
+  const tenantId = parseId('tenant_id', context.params.tenant_id);
+  const timelineId = parseId('timeline_id', context.params.timeline_id);
+  const rel = parseRelTag(context.query);
+  const size = await api.relSize(tenantId, timelineId, rel, parseOptionalLsn(context.query));
+  assert(Number.isInteger(size) && size >= 0, 'relSize must return a block count');
+  return ok({ size });
+}
+
+export function buildRouter(dependencies: RouteDependencies): Router<RouteHandler> {
+  const { api, metrics } = dependencies;
+  const tenant = (context: RouteContext) => parseId('tenant_id', context.params.tenant_id);
+  const timeline = (context: RouteContext) => parseId('timeline_id', context.params.timeline_id);
+  const base = '/v1/tenant/:tenant_id/timeline';
+  return new Router<RouteHandler>()
+    .add({ method: 'GET', pattern: '/v1/status', handler: async () => ok(await api.status()) })
+    .add({ method: 'POST', pattern: '/v1/tenant', handler: async (context) => created(await api.createTenant(parseCreateTenantBody(context.body))) })
+    .add({ method: 'GET', pattern: '/v1/tenant', handler: async () => ok(await api.listTenants()) })
+    .add({ method: 'GET', pattern: '/v1/tenant/:tenant_id', handler: async (context) => ok(await api.getTenant(tenant(context))) })
+    .add({
+      method: 'POST', pattern: base,
+      handler: async (context) => created(await api.createTimeline(tenant(context), parseCreateTimelineBody(context.body))),
+    })
+    .add({ method: 'GET', pattern: base, handler: async (context) => ok(await api.listTimelines(tenant(context))) })
+    .add({ method: 'GET', pattern: `${base}/:timeline_id`, handler: async (context) => ok(await api.getTimeline(tenant(context), timeline(context))) })
+    .add({ method: 'GET', pattern: `${base}/:timeline_id/relsize`, handler: (context) => relSize(api, context) })
+    .add({ method: 'GET', pattern: `${base}/:timeline_id/getpage`, handler: (context) => getPage(api, context) })
+    .add({ method: 'PUT', pattern: '/v1/failpoints', handler: (context) => putFailpoints(dependencies, context.body) })
+    .add({ method: 'GET', pattern: '/v1/failpoints', handler: async () => ok(failpointList()) })
+    .add({
+      method: 'GET', pattern: '/metrics',
+      handler: async () => {
+        const rendered = await metrics.render();
+        return { status: 200, bytes: Buffer.from(rendered.body, 'utf8'), contentType: rendered.contentType };
+      },
+    });
+}

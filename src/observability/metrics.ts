@@ -1,0 +1,92 @@
+/**
+ * Prometheus metrics: one `Metrics` object per server (main thread) and one per worker thread.
+ *
+ * Why an explicit Registry instead of prom-client's global one: tests run several servers in one
+ * process, and each must report only its own numbers. Worker threads are separate V8 isolates, so
+ * each builds its own `Metrics` and hands `registry.getMetricsAsJSON()` to the main thread when
+ * asked. The main thread merges its own JSON with the workers' through
+ * `AggregatorRegistry.aggregate` (counters and histograms sum, LSN gauges take the max) and renders
+ * Prometheus text for `GET /metrics`:
+ *
+ *   worker 1 ─ getMetricsAsJSON ─┐
+ *   worker 2 ─ getMetricsAsJSON ─┼─ collectWorkerMetrics() ─┐
+ *   main     ─ getMetricsAsJSON ─────────────────────────────┴─ aggregate ─ text
+ */
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { assert } from '../assert.js';
+
+/** One registry's metrics in JSON form (what `Registry.getMetricsAsJSON()` returns). */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+export interface MetricsOptions {
+  /** Gathers every worker's `metrics.registry.getMetricsAsJSON()`; default: no workers. */
+  collectWorkerMetrics?: () => Promise<MetricsJson[]>;
+  /** Adds prom-client's process_* and nodejs_* metrics (main thread only, to avoid double counts). */
+  processMetrics?: boolean;
+}
+
+type TimelineLabels = 'tenant_id' | 'timeline_id';
+
+export class Metrics {
+  readonly registry: Registry;
+  readonly walReceivedBytes: Counter;
+  readonly walRecordsIngested: Counter<'rmgr'>;
+  readonly lastRecordLsn: Gauge<TimelineLabels>;
+  readonly diskConsistentLsn: Gauge<TimelineLabels>;
+  readonly getpageRequests: Counter;
+  readonly getpageLatencySeconds: Histogram;
+  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly actorMailboxFull: Counter;
+  readonly layerFlushes: Counter;
+  readonly #collectWorkerMetrics: (() => Promise<MetricsJson[]>) | undefined;
+
+  constructor(options: MetricsOptions = {}) {
+    const registers = [(this.registry = new Registry())];
+    this.#collectWorkerMetrics = options.collectWorkerMetrics;
+    this.walReceivedBytes = new Counter({ name: 'strata_wal_received_bytes_total', help: 'WAL bytes received from primaries', registers });
+    this.walRecordsIngested = new Counter({
+      name: 'strata_wal_records_ingested_total', help: 'WAL records ingested, by resource manager', labelNames: ['rmgr'], registers,
+    });
+    this.lastRecordLsn = new Gauge({
+      name: 'strata_last_record_lsn', help: 'End LSN of the last WAL record ingested', labelNames: ['tenant_id', 'timeline_id'],
+      aggregator: 'max', registers,
+    });
+    this.diskConsistentLsn = new Gauge({
+      name: 'strata_disk_consistent_lsn', help: 'LSN up to which all data is durable in local layer files',
+      labelNames: ['tenant_id', 'timeline_id'], aggregator: 'max', registers,
+    });
+    this.getpageRequests = new Counter({ name: 'strata_getpage_requests_total', help: 'GetPage@LSN requests served', registers });
+    this.getpageLatencySeconds = new Histogram({
+      name: 'strata_getpage_latency_seconds', help: 'GetPage@LSN latency',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers,
+    });
+    this.httpRequests = new Counter({
+      name: 'strata_http_requests_total', help: 'HTTP management API requests', labelNames: ['method', 'route', 'status'], registers,
+    });
+    this.actorMailboxFull = new Counter({ name: 'strata_actor_mailbox_full_total', help: 'Messages rejected by a full mailbox', registers });
+    this.layerFlushes = new Counter({ name: 'strata_layer_flushes_total', help: 'In-memory layers flushed to disk', registers });
+    if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Prometheus text of this registry merged with every worker's. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    const own = await this.registry.getMetricsAsJSON();
+    const workers = this.#collectWorkerMetrics === undefined ? [] : await this.#collectWorkerMetrics();
+    assert(Array.isArray(workers), 'collectWorkerMetrics must return an array of metric arrays');
+    if (workers.length === 0) return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    const merged = AggregatorRegistry.aggregate([own, ...workers]);
+    return { contentType: merged.contentType, body: await merged.metrics() };
+  }
+}
+
+let threadMetricsInstance: Metrics | undefined;
+
+/**
+ * The Metrics of the current thread's actors. Actor threads each have one (module state is per
+ * thread); the main thread's server gathers them through `ActorSystem.broadcast({kind:'metrics'})`
+ * and merges them into its own registry at scrape time.
+ */
+export function threadMetrics(): Metrics {
+  threadMetricsInstance ??= new Metrics();
+  return threadMetricsInstance;
+}

@@ -1,0 +1,177 @@
+/**
+ * The `strata` CLI as a child process (`node bin/strata …`) against a fake-API HTTP server in this
+ * process: stdout carries exactly the id, number, JSON or 8192 raw bytes; errors are one stderr
+ * line `strata: <msg> (<code>)` with exit 1, usage errors exit 2; `init` writes a valid strata.toml.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadConfig } from '../../../src/config.js';
+import { clearFailpoints, listFailpoints } from '../../../src/failpoints.js';
+import { type HttpServerHandle, startHttpServer } from '../../../src/http/server.js';
+import { silentLogger } from '../../../src/observability/log.js';
+import { Metrics } from '../../../src/observability/metrics.js';
+import { FakeManagementApi } from '../http/fake-management-api.js';
+
+const BIN = fileURLToPath(new URL('../../../../bin/strata', import.meta.url));
+const TENANT = '0123456789abcdef0123456789abcdef';
+const TIMELINE = 'fedcba9876543210fedcba9876543210';
+
+interface RunResult { code: number; stdout: Buffer; stderr: string }
+
+function run(args: string[]): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { encoding: 'buffer', timeout: 20_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+      resolve({ code, stdout, stderr: stderr.toString('utf8') });
+    });
+  });
+}
+
+async function withServer(body: (api: FakeManagementApi, server: HttpServerHandle) => Promise<void>): Promise<void> {
+  const api = new FakeManagementApi();
+  const server = await startHttpServer({ address: '127.0.0.1:0', api, metrics: new Metrics(), logger: silentLogger() });
+  try {
+    await body(api, server);
+  } finally {
+    await server.close();
+    clearFailpoints();
+  }
+}
+
+async function withDirectory(body: (directory: string) => Promise<void>): Promise<void> {
+  const directory = await mkdtemp(join(tmpdir(), 'strata-cli-'));
+  try {
+    await body(directory);
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+test('tenant create prints the id alone', () => withServer(async (api, server) => {
+  const result = await run(['tenant', 'create', '--id', TENANT, '--endpoint', server.url]);
+  assert.is(result.code, 0, result.stderr);
+  assert.is(result.stdout.toString(), `${TENANT}\n`);
+  assert.ok(api.tenants.has(TENANT));
+  const generated = await run(['tenant', 'create', '--endpoint', server.url]);
+  assert.match(generated.stdout.toString(), /^[0-9a-f]{32}\n$/);
+}));
+
+test('tenant list prints one line per tenant, --json prints JSON', () => withServer(async (api, server) => {
+  await api.createTenant({ new_tenant_id: TENANT });
+  const plain = await run(['tenant', 'list', '--endpoint', server.url]);
+  assert.is(plain.stdout.toString(), `${TENANT} Active 0\n`);
+  const json = await run(['tenant', 'list', '--json', '--endpoint', server.url]);
+  assert.is(JSON.parse(json.stdout.toString())[0].id, TENANT);
+}));
+
+test('timeline create prints the id alone and passes every option', () => withServer(async (api, server) => {
+  await api.createTenant({ new_tenant_id: TENANT });
+  const result = await run(['timeline', 'create', '--tenant', TENANT, '--id', TIMELINE, '--from-primary', 'host=127.0.0.1 port=5', '--endpoint', server.url]);
+  assert.is(result.code, 0, result.stderr);
+  assert.is(result.stdout.toString(), `${TIMELINE}\n`);
+  assert.equal(api.lastCreateTimeline, { new_timeline_id: TIMELINE, from_primary: 'host=127.0.0.1 port=5' });
+  const branch = await run(['timeline', 'create', '--tenant', TENANT, '--ancestor', TIMELINE, '--ancestor-lsn', '0/16B3748', '--endpoint', server.url]);
+  assert.is(branch.code, 0, branch.stderr);
+  assert.equal(api.lastCreateTimeline, { ancestor_timeline_id: TIMELINE, ancestor_start_lsn: '0/16B3748' });
+}));
+
+test('timeline list and show', () => withServer(async (api, server) => {
+  await api.createTenant({ new_tenant_id: TENANT });
+  await api.createTimeline(TENANT, { new_timeline_id: TIMELINE });
+  const list = await run(['timeline', 'list', '--tenant', TENANT, '--endpoint', server.url]);
+  assert.is(list.stdout.toString(), `${TIMELINE} Active 0/16B3748\n`);
+  const show = await run(['timeline', 'show', '--tenant', TENANT, '--timeline', TIMELINE, '--endpoint', server.url]);
+  const parsed = JSON.parse(show.stdout.toString());
+  assert.is(parsed.timeline_id, TIMELINE);
+  assert.is(parsed.pg_version, 15);
+}));
+
+test('relsize prints the number and getpage writes 8192 raw bytes', () => withServer(async (api, server) => {
+  await api.createTenant({ new_tenant_id: TENANT });
+  await api.createTimeline(TENANT, { new_timeline_id: TIMELINE });
+  const common = ['--tenant', TENANT, '--timeline', TIMELINE, '--rel', '1663/5/1259', '--endpoint', server.url];
+  const size = await run(['relsize', ...common, '--fork', 'fsm', '--lsn', '0/1000']);
+  assert.is(size.stdout.toString(), '1260\n');
+  assert.is(api.lastPageCall?.lsn, 0x1000);
+  const page = await run(['getpage', ...common, '--blk', '3']);
+  assert.is(page.code, 0, page.stderr);
+  assert.is(page.stdout.length, 8192);
+  assert.is(page.stdout[0], 3);
+  assert.is(page.stdout[100], 0xab);
+}));
+
+test('server errors are one stderr line with the code and exit 1', () => withServer(async (_api, server) => {
+  const result = await run(['timeline', 'list', '--tenant', TENANT, '--endpoint', server.url]);
+  assert.is(result.code, 1);
+  assert.is(result.stdout.length, 0);
+  assert.is(result.stderr, `strata: tenant ${TENANT} not found (PS_ERR_NOT_FOUND)\n`);
+  const badId = await run(['timeline', 'list', '--tenant', 'XYZ', '--endpoint', server.url]);
+  assert.is(badId.code, 1);
+  assert.match(badId.stderr, /^strata: invalid tenant_id: .*\(PS_ERR_BAD_REQUEST\)\n$/);
+}));
+
+test('usage errors exit 2', async () => {
+  const missing = await run(['timeline', 'list']);
+  assert.is(missing.code, 2);
+  assert.match(missing.stderr, /^strata: required option '--tenant <id>' not specified \(usage\)\n$/);
+  const unknown = await run(['frobnicate']);
+  assert.is(unknown.code, 2);
+  const noServer = await run(['tenant', 'list']);
+  assert.is(noServer.code, 2);
+  assert.match(noServer.stderr, '--endpoint');
+  const lonelyLsn = await run(['timeline', 'create', '--tenant', TENANT, '--ancestor-lsn', '0/1', '--endpoint', 'http://127.0.0.1:9']);
+  assert.is(lonelyLsn.code, 2);
+});
+
+test('an unreachable server is a one-line error with exit 1', async () => {
+  const result = await run(['tenant', 'list', '--endpoint', 'http://127.0.0.1:2']);
+  assert.is(result.code, 1);
+  assert.match(result.stderr, /^strata: cannot reach http:\/\/127\.0\.0\.1:2: .*\(PS_ERR_IO\)\n$/);
+});
+
+test('failpoints set sends the spec and prints the active list', () => withServer(async (_api, server) => {
+  const result = await run(['failpoints', 'set', 'flush=return(1);ingest=50%sleep(5)', '--endpoint', server.url]);
+  assert.is(result.code, 0, result.stderr);
+  assert.is(result.stdout.toString(), 'flush=return(1)\ningest=50%sleep(5)\n');
+  assert.equal(listFailpoints(), { flush: 'return(1)', ingest: '50%sleep(5)' });
+  const bad = await run(['failpoints', 'set', 'x=explode', '--endpoint', server.url]);
+  assert.is(bad.code, 1);
+  assert.match(bad.stderr, "failpoint 'x'");
+}));
+
+test('init writes a valid strata.toml, refuses to overwrite, and --workdir finds the server', () => withDirectory(async (directory) => {
+  await withServer(async (api, server) => {
+    const address = new URL(server.url).host;
+    const init = await run(['init', '--workdir', directory, '-c', `listen_http_addr=${address}`, '-c', 'checkpoint_distance=64MiB']);
+    assert.is(init.code, 0, init.stderr);
+    const config = await loadConfig(directory);
+    assert.is(config.listenHttpAddr, address);
+    assert.is(config.checkpointDistanceBytes, 64 * 1024 * 1024);
+    const again = await run(['init', '--workdir', directory]);
+    assert.is(again.code, 1);
+    assert.match(again.stderr, 'PS_ERR_ALREADY_EXISTS');
+    await api.createTenant({ new_tenant_id: TENANT });
+    const list = await run(['tenant', 'list', '--workdir', directory]);
+    assert.is(list.stdout.toString(), `${TENANT} Active 0\n`);
+  });
+}));
+
+test('init rejects an unknown key with the key named and writes nothing', () => withDirectory(async (directory) => {
+  const result = await run(['init', '--workdir', directory, '-c', 'listen_http_adr=127.0.0.1:1']);
+  assert.is(result.code, 1);
+  assert.is(result.stderr, "strata: unknown config key 'listen_http_adr' (PS_ERR_BAD_CONFIG)\n");
+  await readFile(join(directory, 'strata.toml')).then(() => assert.unreachable('no file expected'), () => undefined);
+}));
+
+test('start without strata.toml fails with a one-line config error', () => withDirectory(async (directory) => {
+  const result = await run(['start', '--workdir', directory]);
+  assert.is(result.code, 1);
+  assert.match(result.stderr, /^strata: cannot read .*strata\.toml: ENOENT .*\(PS_ERR_BAD_CONFIG\)\n$/);
+}));
+
+test.run();
