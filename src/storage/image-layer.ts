@@ -1,0 +1,70 @@
+/**
+ * Image layer files: page images (or metadata blobs) of a key range at one LSN. They hold the base
+ * backup import, streamed straight to disk so a large import never sits in memory.
+ *
+ * Format: layer-file-format.ts with kind 2, LSN range [lsn, lsn + 1); values are encoded images.
+ * Name: layer-name.ts, e.g.
+ * `000000000000000000000000000000000000-000000067f00000005000004eb0100000000__00000000014E8A10`.
+ *
+ * A key inside the range but absent from the file is NOT treated as "does not exist at this LSN":
+ * the search continues below (conservative; nothing lies below a base import anyway).
+ */
+import { assert } from '../assert.js';
+import type { Key } from '../keys.js';
+import type { Lsn } from '../lsn.js';
+import type { FileHandleCache } from './file-handle-cache.js';
+import type { Fs } from './fs.js';
+import { LayerFileKind } from './layer-file-format.js';
+import { LayerFileReader } from './layer-file-reader.js';
+import { LayerFileWriter, type FinishedLayerFile } from './layer-file-writer.js';
+import type { LayerName } from './layer-name.js';
+
+export type ImageEntries = AsyncIterable<readonly [Key, Uint8Array]> | Iterable<readonly [Key, Uint8Array]>;
+
+export interface WriteImageLayerOptions {
+  fs: Fs;
+  directory: string;
+  lsn: Lsn;
+  /** Strictly ascending keys (asserted). */
+  entries: ImageEntries;
+  /** A file is closed and a new one started once it reaches this size. */
+  targetFileBytes: number;
+}
+
+/**
+ * Writes the entries as one or more image layer files (split at `targetFileBytes`), each covering
+ * [its first key, successor of its last key). Returns the files in key order; none for no entries.
+ */
+export async function writeImageLayer(options: WriteImageLayerOptions): Promise<FinishedLayerFile[]> {
+  assert(options.targetFileBytes > 0, 'target file size must be positive');
+  assert(Number.isSafeInteger(options.lsn) && options.lsn >= 0, 'image LSN must be a valid LSN');
+  const finished: FinishedLayerFile[] = [];
+  let writer: LayerFileWriter | undefined;
+  let previousKey: Key | undefined;
+  try {
+    for await (const [key, bytes] of options.entries) {
+      assert(previousKey === undefined || key > previousKey, 'image entries must arrive in strictly ascending key order');
+      previousKey = key;
+      writer ??= await LayerFileWriter.create(options.fs, options.directory, LayerFileKind.Image);
+      await writer.addImage(key, options.lsn, bytes);
+      if (writer.bytesEstimate >= options.targetFileBytes) {
+        const full = writer;
+        writer = undefined;
+        finished.push(await full.finish({ lsnStart: options.lsn, lsnEnd: options.lsn + 1 }));
+      }
+    }
+    if (writer !== undefined) finished.push(await writer.finish({ lsnStart: options.lsn, lsnEnd: options.lsn + 1 }));
+  } catch (error) {
+    await writer?.abort();
+    throw error;
+  }
+  return finished;
+}
+
+/** Opens and verifies an image layer file whose name parsed as `name`. */
+export async function openImageLayer(path: string, name: LayerName, handles: FileHandleCache): Promise<LayerFileReader> {
+  assert(name.kind === 'image', 'openImageLayer needs an image layer name');
+  const reader = await LayerFileReader.open(path, name, handles);
+  assert(reader.isImage, 'a verified image file has the image kind');
+  return reader;
+}

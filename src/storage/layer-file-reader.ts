@@ -1,0 +1,207 @@
+/**
+ * Reads a layer file (format: layer-file-format.ts) without loading its values into memory.
+ *
+ * `open` reads and checks the header (magic, version, checksum), the footer and the index (its
+ * checksum), and that the header agrees with the file name and size. The index stays in memory
+ * (48 bytes per version) and is binary-searched in place: a lookup costs O(log entries) byte
+ * comparisons and no allocation besides the returned refs. Values are fetched with positioned
+ * reads through the bounded FileHandleCache and checked against their per-blob CRC-32C.
+ * Every failed check is a PS_ERR_IO naming the file.
+ */
+import { basename } from 'node:path';
+import { KEY_BYTES, type Key } from '../keys.js';
+import type { Lsn } from '../lsn.js';
+import { StrataError } from '../errors.js';
+import { assert } from '../assert.js';
+import { crc32c } from './checksum.js';
+import { readFully } from './crashsafe.js';
+import type { FileHandleCache } from './file-handle-cache.js';
+import {
+  compareEntryKey, decodeFooter, decodeHeader, FLAG_WILL_INIT, FOOTER_BYTES, HEADER_BYTES, INDEX_ENTRY_BYTES,
+  LayerFileKind, readU64, type LayerFileHeader,
+} from './layer-file-format.js';
+import type { LayerName } from './layer-name.js';
+import type { SearchableLayer, VersionRef } from './searchable-layer.js';
+import { decodeValue } from './value-codec.js';
+import type { Value } from './value.js';
+
+/** One-entry memo: a search converts the same key for every layer it visits. */
+let memoKey: Key = '';
+let memoBytes: Buffer = Buffer.alloc(KEY_BYTES);
+function keyBytes(key: Key): Buffer {
+  if (key !== memoKey) {
+    memoBytes = Buffer.from(key, 'hex');
+    memoKey = key;
+  }
+  return memoBytes;
+}
+
+function corruptFile(path: string, reason: string): StrataError {
+  return new StrataError('PS_ERR_IO', `layer file ${basename(path)} is corrupt: ${reason}`, { path });
+}
+
+export class LayerFileReader implements SearchableLayer {
+  readonly path: string;
+  readonly header: LayerFileHeader;
+  readonly fileBytes: number;
+  readonly #index: Buffer;
+  readonly #handles: FileHandleCache;
+
+  private constructor(path: string, header: LayerFileHeader, index: Buffer, fileBytes: number, handles: FileHandleCache) {
+    this.path = path;
+    this.header = header;
+    this.#index = index;
+    this.fileBytes = fileBytes;
+    this.#handles = handles;
+  }
+
+  /** Opens and verifies a layer file; `expected` is the layer its file name announces. */
+  static async open(path: string, expected: LayerName, handles: FileHandleCache): Promise<LayerFileReader> {
+    return handles.withHandle(path, async (handle) => {
+      const fileBytes = await handle.size();
+      if (fileBytes < HEADER_BYTES + FOOTER_BYTES) throw corruptFile(path, `only ${fileBytes} bytes`);
+      const header = decodeHeader(await readFully(handle, path, 0, HEADER_BYTES));
+      if (typeof header === 'string') throw corruptFile(path, header);
+      const footer = decodeFooter(await readFully(handle, path, fileBytes - FOOTER_BYTES, FOOTER_BYTES));
+      if (typeof footer === 'string') throw corruptFile(path, footer);
+      checkHeader(path, header, expected, fileBytes);
+      const index = await readFully(handle, path, header.indexOffset, header.indexLength);
+      if (crc32c(index) !== footer.indexChecksum) throw corruptFile(path, 'index checksum mismatch');
+      const reader = new LayerFileReader(path, header, index, fileBytes, handles);
+      reader.#checkIndexBounds();
+      return reader;
+    });
+  }
+
+  get description(): string { return basename(this.path); }
+  get keyStart(): Key { return this.header.keyStart; }
+  get keyEnd(): Key { return this.header.keyEnd; }
+  get lsnStart(): Lsn { return this.header.lsnStart; }
+  get lsnEnd(): Lsn { return this.header.lsnEnd; }
+  get entryCount(): number { return this.header.entryCount; }
+  get isImage(): boolean { return this.header.kind === LayerFileKind.Image; }
+
+  #checkIndexBounds(): void {
+    const valuesEnd = this.header.valuesOffset + this.header.valuesLength;
+    for (let entry = 0; entry < this.header.entryCount; entry++) {
+      const offset = entry * INDEX_ENTRY_BYTES;
+      const blobOffset = readU64(this.#index, offset + 28);
+      const blobLength = this.#index.readUInt32LE(offset + 36);
+      const lsn = readU64(this.#index, offset + 20);
+      if (blobOffset < this.header.valuesOffset || blobOffset + blobLength > valuesEnd || blobLength === 0) {
+        throw corruptFile(this.path, `index entry ${entry} points outside the values`);
+      }
+      if (lsn < this.header.lsnStart || lsn >= this.header.lsnEnd) throw corruptFile(this.path, `index entry ${entry} LSN outside the layer`);
+    }
+  }
+
+  /** First entry whose key is ≥ `key` (entryCount when none). */
+  #lowerBound(key: Buffer): number {
+    let low = 0;
+    let high = this.header.entryCount;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (compareEntryKey(this.#index, middle * INDEX_ENTRY_BYTES, key) < 0) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  collectVersions(key: Key, lsnMax: Lsn, into: VersionRef[]): void {
+    if (key < this.header.keyStart || key >= this.header.keyEnd || lsnMax < this.header.lsnStart) return;
+    const bytes = keyBytes(key);
+    const index = this.#index;
+    for (let entry = this.#lowerBound(bytes); entry < this.header.entryCount; entry++) {
+      const offset = entry * INDEX_ENTRY_BYTES;
+      if (compareEntryKey(index, offset, bytes) !== 0) break;
+      const lsn = readU64(index, offset + 20);
+      if (lsn > lsnMax) break;
+      into.push({
+        lsn,
+        willInit: (index[offset + 18]! & FLAG_WILL_INIT) !== 0,
+        layer: this,
+        position: readU64(index, offset + 28),
+        length: index.readUInt32LE(offset + 36),
+        checksum: index.readUInt32LE(offset + 40),
+      });
+    }
+  }
+
+  async readValue(ref: VersionRef): Promise<Value> {
+    const [value] = await this.readValues([ref]);
+    assert(value !== undefined, 'one ref reads one value');
+    return value;
+  }
+
+  /**
+   * Versions of one key are adjacent in the file (index order is value order), so a span of
+   * back-to-back blobs is fetched with one positioned read, then split and checked blob by blob.
+   */
+  async readValues(refs: readonly VersionRef[]): Promise<Value[]> {
+    const order = refs.map((_, index) => index).sort((left, right) => refs[left]!.position - refs[right]!.position);
+    const values = new Array<Value>(refs.length);
+    let spanStart = 0;
+    while (spanStart < order.length) {
+      let spanEnd = spanStart + 1;
+      while (spanEnd < order.length && refs[order[spanEnd]!]!.position === refs[order[spanEnd - 1]!]!.position + refs[order[spanEnd - 1]!]!.length) spanEnd++;
+      const first = refs[order[spanStart]!]!;
+      const last = refs[order[spanEnd - 1]!]!;
+      const bytes = await this.#handles.withHandle(this.path, (handle) => readFully(handle, this.path, first.position, last.position + last.length - first.position));
+      for (let index = spanStart; index < spanEnd; index++) {
+        const ref = refs[order[index]!]!;
+        values[order[index]!] = this.#decodeChecked(ref, bytes.subarray(ref.position - first.position, ref.position - first.position + ref.length));
+      }
+      spanStart = spanEnd;
+    }
+    return values;
+  }
+
+  #decodeChecked(ref: VersionRef, bytes: Uint8Array): Value {
+    assert(ref.layer === this, 'version belongs to another layer');
+    if (crc32c(bytes) !== ref.checksum) throw corruptFile(this.path, `value checksum mismatch at offset ${ref.position}`);
+    try {
+      return decodeValue(bytes);
+    } catch (error) {
+      throw corruptFile(this.path, (error as Error).message);
+    }
+  }
+
+  collectKeys(start: Key, end: Key, lsnMax: Lsn, into: Set<Key>): void {
+    if (end <= this.header.keyStart || start >= this.header.keyEnd || lsnMax < this.header.lsnStart) return;
+    const index = this.#index;
+    for (let entry = this.#lowerBound(keyBytes(start)); entry < this.header.entryCount; entry++) {
+      const offset = entry * INDEX_ENTRY_BYTES;
+      const key = index.toString('hex', offset, offset + KEY_BYTES);
+      if (key >= end) break;
+      if (readU64(index, offset + 20) <= lsnMax) into.add(key);
+    }
+  }
+
+  /** Every version in file order (tests, verification). Reads all values. */
+  async *entries(): AsyncGenerator<{ key: Key; lsn: Lsn; value: Value }> {
+    for (let entry = 0; entry < this.header.entryCount; entry++) {
+      const offset = entry * INDEX_ENTRY_BYTES;
+      const key = this.#index.toString('hex', offset, offset + KEY_BYTES);
+      const refs: VersionRef[] = [];
+      this.collectVersions(key, Number.MAX_SAFE_INTEGER, refs);
+      const lsn = readU64(this.#index, offset + 20);
+      const ref = refs.find((candidate) => candidate.lsn === lsn);
+      assert(ref !== undefined, 'an index entry is found by its own key');
+      yield { key, lsn, value: await this.readValue(ref) };
+    }
+  }
+}
+
+function checkHeader(path: string, header: LayerFileHeader, expected: LayerName, fileBytes: number): void {
+  const expectedKind = expected.kind === 'delta' ? LayerFileKind.Delta : LayerFileKind.Image;
+  const lsnStart = expected.kind === 'delta' ? expected.lsnStart : expected.lsn;
+  const lsnEnd = expected.kind === 'delta' ? expected.lsnEnd : expected.lsn + 1;
+  if (header.kind !== expectedKind) throw corruptFile(path, 'layer kind differs from the file name');
+  if (header.keyStart !== expected.keyStart || header.keyEnd !== expected.keyEnd) throw corruptFile(path, 'key range differs from the file name');
+  if (header.lsnStart !== lsnStart || header.lsnEnd !== lsnEnd) throw corruptFile(path, 'LSN range differs from the file name');
+  if (header.indexOffset + header.indexLength + FOOTER_BYTES !== fileBytes) throw corruptFile(path, 'size disagrees with the header (truncated?)');
+  if (header.indexLength !== header.entryCount * INDEX_ENTRY_BYTES) throw corruptFile(path, 'index length disagrees with the entry count');
+  if (header.valuesOffset !== HEADER_BYTES || header.valuesOffset + header.valuesLength !== header.indexOffset) {
+    throw corruptFile(path, 'values region disagrees with the header');
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * Compact binary encoding of a stored Value (value.ts): what the in-memory layer keeps in its
+ * chunks and what layer files hold as value blobs. No JSON: ingest encodes hundreds of thousands
+ * of values per second and reads decode one per version.
+ *
+ * Byte layout (integers little-endian):
+ *
+ *   image         | 0x01 | page or blob bytes ...                      |
+ *   walRecord     | 0x02 | flags u8 | blockId u8 | XLogRecord bytes ... |
+ *   strataRecord  | 0x03 | flags u8 | kind u8   | payload ...           |
+ *
+ *   flags bit 0 = willInit. Byte 0 and bit 0 of byte 1 alone say whether a value stops the
+ *   search (see `encodedWillInit`), so indexes can answer that without decoding.
+ *
+ * Strata record payloads by kind:
+ *
+ *   1 ClearVisibilityMapFlags  flags u8 | count u16 | heapBlocks u32 × count
+ *   2 ClogSetCommitted         timestamp f64 | count u32 | xids u32 × count
+ *   3 ClogSetAborted           count u32 | xids u32 × count
+ *   4 MultixactOffsetCreate    multiXactId u32 | offset u32
+ *   5 MultixactMembersCreate   offset u32 | count u32 | (xid u32, status u8) × count
+ *
+ * The timestamp is a float64 so any JS number (TimestampTz microseconds fit in 2^53) round-trips.
+ */
+import { assert, assertNever } from '../assert.js';
+import { StrataError } from '../errors.js';
+import type { StrataRecord, Value } from './value.js';
+
+export const enum ValueTag {
+  Image = 0x01,
+  WalRecord = 0x02,
+  StrataRecord = 0x03,
+}
+
+const enum StrataKind {
+  ClearVisibilityMapFlags = 1,
+  ClogSetCommitted = 2,
+  ClogSetAborted = 3,
+  MultixactOffsetCreate = 4,
+  MultixactMembersCreate = 5,
+}
+
+const FLAG_WILL_INIT = 0x01;
+const float64 = new Float64Array(1);
+const float64Bytes = new Uint8Array(float64.buffer);
+
+function strataPayloadLength(record: StrataRecord): number {
+  switch (record.kind) {
+    case 'ClearVisibilityMapFlags': return 3 + 4 * record.heapBlocks.length;
+    case 'ClogSetCommitted': return 12 + 4 * record.xids.length;
+    case 'ClogSetAborted': return 4 + 4 * record.xids.length;
+    case 'MultixactOffsetCreate': return 8;
+    case 'MultixactMembersCreate': return 8 + 5 * record.members.length;
+    default: return assertNever(record);
+  }
+}
+
+/** Bytes `encodeValueInto` writes for `value`. */
+export function encodedValueLength(value: Value): number {
+  switch (value.kind) {
+    case 'image': return 1 + value.bytes.length;
+    case 'walRecord': return 3 + value.record.length;
+    case 'strataRecord': return 3 + strataPayloadLength(value.record);
+    default: return assertNever(value);
+  }
+}
+
+function writeU32(target: Uint8Array, offset: number, value: number): number {
+  assert(value >= 0 && value <= 0xffffffff && Number.isInteger(value), 'u32 field out of range');
+  target[offset] = value & 0xff;
+  target[offset + 1] = (value >>> 8) & 0xff;
+  target[offset + 2] = (value >>> 16) & 0xff;
+  target[offset + 3] = value >>> 24;
+  return offset + 4;
+}
+
+function readU32(source: Uint8Array, offset: number): number {
+  return (source[offset]! | (source[offset + 1]! << 8) | (source[offset + 2]! << 16)) + source[offset + 3]! * 0x1000000;
+}
+
+function writeU32List(target: Uint8Array, offset: number, values: readonly number[]): number {
+  let position = offset;
+  for (const value of values) position = writeU32(target, position, value);
+  return position;
+}
+
+function encodeStrataPayload(record: StrataRecord, target: Uint8Array, offset: number): number {
+  switch (record.kind) {
+    case 'ClearVisibilityMapFlags': {
+      assert(record.heapBlocks.length <= 0xffff && record.flags >= 0 && record.flags <= 0xff, 'visibility-map record out of range');
+      target[offset] = record.flags;
+      target[offset + 1] = record.heapBlocks.length & 0xff;
+      target[offset + 2] = record.heapBlocks.length >>> 8;
+      return writeU32List(target, offset + 3, record.heapBlocks);
+    }
+    case 'ClogSetCommitted': {
+      float64[0] = record.timestamp;
+      target.set(float64Bytes, offset);
+      return writeU32List(target, writeU32(target, offset + 8, record.xids.length), record.xids);
+    }
+    case 'ClogSetAborted':
+      return writeU32List(target, writeU32(target, offset, record.xids.length), record.xids);
+    case 'MultixactOffsetCreate':
+      return writeU32(target, writeU32(target, offset, record.multiXactId), record.offset);
+    case 'MultixactMembersCreate': {
+      let position = writeU32(target, writeU32(target, offset, record.offset), record.members.length);
+      for (const member of record.members) {
+        assert(member.status >= 0 && member.status <= 0xff, 'multixact member status is a u8');
+        position = writeU32(target, position, member.xid);
+        target[position++] = member.status;
+      }
+      return position;
+    }
+    default: return assertNever(record);
+  }
+}
+
+function strataKindCode(record: StrataRecord): StrataKind {
+  switch (record.kind) {
+    case 'ClearVisibilityMapFlags': return StrataKind.ClearVisibilityMapFlags;
+    case 'ClogSetCommitted': return StrataKind.ClogSetCommitted;
+    case 'ClogSetAborted': return StrataKind.ClogSetAborted;
+    case 'MultixactOffsetCreate': return StrataKind.MultixactOffsetCreate;
+    case 'MultixactMembersCreate': return StrataKind.MultixactMembersCreate;
+    default: return assertNever(record);
+  }
+}
+
+/** Encodes `value` at `target[offset..]`; returns the offset after it. */
+export function encodeValueInto(value: Value, target: Uint8Array, offset: number): number {
+  assert(offset + encodedValueLength(value) <= target.length, 'value does not fit the target');
+  switch (value.kind) {
+    case 'image':
+      target[offset] = ValueTag.Image;
+      target.set(value.bytes, offset + 1);
+      return offset + 1 + value.bytes.length;
+    case 'walRecord':
+      assert(value.blockId >= 0 && value.blockId <= 0xff, 'block id is a u8');
+      target[offset] = ValueTag.WalRecord;
+      target[offset + 1] = value.willInit ? FLAG_WILL_INIT : 0;
+      target[offset + 2] = value.blockId;
+      target.set(value.record, offset + 3);
+      return offset + 3 + value.record.length;
+    case 'strataRecord':
+      target[offset] = ValueTag.StrataRecord;
+      target[offset + 1] = value.willInit ? FLAG_WILL_INIT : 0;
+      target[offset + 2] = strataKindCode(value.record);
+      return encodeStrataPayload(value.record, target, offset + 3);
+    default: return assertNever(value);
+  }
+}
+
+export function encodeValue(value: Value): Uint8Array {
+  const bytes = new Uint8Array(encodedValueLength(value));
+  const end = encodeValueInto(value, bytes, 0);
+  assert(end === bytes.length, 'encoded length matches the computed length');
+  return bytes;
+}
+
+/** Whether the encoded value at `bytes[offset]` is an image or a will-init record. */
+export function encodedWillInit(bytes: Uint8Array, offset: number): boolean {
+  const tag = bytes[offset];
+  assert(tag === ValueTag.Image || tag === ValueTag.WalRecord || tag === ValueTag.StrataRecord, 'not an encoded value');
+  return tag === ValueTag.Image || (bytes[offset + 1]! & FLAG_WILL_INIT) !== 0;
+}
+
+function corrupt(message: string): StrataError {
+  return new StrataError('PS_ERR_IO', `decode stored value: ${message}`);
+}
+
+function readU32List(bytes: Uint8Array, offset: number, count: number): number[] {
+  if (offset + 4 * count > bytes.length) throw corrupt('list runs past the end');
+  const values = new Array<number>(count);
+  for (let index = 0; index < count; index++) values[index] = readU32(bytes, offset + 4 * index);
+  return values;
+}
+
+function decodeStrataPayload(kind: number, bytes: Uint8Array, offset: number): { record: StrataRecord; end: number } {
+  const need = (length: number) => { if (offset + length > bytes.length) throw corrupt('strata record truncated'); };
+  switch (kind) {
+    case StrataKind.ClearVisibilityMapFlags: {
+      need(3);
+      const count = bytes[offset + 1]! | (bytes[offset + 2]! << 8);
+      const heapBlocks = readU32List(bytes, offset + 3, count);
+      return { record: { kind: 'ClearVisibilityMapFlags', heapBlocks, flags: bytes[offset]! }, end: offset + 3 + 4 * count };
+    }
+    case StrataKind.ClogSetCommitted: {
+      need(12);
+      float64Bytes.set(bytes.subarray(offset, offset + 8));
+      const timestamp = float64[0]!;
+      const count = readU32(bytes, offset + 8);
+      return { record: { kind: 'ClogSetCommitted', xids: readU32List(bytes, offset + 12, count), timestamp }, end: offset + 12 + 4 * count };
+    }
+    case StrataKind.ClogSetAborted: {
+      need(4);
+      const count = readU32(bytes, offset);
+      return { record: { kind: 'ClogSetAborted', xids: readU32List(bytes, offset + 4, count) }, end: offset + 4 + 4 * count };
+    }
+    case StrataKind.MultixactOffsetCreate:
+      need(8);
+      return { record: { kind: 'MultixactOffsetCreate', multiXactId: readU32(bytes, offset), offset: readU32(bytes, offset + 4) }, end: offset + 8 };
+    case StrataKind.MultixactMembersCreate:
+      return decodeMembers(bytes, offset);
+    default:
+      throw corrupt(`unknown strata record kind ${kind}`);
+  }
+}
+
+function decodeMembers(bytes: Uint8Array, offset: number): { record: StrataRecord; end: number } {
+  if (offset + 8 > bytes.length) throw corrupt('multixact members truncated');
+  const memberOffset = readU32(bytes, offset);
+  const count = readU32(bytes, offset + 4);
+  if (offset + 8 + 5 * count > bytes.length) throw corrupt('multixact members truncated');
+  const members = new Array<{ xid: number; status: number }>(count);
+  for (let index = 0; index < count; index++) {
+    const position = offset + 8 + 5 * index;
+    members[index] = { xid: readU32(bytes, position), status: bytes[position + 4]! };
+  }
+  return { record: { kind: 'MultixactMembersCreate', offset: memberOffset, members }, end: offset + 8 + 5 * count };
+}
+
+/**
+ * Decodes one value occupying all of `bytes`. Image and record bytes are views into `bytes` unless
+ * `copy` is set: callers that hand out views of shared, long-lived buffers must copy, because redo
+ * may modify a returned page in place.
+ */
+export function decodeValue(bytes: Uint8Array, copy = false): Value {
+  if (bytes.length < 1) throw corrupt('empty value');
+  const tag = bytes[0];
+  // Always plain Uint8Arrays (never Buffer, whose slice() does not copy).
+  const take = (start: number) => copy
+    ? new Uint8Array(bytes.subarray(start))
+    : new Uint8Array(bytes.buffer, bytes.byteOffset + start, bytes.length - start);
+  switch (tag) {
+    case ValueTag.Image:
+      return { kind: 'image', bytes: take(1) };
+    case ValueTag.WalRecord:
+      if (bytes.length < 3) throw corrupt('wal record value truncated');
+      return { kind: 'walRecord', willInit: (bytes[1]! & FLAG_WILL_INIT) !== 0, blockId: bytes[2]!, record: take(3) };
+    case ValueTag.StrataRecord: {
+      if (bytes.length < 3) throw corrupt('strata record value truncated');
+      const { record, end } = decodeStrataPayload(bytes[2]!, bytes, 3);
+      if (end !== bytes.length) throw corrupt(`strata record has ${bytes.length - end} trailing bytes`);
+      return { kind: 'strataRecord', willInit: (bytes[1]! & FLAG_WILL_INIT) !== 0, record };
+    }
+    default:
+      throw corrupt(`unknown value tag ${String(tag)}`);
+  }
+}

@@ -1,0 +1,49 @@
+/** Crash-safe writes under injected failures: the old file stays, no partial file is visible. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isStrataError } from '../../../src/errors.js';
+import { removeTempFiles, writeFileCrashSafe, TEMP_FILE_SUFFIX } from '../../../src/storage/crashsafe.js';
+import { nodeFs } from '../../../src/storage/fs.js';
+import { faultyFs, withTempDirectory } from './storage-harness.js';
+
+const big = Buffer.alloc(3 * 1024 * 1024, 7);
+
+test('a write creates the file with exactly the bytes and no temp file', () =>
+  withTempDirectory(async (directory) => {
+    await writeFileCrashSafe(nodeFs, join(directory, 'file'), big);
+    assert.ok(readFileSync(join(directory, 'file')).equals(big));
+    assert.equal(readdirSync(directory), ['file']);
+  }));
+
+for (const [label, faults] of [
+  ['a write that throws half-way', { writeBytesBudget: 1024 * 1024 + 17 }],
+  ['an fsync that fails', { failSync: true }],
+  ['a rename that fails', { failRename: true }],
+] as const) {
+  test(`${label} keeps the old content and leaves no partial file`, () =>
+    withTempDirectory(async (directory) => {
+      const path = join(directory, 'file');
+      writeFileSync(path, 'old content');
+      try {
+        await writeFileCrashSafe(faultyFs({ ...faults }), path, big);
+        assert.unreachable('the injected failure must surface');
+      } catch (error) {
+        assert.ok(isStrataError(error, 'PS_ERR_IO'), String(error));
+      }
+      assert.is(readFileSync(path, 'utf8'), 'old content');
+      assert.equal(readdirSync(directory), ['file']);
+    }));
+}
+
+test('temp files left by a crash are removed at open', () =>
+  withTempDirectory(async (directory) => {
+    writeFileSync(join(directory, 'keep'), 'x');
+    writeFileSync(join(directory, `layer.0123${TEMP_FILE_SUFFIX}`), 'partial');
+    const removed = await removeTempFiles(nodeFs, directory);
+    assert.equal(removed, [`layer.0123${TEMP_FILE_SUFFIX}`]);
+    assert.equal(readdirSync(directory), ['keep']);
+  }));
+
+test.run();
