@@ -29,18 +29,22 @@ export type ErrorCode =
 
 export class StrataError extends Error {
   readonly code: ErrorCode;
-  readonly details: Readonly<Record<string, unknown>>;
+  /**
+   * Structured facts about the failure (ids, LSNs, SQLSTATE…). Not named `details`: test
+   * reporters (uvu) treat an error's `details` as a printable diff string.
+   */
+  readonly context: Readonly<Record<string, unknown>>;
 
   constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StrataError';
     this.code = code;
-    this.details = details;
+    this.context = details;
   }
 
   /** Plain data for crossing a thread boundary (structured clone drops the class). */
   toJSON(): SerializedStrataError {
-    return { strataError: true, code: this.code, message: this.message, details: { ...this.details } };
+    return { strataError: true, code: this.code, message: this.message, details: { ...this.context } };
   }
 }
 

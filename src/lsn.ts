@@ -69,3 +69,18 @@ export function walSegmentFileName(timelineId: number, lsn: Lsn): string {
   const hex = (value: number) => value.toString(16).toUpperCase().padStart(8, '0');
   return hex(timelineId) + hex(Math.floor(segmentNumber / segmentsPerId)) + hex(segmentNumber % segmentsPerId);
 }
+
+/** Short and long WAL page header sizes (XLogPageHeaderData / XLogLongPageHeaderData, MAXALIGNed). */
+export const WAL_SHORT_PAGE_HEADER_BYTES = 24;
+export const WAL_LONG_PAGE_HEADER_BYTES = 40;
+
+/**
+ * Where the record after one ending at `endLsn` starts: MAXALIGNed (8), and past the page header
+ * when that lands on a page boundary. This is PostgreSQL's insert position after the record
+ * (`pg_current_wal_insert_lsn()` when idle), so a read at that LSN is satisfied by this record.
+ */
+export function nextRecordStart(endLsn: Lsn): Lsn {
+  const aligned = Math.ceil(endLsn / 8) * 8;
+  if (aligned % XLOG_BLCKSZ !== 0) return aligned;
+  return aligned + (aligned % WAL_SEGMENT_SIZE === 0 ? WAL_LONG_PAGE_HEADER_BYTES : WAL_SHORT_PAGE_HEADER_BYTES);
+}

@@ -77,7 +77,7 @@ export function statusForCode(code: ErrorCode): number {
 export function toApiError(error: unknown): ApiErrorResponse {
   if (error instanceof StrataError) {
     const body: ApiErrorBody = { msg: error.message, code: error.code };
-    const reason = error.details.reason;
+    const reason = error.context.reason;
     if (error.code === 'PS_ERR_BROKEN' && typeof reason === 'string') body.reason = reason;
     return { status: statusForCode(error.code), body };
   }

@@ -1,5 +1,5 @@
 /**
- * A real PostgreSQL 15 cluster for tests: initdb in a temporary directory owned by `postgres`,
+ * A real PostgreSQL 15 cluster for tests and the demo: initdb in a temporary directory owned by `postgres`,
  * loopback on a free port, started and stopped with pg_ctl as the `postgres` user (postgres refuses
  * to run as root). Always call `stop()` (use try/finally); `destroy()` also removes the directory.
  */

@@ -69,7 +69,7 @@ export function orderWalFiles(paths: readonly string[], segmentSize = WAL_SEGMEN
 }
 
 function isEndOfWal(error: unknown): boolean {
-  return isStrataError(error, 'PS_ERR_WAL_CORRUPT') && error.details.endOfWal === true;
+  return isStrataError(error, 'PS_ERR_WAL_CORRUPT') && error.context.endOfWal === true;
 }
 
 /**

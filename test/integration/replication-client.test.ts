@@ -55,7 +55,7 @@ test('createPhysicalSlot, duplicate slot, dropSlot and missing slot', async () =
     assert.is(slot.slotName, 'dup_slot');
     assert.is(await cluster.sql("SELECT restart_lsn IS NOT NULL FROM pg_replication_slots WHERE slot_name = 'dup_slot'"), 't');
     const duplicate = await expectCode(client.createPhysicalSlot('dup_slot', { reserveWal: true }), 'PS_ERR_ALREADY_EXISTS');
-    assert.is(duplicate.details.sqlstate, '42710');
+    assert.is(duplicate.context.sqlstate, '42710');
     await client.dropSlot('dup_slot');
     assert.is(await cluster.sql("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'dup_slot'"), '0');
     await expectCode(client.dropSlot('dup_slot'), 'PS_ERR_NOT_FOUND');
@@ -286,8 +286,8 @@ test('password authentication with SCRAM-SHA-256 and md5', async () => {
     await md5.close();
   }
   const wrong = await expectCode(PgConnection.connect(`${base} user=scramuser password=wrong-secret`), 'PS_ERR_UPSTREAM');
-  assert.is(wrong.details.sqlstate, '28P01');
-  assert.not.match(wrong.message + JSON.stringify(wrong.details), /wrong-secret/);
+  assert.is(wrong.context.sqlstate, '28P01');
+  assert.not.match(wrong.message + JSON.stringify(wrong.context), /wrong-secret/);
   await expectCode(PgConnection.connect(`${base} user=md5user`), 'PS_ERR_BAD_CONFIG');
 });
 
@@ -295,8 +295,8 @@ test('simpleQuery errors keep the connection usable; a closed socket is PS_ERR_U
   const connection = await PgConnection.connect(cluster.connectionString());
   try {
     const error = await expectCode(connection.simpleQuery('SELECT * FROM no_such_table'), 'PS_ERR_UPSTREAM');
-    assert.is(error.details.sqlstate, '42P01');
-    assert.is(error.details.severity, 'ERROR');
+    assert.is(error.context.sqlstate, '42P01');
+    assert.is(error.context.severity, 'ERROR');
     const results = await connection.simpleQuery('SELECT 1; SELECT NULL::text AS empty');
     assert.equal(results.map((result) => result.rows), [[['1']], [[null]]]);
     const pid = connection.backendKey?.processId;
@@ -304,7 +304,7 @@ test('simpleQuery errors keep the connection usable; a closed socket is PS_ERR_U
     await cluster.sql(`SELECT pg_terminate_backend(${pid})`);
     const terminated = await expectCode(connection.simpleQuery('SELECT 1'), 'PS_ERR_UPSTREAM');
     assert.ok(connection.closed);
-    assert.ok(terminated.details.sqlstate === undefined || terminated.details.sqlstate === '57P01', String(terminated.details.sqlstate));
+    assert.ok(terminated.context.sqlstate === undefined || terminated.context.sqlstate === '57P01', String(terminated.context.sqlstate));
   } finally {
     await connection.close();
   }

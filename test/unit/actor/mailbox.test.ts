@@ -21,7 +21,7 @@ test('a mailbox keeps FIFO order across wrap-around and refuses the item past ca
     assert.unreachable('enqueue past capacity must throw');
   } catch (error) {
     assert.ok(isStrataError(error, 'PS_ERR_MAILBOX_FULL'), String(error));
-    assert.is((error as StrataError).details['actor'], 'test/fifo');
+    assert.is((error as StrataError).context['actor'], 'test/fifo');
   }
   assert.equal(mailbox.drain(), [2, 3, 4]);
   assert.is(mailbox.size, 0);

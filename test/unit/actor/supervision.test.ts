@@ -66,7 +66,7 @@ test('after restartsMax restarts within the window the actor is Broken with its 
     assert.unreachable('a broken actor must reject');
   } catch (error) {
     assert.ok(isStrataError(error, 'PS_ERR_BROKEN'), String(error));
-    assert.is((error as StrataError).details['reason'], 'boom');
+    assert.is((error as StrataError).context['reason'], 'boom');
   }
   await registry.stopAll();
 });

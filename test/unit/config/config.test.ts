@@ -27,7 +27,7 @@ function expectConfigError(action: () => unknown, key: string): void {
   } catch (error) {
     assert.instance(error, StrataError);
     assert.is((error as StrataError).code, 'PS_ERR_BAD_CONFIG');
-    assert.is((error as StrataError).details.key, key);
+    assert.is((error as StrataError).context.key, key);
     assert.match((error as StrataError).message, `'${key}'`);
     return;
   }
@@ -143,7 +143,7 @@ test('load rejects a file with an unknown key and a file that is not TOML', asyn
       await loadConfig(directory);
       assert.unreachable('unknown key must fail');
     } catch (error) {
-      assert.is((error as StrataError).details.key, 'bogus_key');
+      assert.is((error as StrataError).context.key, 'bogus_key');
     }
     await writeFile(join(directory, 'strata.toml'), 'this is [not toml\n');
     try {

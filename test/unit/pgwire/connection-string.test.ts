@@ -49,7 +49,7 @@ function expectBadConfig(text: string, pattern: RegExp): StrataErrorLike {
   }
   return assert.unreachable(`expected PS_ERR_BAD_CONFIG for ${text}`) as never;
 }
-type StrataErrorLike = Error & { details: Record<string, unknown> };
+type StrataErrorLike = Error & { context: Record<string, unknown> };
 
 test('sslmode=require is refused clearly', () => {
   expectBadConfig('host=a sslmode=require', /sslmode=require is not supported/);
@@ -73,7 +73,7 @@ test('bad port, unterminated quote and multiple hosts are refused', () => {
 test('errors never contain the password', () => {
   const error = expectBadConfig('password=hunter2 bad', /missing '='/);
   assert.not.match(error.message, /hunter2/);
-  assert.not.match(JSON.stringify(error.details), /hunter2/);
+  assert.not.match(JSON.stringify(error.context), /hunter2/);
   const uriError = expectBadConfig('postgresql://u:hunter2@h/db?sslmode=require', /sslmode/);
   assert.not.match(uriError.message, /hunter2/);
 });

@@ -75,7 +75,7 @@ test('every (state, message) pair: the expected edges succeed with their target,
       } catch (error) {
         assert.ok(isStrataError(error, 'PS_ERR_ILLEGAL_TRANSITION'), `${fromKind} --${messageKind}--> code`);
         assert.is(error.message, `timeline: illegal transition ${fromKind} --${messageKind}-->`);
-        assert.equal({ from: error.details.from, message: error.details.message }, { from: fromKind, message: messageKind });
+        assert.equal({ from: error.context.from, message: error.context.message }, { from: fromKind, message: messageKind });
         illegal += 1;
       }
     }

@@ -18,7 +18,7 @@ function nextOrEnd(decoder: WalStreamDecoder): DecodedRecord | undefined {
   try {
     return decoder.next();
   } catch (error) {
-    if (isStrataError(error, 'PS_ERR_WAL_CORRUPT') && error.details.endOfWal === true) return undefined;
+    if (isStrataError(error, 'PS_ERR_WAL_CORRUPT') && error.context.endOfWal === true) return undefined;
     throw error;
   }
 }
@@ -38,7 +38,7 @@ function expectCorrupt(action: () => unknown, lsn: number, label: string): void 
     action();
   } catch (error) {
     assert.ok(isStrataError(error, 'PS_ERR_WAL_CORRUPT'), `${label}: wrong error ${String(error)}`);
-    assert.is(error.details.lsn, lsn, `${label}: error LSN`);
+    assert.is(error.context.lsn, lsn, `${label}: error LSN`);
     return;
   }
   assert.unreachable(`${label}: no error`);
@@ -202,7 +202,7 @@ test('a wrong prev-link is corrupt; a zero length marks the end of WAL', () => {
     decoder.next();
     assert.unreachable('zero length accepted');
   } catch (error) {
-    assert.ok(isStrataError(error, 'PS_ERR_WAL_CORRUPT') && error.details.endOfWal === true, String(error));
+    assert.ok(isStrataError(error, 'PS_ERR_WAL_CORRUPT') && error.context.endOfWal === true, String(error));
   }
 });
 
