@@ -1,0 +1,393 @@
+/**
+ * WAL ingest: turns each decoded WAL record into key/values at the record's end LSN.
+ *
+ *   DecodedRecord ──► block references ──► page image (FPI with BKPIMAGE_APPLY) or the WAL record
+ *        │                                  (will-init flag) + relation size extension
+ *        ├──► implied page changes ──► Strata records: VM bits (heap), CLOG bits (xact),
+ *        │                             multixact offsets/members (MULTIXACT CREATE_ID)
+ *        └──► metadata ──► relation/database directories and sizes (smgr, xact drops, dbase),
+ *                          SLRU pages/segments, two-phase files, checkpoint, relmapper files
+ *
+ * WHY this shape: ingest must keep up with PostgreSQL's own replay (~400k records/s). Records whose
+ * metadata is all cached (the common heap/btree case) are handled synchronously with no await and
+ * no per-record promise in `ingestBatch`; records that change directories (xact, smgr, dbase, SLRU,
+ * two-phase) or miss the cache take the async path. Each changed metadata key is written once per
+ * record by MetadataCache.flush.
+ *
+ * Images that exist only for wal_consistency_checking (no BKPIMAGE_APPLY) are not stored as
+ * images: the record is stored for that block, exactly as without the image.
+ *
+ * commit_ts: Strata does not keep the commit_ts SLRU (no key kind for it); COMMIT_TS records and
+ * commit timestamps are not stored beyond the timestamp carried in ClogSetCommitted.
+ */
+import type { Logger } from '../observability/log.js';
+import { assert } from '../assert.js';
+import { CHECKPOINT_KEY, SlruKind, relmapFileKey, twoPhaseFileKey, type Key } from '../keys.js';
+import type { Lsn } from '../lsn.js';
+import type { TimelineStore } from '../storage/types.js';
+import type { Value } from '../storage/value.js';
+import { decodeBlockImage } from '../wal/wal-decoder.js';
+import { ForkNumber, RmgrId, type DecodedBlock, type DecodedRecord } from '../wal/types.js';
+import { decodeClogRecord } from '../wal/records/clog.js';
+import { decodeDbaseRecord } from '../wal/records/dbase.js';
+import {
+  XLH_DELETE_ALL_VISIBLE_CLEARED, XLH_INSERT_ALL_VISIBLE_CLEARED, XLH_LOCK_ALL_FROZEN_CLEARED, XLH_UPDATE_NEW_ALL_VISIBLE_CLEARED,
+  XLH_UPDATE_OLD_ALL_VISIBLE_CLEARED, XLOG_HEAP2_LOCK_UPDATED, XLOG_HEAP2_MULTI_INSERT, XLOG_HEAP_DELETE, XLOG_HEAP_HOT_UPDATE,
+  XLOG_HEAP_INSERT, XLOG_HEAP_LOCK, XLOG_HEAP_OPMASK, XLOG_HEAP_UPDATE, VISIBILITYMAP_ALL_FROZEN, VISIBILITYMAP_VALID_BITS,
+} from '../wal/records/heap.js';
+import { decodeMultiXactRecord } from '../wal/records/multixact.js';
+import { decodeRelMapRecord } from '../wal/records/relmap.js';
+import { decodeSmgrRecord } from '../wal/records/smgr.js';
+import { decodeXactRecord, type ParsedXactFinish } from '../wal/records/xact.js';
+import { XLOG_CHECKPOINT_ONLINE, XLOG_CHECKPOINT_SHUTDOWN } from '../wal/records/xlog.js';
+import { ABSENT, MetadataCache } from './metadata-cache.js';
+import {
+  HEAPBLOCKS_PER_VM_PAGE, copyDatabase, createFork, dropDatabase, dropRelation, forkTag, truncateRelation, type PageMaterializer,
+} from './relation-ops.js';
+import { putClogStatus, putMultiXactCreate, putZeroPage, truncateClog, truncateMultiXact } from './slru-ingest.js';
+
+export interface WalIngestOptions {
+  logger: Logger;
+  /** Records ending at or below this LSN are already in the store (the import LSN); default store.lastPutLsn. */
+  consistentLsn?: Lsn;
+  /** Redo hook for CREATE DATABASE (FILE_COPY) when a source page has records on top of its image. */
+  materializePage?: PageMaterializer;
+}
+
+const HEX_DIGITS = '0123456789abcdef';
+function hex8(value: number): string {
+  let text = '';
+  for (let shift = 28; shift >= 0; shift -= 4) text += HEX_DIGITS[(value >>> shift) & 0xf];
+  return text;
+}
+function hex2(value: number): string {
+  return HEX_DIGITS[(value >>> 4) & 0xf]! + HEX_DIGITS[value & 0xf]!;
+}
+
+/** Relations whose key strings are memoized before the memo is cleared. */
+const RELATION_KEYS_MAX = 100_000;
+
+/** The key prefix (kind, spc, db, rel, fork: 28 hex digits) and size key of each fork of a relation. */
+class RelationKeys {
+  readonly prefixes: string[];
+  readonly sizeKeys: string[];
+
+  constructor(readonly spcNode: number, readonly dbNode: number, relNode: number) {
+    this.prefixes = [0, 1, 2, 3].map((fork) => '00' + hex8(spcNode) + hex8(dbNode) + hex8(relNode) + hex2(fork));
+    // Flattened once so Map lookups hash a sequential string.
+    this.sizeKeys = this.prefixes.map((prefix) => Buffer.from(prefix + 'ffffffff', 'latin1').toString('latin1'));
+  }
+}
+
+/** Record types handled without the async path (all their metadata is block sizes). */
+const SYNC_RMGRS = new Set<number>([
+  RmgrId.Heap, RmgrId.Heap2, RmgrId.Btree, RmgrId.Hash, RmgrId.Gin, RmgrId.Gist, RmgrId.Sequence, RmgrId.SPGist,
+  RmgrId.BRIN, RmgrId.Generic, RmgrId.Standby, RmgrId.LogicalMessage, RmgrId.ReplicationOrigin, RmgrId.CommitTs,
+  RmgrId.Tablespace, RmgrId.RelMap, RmgrId.Xlog,
+]);
+
+export class WalIngest {
+  private readonly store: TimelineStore;
+  private readonly logger: Logger;
+  private readonly cache: MetadataCache;
+  private readonly materializePage: PageMaterializer | undefined;
+  private lastLsn: Lsn;
+  private recordCount = 0;
+  /** Key strings per relation (built and hashed once, not per block reference). */
+  private readonly relationKeys = new Map<number, RelationKeys>();
+
+  private constructor(store: TimelineStore, options: WalIngestOptions) {
+    this.store = store;
+    this.logger = options.logger;
+    this.lastLsn = options.consistentLsn ?? store.lastPutLsn;
+    this.cache = new MetadataCache(store, this.lastLsn);
+    this.materializePage = options.materializePage;
+  }
+
+  static async create(store: TimelineStore, options: WalIngestOptions): Promise<WalIngest> {
+    assert(options.consistentLsn === undefined || options.consistentLsn >= 0, 'consistent LSN must be non-negative');
+    const ingest = new WalIngest(store, options);
+    // Warm the directories most records need.
+    await ingest.cache.databases();
+    return ingest;
+  }
+
+  /** End LSN of the last ingested record (or the starting point). */
+  get lastIngestedLsn(): Lsn {
+    return this.lastLsn;
+  }
+
+  get recordsIngested(): number {
+    return this.recordCount;
+  }
+
+  async ingest(record: DecodedRecord): Promise<void> {
+    const pending = this.ingestOrDefer(record);
+    if (pending !== undefined) await pending;
+  }
+
+  /** Ingests records in order; awaits only for records that need the async path. */
+  async ingestBatch(records: readonly DecodedRecord[]): Promise<void> {
+    for (const record of records) {
+      const pending = this.ingestOrDefer(record);
+      if (pending !== undefined) await pending;
+    }
+  }
+
+  /** Handles the record synchronously when possible; otherwise returns the async work. */
+  private ingestOrDefer(record: DecodedRecord): Promise<void> | undefined {
+    if (record.endLsn <= this.lastLsn) return undefined; // Already ingested (before the consistent point).
+    if (SYNC_RMGRS.has(record.rmgrId) && this.blocksReady(record)) {
+      this.putBlocks(record);
+      this.applySyncBody(record);
+      this.finish(record);
+      return undefined;
+    }
+    return this.ingestAsync(record);
+  }
+
+  private async ingestAsync(record: DecodedRecord): Promise<void> {
+    for (const block of record.blocks) await this.prepareBlock(block);
+    if (record.rmgrId === RmgrId.Heap || record.rmgrId === RmgrId.Heap2) await this.prepareVisibilityMap(record);
+    this.putBlocks(record);
+    if (SYNC_RMGRS.has(record.rmgrId)) this.applySyncBody(record);
+    else await this.applyAsyncBody(record);
+    this.finish(record);
+  }
+
+  private finish(record: DecodedRecord): void {
+    this.cache.flush(record.endLsn);
+    this.lastLsn = record.endLsn;
+    this.recordCount += 1;
+  }
+
+  private keysOf(spcNode: number, dbNode: number, relNode: number): RelationKeys {
+    let keys = this.relationKeys.get(relNode);
+    if (keys === undefined || keys.spcNode !== spcNode || keys.dbNode !== dbNode) {
+      if (this.relationKeys.size >= RELATION_KEYS_MAX) this.relationKeys.clear();
+      keys = new RelationKeys(spcNode, dbNode, relNode);
+      this.relationKeys.set(relNode, keys);
+    }
+    return keys;
+  }
+
+  private keyPrefix(spcNode: number, dbNode: number, relNode: number, forkNumber: number): string {
+    return this.keysOf(spcNode, dbNode, relNode).prefixes[forkNumber]!;
+  }
+
+  private sizeKeyOf(block: DecodedBlock): Key {
+    return this.keysOf(block.rel.spcNode, block.rel.dbNode, block.rel.relNode).sizeKeys[block.forkNumber]!;
+  }
+
+  private vmSizeKeyOf(block: DecodedBlock): Key {
+    return this.keysOf(block.rel.spcNode, block.rel.dbNode, block.rel.relNode).sizeKeys[ForkNumber.VisibilityMap]!;
+  }
+
+  /** True when every block's fork exists in the cache and no VM size is missing. */
+  private blocksReady(record: DecodedRecord): boolean {
+    for (const block of record.blocks) {
+      const size = this.cache.cachedSize(this.sizeKeyOf(block));
+      if (size === undefined || size === ABSENT) return false;
+    }
+    if ((record.rmgrId === RmgrId.Heap || record.rmgrId === RmgrId.Heap2) && record.blocks.length > 0) {
+      const block = record.blocks[0]!;
+      if (this.cache.cachedSize(this.vmSizeKeyOf(block)) === undefined) return false;
+    }
+    return true;
+  }
+
+  /** Loads the fork's size and creates the fork when it does not exist (redo creates it implicitly). */
+  private async prepareBlock(block: DecodedBlock): Promise<void> {
+    const sizeKey = this.sizeKeyOf(block);
+    const size = this.cache.cachedSize(sizeKey) ?? (await this.cache.loadSize(sizeKey));
+    if (size === ABSENT) await createFork(this.cache, forkTag(block.rel, block.forkNumber), block.blockNumber + 1);
+  }
+
+  private async prepareVisibilityMap(record: DecodedRecord): Promise<void> {
+    const block = record.blocks[0];
+    if (block === undefined) return;
+    const sizeKey = this.vmSizeKeyOf(block);
+    if (this.cache.cachedSize(sizeKey) === undefined) await this.cache.loadSize(sizeKey);
+  }
+
+  /** Stores each block's value and extends its fork (all sizes are cached and present here). */
+  private putBlocks(record: DecodedRecord): void {
+    const lsn = record.endLsn;
+    for (const block of record.blocks) {
+      const keys = this.keysOf(block.rel.spcNode, block.rel.dbNode, block.rel.relNode);
+      const value: Value = block.hasImage && block.applyImage
+        ? { kind: 'image', bytes: decodeBlockImage(block) }
+        : { kind: 'walRecord', willInit: block.willInit, record: record.record, blockId: block.blockId };
+      this.store.put(keys.prefixes[block.forkNumber]! + hex8(block.blockNumber), lsn, value);
+      const sizeKey = keys.sizeKeys[block.forkNumber]!;
+      const size = this.cache.cachedSize(sizeKey);
+      assert(size !== undefined && size !== ABSENT, 'block sizes are prepared before values are put');
+      if (block.blockNumber >= size) this.cache.setSize(sizeKey, block.blockNumber + 1);
+    }
+  }
+
+  private applySyncBody(record: DecodedRecord): void {
+    switch (record.rmgrId) {
+      case RmgrId.Heap: return this.clearVisibilityForHeap(record);
+      case RmgrId.Heap2: return this.clearVisibilityForHeap2(record);
+      case RmgrId.Xlog: return this.applyXlog(record);
+      case RmgrId.RelMap: {
+        const update = decodeRelMapRecord(record);
+        this.store.put(relmapFileKey(update.tablespaceOid, update.databaseOid), record.endLsn, { kind: 'image', bytes: update.data });
+        return;
+      }
+      default: return; // Index AMs, sequence, generic: blocks only. Standby, messages, origins, commit_ts, tablespace: nothing stored.
+    }
+  }
+
+  private applyXlog(record: DecodedRecord): void {
+    const type = record.info & 0xf0;
+    if (type === XLOG_CHECKPOINT_SHUTDOWN || type === XLOG_CHECKPOINT_ONLINE) {
+      this.store.put(CHECKPOINT_KEY, record.endLsn, { kind: 'image', bytes: record.mainData });
+    }
+  }
+
+  private clearVisibilityForHeap(record: DecodedRecord): void {
+    const data = record.mainData;
+    const operation = record.info & XLOG_HEAP_OPMASK;
+    const block0 = record.blocks[0];
+    if (block0 === undefined) return;
+    if (operation === XLOG_HEAP_INSERT) {
+      if (data[2]! & XLH_INSERT_ALL_VISIBLE_CLEARED) this.putVisibilityClear(record, block0, [block0.blockNumber], VISIBILITYMAP_VALID_BITS);
+    } else if (operation === XLOG_HEAP_DELETE) {
+      if (data[7]! & XLH_DELETE_ALL_VISIBLE_CLEARED) this.putVisibilityClear(record, block0, [block0.blockNumber], VISIBILITYMAP_VALID_BITS);
+    } else if (operation === XLOG_HEAP_LOCK) {
+      if (data[7]! & XLH_LOCK_ALL_FROZEN_CLEARED) this.putVisibilityClear(record, block0, [block0.blockNumber], VISIBILITYMAP_ALL_FROZEN);
+    } else if (operation === XLOG_HEAP_UPDATE || operation === XLOG_HEAP_HOT_UPDATE) {
+      const flags = data[7]!;
+      const oldBlock = record.blocks.find((block) => block.blockId === 1) ?? block0;
+      const heapBlocks: number[] = [];
+      if (flags & XLH_UPDATE_NEW_ALL_VISIBLE_CLEARED) heapBlocks.push(block0.blockNumber);
+      if (flags & XLH_UPDATE_OLD_ALL_VISIBLE_CLEARED && !heapBlocks.includes(oldBlock.blockNumber)) heapBlocks.push(oldBlock.blockNumber);
+      if (heapBlocks.length > 0) this.putVisibilityClears(record, block0, heapBlocks, VISIBILITYMAP_VALID_BITS);
+    }
+  }
+
+  private clearVisibilityForHeap2(record: DecodedRecord): void {
+    const operation = record.info & XLOG_HEAP_OPMASK;
+    const block0 = record.blocks[0];
+    if (block0 === undefined) return;
+    if (operation === XLOG_HEAP2_MULTI_INSERT && record.mainData[0]! & XLH_INSERT_ALL_VISIBLE_CLEARED) {
+      this.putVisibilityClear(record, block0, [block0.blockNumber], VISIBILITYMAP_VALID_BITS);
+    } else if (operation === XLOG_HEAP2_LOCK_UPDATED && record.mainData[7]! & XLH_LOCK_ALL_FROZEN_CLEARED) {
+      this.putVisibilityClear(record, block0, [block0.blockNumber], VISIBILITYMAP_ALL_FROZEN);
+    }
+  }
+
+  /** Splits heap blocks by VM page (an update's two pages may map to different VM pages). */
+  private putVisibilityClears(record: DecodedRecord, block: DecodedBlock, heapBlocks: number[], flags: number): void {
+    const first = Math.floor(heapBlocks[0]! / HEAPBLOCKS_PER_VM_PAGE);
+    if (heapBlocks.every((heapBlock) => Math.floor(heapBlock / HEAPBLOCKS_PER_VM_PAGE) === first)) {
+      this.putVisibilityClear(record, block, heapBlocks, flags);
+      return;
+    }
+    for (const heapBlock of heapBlocks) this.putVisibilityClear(record, block, [heapBlock], flags);
+  }
+
+  /** A ClearVisibilityMapFlags record on the VM page, if the VM fork covers it. */
+  private putVisibilityClear(record: DecodedRecord, block: DecodedBlock, heapBlocks: number[], flags: number): void {
+    const prefix = this.keyPrefix(block.rel.spcNode, block.rel.dbNode, block.rel.relNode, ForkNumber.VisibilityMap);
+    const vmSize = this.cache.cachedSize(this.vmSizeKeyOf(block));
+    assert(vmSize !== undefined, 'the VM size is loaded before heap records are applied');
+    const vmBlock = Math.floor(heapBlocks[0]! / HEAPBLOCKS_PER_VM_PAGE);
+    if (vmSize === ABSENT || vmBlock >= vmSize) return;
+    this.store.put(prefix + hex8(vmBlock), record.endLsn, {
+      kind: 'strataRecord', willInit: false, record: { kind: 'ClearVisibilityMapFlags', heapBlocks, flags },
+    });
+  }
+
+  private async applyAsyncBody(record: DecodedRecord): Promise<void> {
+    switch (record.rmgrId) {
+      case RmgrId.Transaction: return this.applyXact(record);
+      case RmgrId.Storage: return this.applySmgr(record);
+      case RmgrId.Database: return this.applyDbase(record);
+      case RmgrId.Clog: return this.applyClog(record);
+      case RmgrId.MultiXact: return this.applyMultiXact(record);
+      default:
+        this.logger.debug({ rmgr: record.rmgrId, info: record.info }, 'record of an unknown rmgr: blocks stored only');
+    }
+  }
+
+  private async applyXact(record: DecodedRecord): Promise<void> {
+    const body = decodeXactRecord(record);
+    const lsn = record.endLsn;
+    switch (body.type) {
+      case 'commit':
+      case 'abort':
+        return this.finishTransaction(lsn, record.xid, body, body.type === 'commit');
+      case 'commitPrepared':
+      case 'abortPrepared': {
+        await this.finishTransaction(lsn, body.twoPhaseXid, body, body.type === 'commitPrepared');
+        const xids = await this.cache.twoPhaseXids();
+        if (xids.delete(body.twoPhaseXid)) this.cache.touchTwoPhaseDir();
+        return;
+      }
+      case 'prepare': {
+        const xid = body.prepare.header.xid;
+        this.store.put(twoPhaseFileKey(xid), lsn, { kind: 'image', bytes: body.prepare.stateData });
+        const xids = await this.cache.twoPhaseXids();
+        xids.add(xid);
+        this.cache.touchTwoPhaseDir();
+        return;
+      }
+      case 'assignment':
+      case 'invalidations':
+        return;
+    }
+  }
+
+  private async finishTransaction(lsn: Lsn, xid: number, body: ParsedXactFinish, committed: boolean): Promise<void> {
+    const xids = xid === 0 ? body.subxacts : [xid, ...body.subxacts];
+    if (xids.length > 0) putClogStatus(this.store, lsn, xids, committed, Number(body.xactTime));
+    for (const rel of body.droppedRels) await dropRelation(this.cache, rel);
+  }
+
+  private async applySmgr(record: DecodedRecord): Promise<void> {
+    const body = decodeSmgrRecord(record);
+    if (body.type === 'create') {
+      const tag = forkTag(body.rel, body.forkNumber);
+      if ((await this.cache.size(tag)) === ABSENT) await createFork(this.cache, tag, 0);
+      return;
+    }
+    await truncateRelation(this.cache, body.rel, body.blockNumber, body.flags);
+  }
+
+  private async applyDbase(record: DecodedRecord): Promise<void> {
+    const body = decodeDbaseRecord(record);
+    switch (body.type) {
+      case 'createWalLog':
+        await this.cache.addDatabase(body.tablespaceOid, body.databaseOid);
+        return;
+      case 'createFileCopy': {
+        const options = { store: this.store, cache: this.cache, readLsn: this.lastLsn, writeLsn: record.endLsn, materializePage: this.materializePage };
+        const pages = await copyDatabase(options, { spcNode: body.sourceTablespaceOid, dbNode: body.sourceDatabaseOid }, { spcNode: body.tablespaceOid, dbNode: body.databaseOid });
+        this.logger.info({ database: body.databaseOid, source: body.sourceDatabaseOid, pages }, 'copied database (CREATE DATABASE FILE_COPY)');
+        return;
+      }
+      case 'drop':
+        for (const tablespaceOid of body.tablespaceOids) await dropDatabase(this.cache, tablespaceOid, body.databaseOid);
+        return;
+    }
+  }
+
+  private async applyClog(record: DecodedRecord): Promise<void> {
+    const body = decodeClogRecord(record);
+    if (body.type === 'zeroPage') await putZeroPage(this.store, this.cache, record.endLsn, SlruKind.Clog, body.pageNumber);
+    else await truncateClog(this.cache, body.pageNumber);
+  }
+
+  private async applyMultiXact(record: DecodedRecord): Promise<void> {
+    const body = decodeMultiXactRecord(record);
+    switch (body.type) {
+      case 'zeroOffsetsPage': return putZeroPage(this.store, this.cache, record.endLsn, SlruKind.MultiXactOffsets, body.pageNumber);
+      case 'zeroMembersPage': return putZeroPage(this.store, this.cache, record.endLsn, SlruKind.MultiXactMembers, body.pageNumber);
+      case 'create': return putMultiXactCreate(this.store, record.endLsn, body.multiXactId, body.offset, body.members);
+      case 'truncate': await truncateMultiXact(this.cache, body); return;
+    }
+  }
+}

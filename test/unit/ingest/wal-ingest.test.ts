@@ -1,0 +1,196 @@
+// WalIngest over an in-memory store with hand-built records: block values, implicit relation
+// creation and extension, consistency-check images, smgr create/truncate, drops in commit
+// records, CLOG and VM Strata records, two-phase files, checkpoints and database create/drop.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CHECKPOINT_KEY, SlruKind, relBlockKey, slruBlockKey, twoPhaseFileKey } from '../../../src/keys.js';
+import { silentLogger } from '../../../src/observability/log.js';
+import { WalIngest } from '../../../src/ingest/wal-ingest.js';
+import { getRelSize, listDatabases, listRelations, listTwoPhaseXids, relationExists } from '../../../src/ingest/metadata-readers.js';
+import { RmgrId } from '../../../src/wal/types.js';
+import { XLOG_SMGR_CREATE, XLOG_SMGR_TRUNCATE, SMGR_TRUNCATE_ALL } from '../../../src/wal/records/smgr.js';
+import { XACT_XINFO_HAS_RELFILENODES, XACT_XINFO_HAS_SUBXACTS, XACT_XINFO_HAS_TWOPHASE, XLOG_XACT_COMMIT, XLOG_XACT_COMMIT_PREPARED, XLOG_XACT_HAS_INFO, XLOG_XACT_PREPARE } from '../../../src/wal/records/xact.js';
+import { XLOG_HEAP_INSERT, XLOG_HEAP_UPDATE, XLH_INSERT_ALL_VISIBLE_CLEARED, XLH_UPDATE_NEW_ALL_VISIBLE_CLEARED, XLH_UPDATE_OLD_ALL_VISIBLE_CLEARED } from '../../../src/wal/records/heap.js';
+import { XLOG_DBASE_CREATE_FILE_COPY, XLOG_DBASE_CREATE_WAL_LOG, XLOG_DBASE_DROP } from '../../../src/wal/records/dbase.js';
+import { XLOG_CHECKPOINT_ONLINE } from '../../../src/wal/records/xlog.js';
+import { XLOG_MULTIXACT_CREATE_ID } from '../../../src/wal/records/multixact.js';
+import { MemoryStore } from '../../helpers/memory-store.js';
+import { StructWriter, makeBlock, makeRecord } from '../records/record-builder.js';
+
+const rel = { spcNode: 1663, dbNode: 5, relNode: 16384 };
+const main = { ...rel, forkNumber: 0 };
+const vm = { ...rel, forkNumber: 2 };
+const page = (fill: number) => new Uint8Array(8192).fill(fill);
+
+async function setup() {
+  const store = new MemoryStore();
+  const ingest = await WalIngest.create(store, { logger: silentLogger() });
+  let lsn = 0x1000;
+  const next = () => (lsn += 0x100);
+  return { store, ingest, next };
+}
+
+const smgrCreate = (at: number, forkNumber = 0) =>
+  makeRecord({ lsn: at, rmgrId: RmgrId.Storage, info: XLOG_SMGR_CREATE, mainData: new StructWriter().rel(rel).u32(forkNumber).bytes() });
+
+test('a block reference stores the record and creates and extends the relation', async () => {
+  const { store, ingest, next } = await setup();
+  const record = makeRecord({ lsn: next(), rmgrId: RmgrId.Heap, info: XLOG_HEAP_INSERT, mainData: new StructWriter().u16(1).u8(0).bytes(), blocks: [makeBlock({ rel, blockNumber: 4, willInit: true })] });
+  await ingest.ingest(record);
+  const data = store.getReconstructDataSync(relBlockKey(main, 4), record.endLsn);
+  assert.is(data?.records[0]?.value.kind, 'walRecord');
+  assert.is(data?.records[0]?.value.willInit, true);
+  assert.is(await getRelSize(store, main, record.endLsn), 5);
+  assert.equal(await listRelations(store, 1663, 5, record.endLsn), [main]);
+  assert.equal(await listDatabases(store, record.endLsn), [{ spcNode: 1663, dbNode: 5 }]);
+  assert.is(await getRelSize(store, main, record.lsn), undefined);
+});
+
+test('an applied image is stored as an image; a verification-only image stores the record', async () => {
+  const { store, ingest, next } = await setup();
+  await ingest.ingest(smgrCreate(next()));
+  const applied = makeRecord({ lsn: next(), rmgrId: RmgrId.Xlog, info: 0xb0, blocks: [makeBlock({ rel, blockNumber: 0, image: page(3) })] });
+  await ingest.ingest(applied);
+  const checkOnly = makeRecord({ lsn: next(), rmgrId: RmgrId.Btree, info: 0, mainData: new StructWriter().u16(1).bytes(), blocks: [makeBlock({ rel, blockNumber: 1, image: page(4), applyImage: false })] });
+  await ingest.ingest(checkOnly);
+  assert.is(store.getReconstructDataSync(relBlockKey(main, 0), applied.endLsn)?.image?.bytes[100], 3);
+  const second = store.getReconstructDataSync(relBlockKey(main, 1), checkOnly.endLsn);
+  assert.is(second?.image, undefined);
+  assert.is(second?.records[0]?.value.kind, 'walRecord');
+  assert.is(await getRelSize(store, main, checkOnly.endLsn), 2);
+});
+
+test('smgr truncate shrinks main, FSM and VM the way smgr_redo does', async () => {
+  const { store, ingest, next } = await setup();
+  await ingest.ingest(makeRecord({ lsn: next(), rmgrId: RmgrId.Xlog, info: 0xb0, blocks: [
+    makeBlock({ rel, blockNumber: 99, image: page(1) }),
+    makeBlock({ blockId: 1, rel, forkNumber: 1, blockNumber: 3, image: page(1) }),
+    makeBlock({ blockId: 2, rel, forkNumber: 2, blockNumber: 1, image: page(1) }),
+  ] }));
+  const truncate = makeRecord({ lsn: next(), rmgrId: RmgrId.Storage, info: XLOG_SMGR_TRUNCATE, mainData: new StructWriter().u32(10).rel(rel).u32(SMGR_TRUNCATE_ALL).bytes() });
+  await ingest.ingest(truncate);
+  assert.is(await getRelSize(store, main, truncate.endLsn), 10);
+  // 10 heap blocks: FSM leaf 0 holds slot 10 (> 0), so the FSM keeps pages 0..2 (root, level 1, leaf 0).
+  assert.is(await getRelSize(store, { ...rel, forkNumber: 1 }, truncate.endLsn), 3);
+  assert.is(await getRelSize(store, vm, truncate.endLsn), 1);
+  assert.is(await getRelSize(store, main, truncate.lsn), 100);
+});
+
+test('commit with dropped relations removes them from then on; earlier LSNs still see them', async () => {
+  const { store, ingest, next } = await setup();
+  const create = smgrCreate(next());
+  await ingest.ingest(create);
+  await ingest.ingest(makeRecord({ lsn: next(), rmgrId: RmgrId.Heap, info: XLOG_HEAP_INSERT, mainData: new StructWriter().u16(1).u8(0).bytes(), blocks: [makeBlock({ rel, blockNumber: 0, willInit: true })] }));
+  const body = new StructWriter().i64(1n).u32(XACT_XINFO_HAS_RELFILENODES | XACT_XINFO_HAS_SUBXACTS).u32(1).u32(901).u32(1).rel(rel).bytes();
+  const commit = makeRecord({ lsn: next(), rmgrId: RmgrId.Transaction, info: XLOG_XACT_COMMIT | XLOG_XACT_HAS_INFO, xid: 900, mainData: body });
+  await ingest.ingest(commit);
+  assert.is(await relationExists(store, main, commit.endLsn), false);
+  assert.equal(await listRelations(store, 1663, 5, commit.endLsn), []);
+  assert.is(await getRelSize(store, main, commit.lsn), 1);
+  const clog = store.getReconstructDataSync(slruBlockKey(SlruKind.Clog, 0, 0), commit.endLsn);
+  assert.equal(clog?.records[0]?.value.kind === 'strataRecord' && clog.records[0].value.record, { kind: 'ClogSetCommitted', xids: [900, 901], timestamp: 1 });
+});
+
+test('heap insert and update that clear all-visible put VM records only where the VM exists', async () => {
+  const { store, ingest, next } = await setup();
+  await ingest.ingest(makeRecord({ lsn: next(), rmgrId: RmgrId.Heap2, info: 0x40, mainData: new StructWriter().u32(0).u8(1).bytes(), blocks: [
+    makeBlock({ rel, forkNumber: 2, blockNumber: 0, willInit: false }), makeBlock({ blockId: 1, rel, blockNumber: 0 }),
+  ] }));
+  const insert = makeRecord({ lsn: next(), rmgrId: RmgrId.Heap, info: XLOG_HEAP_INSERT, mainData: new StructWriter().u16(1).u8(XLH_INSERT_ALL_VISIBLE_CLEARED).bytes(), blocks: [makeBlock({ rel, blockNumber: 5 })] });
+  await ingest.ingest(insert);
+  const vmData = store.getReconstructDataSync(relBlockKey(vm, 0), insert.endLsn);
+  assert.equal(vmData?.records.at(-1)?.value.kind === 'strataRecord' && vmData.records.at(-1)!.value.record, { kind: 'ClearVisibilityMapFlags', heapBlocks: [5], flags: 3 });
+  const flags = XLH_UPDATE_OLD_ALL_VISIBLE_CLEARED | XLH_UPDATE_NEW_ALL_VISIBLE_CLEARED;
+  const update = makeRecord({ lsn: next(), rmgrId: RmgrId.Heap, info: XLOG_HEAP_UPDATE, mainData: new StructWriter().u32(1).u16(1).u8(0).u8(flags).u32(0).u16(1).bytes(), blocks: [
+    makeBlock({ rel, blockNumber: 40000 }), makeBlock({ blockId: 1, rel, blockNumber: 6 }),
+  ] });
+  await ingest.ingest(update);
+  const afterUpdate = store.getReconstructDataSync(relBlockKey(vm, 0), update.endLsn);
+  assert.equal(afterUpdate?.records.at(-1)?.value.kind === 'strataRecord' && afterUpdate.records.at(-1)!.value.record, { kind: 'ClearVisibilityMapFlags', heapBlocks: [6], flags: 3 });
+  assert.is(store.versions.has(relBlockKey(vm, 1)), false, 'VM page 1 does not exist: no record for heap block 40000');
+});
+
+test('prepare stores the two-phase state; commit prepared removes it and sets CLOG', async () => {
+  const { store, ingest, next } = await setup();
+  const state = new StructWriter().u32(0x57f94534).u32(72).u32(777).u32(5).i64(0n).u32(10).u32(0).u32(0).u32(0).u32(0).u32(0).u32(0).u8(0).u8(0).u16(0).u64(0).i64(0n).bytes();
+  const prepare = makeRecord({ lsn: next(), rmgrId: RmgrId.Transaction, info: XLOG_XACT_PREPARE, xid: 777, mainData: state });
+  await ingest.ingest(prepare);
+  assert.equal(await listTwoPhaseXids(store, prepare.endLsn), [777]);
+  assert.equal([...(store.getReconstructDataSync(twoPhaseFileKey(777), prepare.endLsn)?.image?.bytes ?? [])], [...state]);
+  const commit = makeRecord({ lsn: next(), rmgrId: RmgrId.Transaction, info: XLOG_XACT_COMMIT_PREPARED | XLOG_XACT_HAS_INFO, mainData: new StructWriter().i64(2n).u32(XACT_XINFO_HAS_TWOPHASE).u32(777).bytes() });
+  await ingest.ingest(commit);
+  assert.equal(await listTwoPhaseXids(store, commit.endLsn), []);
+  const clog = store.getReconstructDataSync(slruBlockKey(SlruKind.Clog, 0, 0), commit.endLsn);
+  assert.equal(clog?.records[0]?.value.kind === 'strataRecord' && clog.records[0].value.record, { kind: 'ClogSetCommitted', xids: [777], timestamp: 2 });
+});
+
+test('multixact create puts offsets and members records, split across member pages', async () => {
+  const { store, ingest, next } = await setup();
+  const body = new StructWriter().u32(2049).u32(1635).u32(2).u32(500).u32(1).u32(501).u32(3).bytes();
+  const record = makeRecord({ lsn: next(), rmgrId: RmgrId.MultiXact, info: XLOG_MULTIXACT_CREATE_ID, mainData: body });
+  await ingest.ingest(record);
+  const offsets = store.getReconstructDataSync(slruBlockKey(SlruKind.MultiXactOffsets, 0, 1), record.endLsn);
+  assert.equal(offsets?.records[0]?.value.kind === 'strataRecord' && offsets.records[0].value.record, { kind: 'MultixactOffsetCreate', multiXactId: 2049, offset: 1635 });
+  const page0 = store.getReconstructDataSync(slruBlockKey(SlruKind.MultiXactMembers, 0, 0), record.endLsn);
+  const page1 = store.getReconstructDataSync(slruBlockKey(SlruKind.MultiXactMembers, 0, 1), record.endLsn);
+  assert.equal(page0?.records[0]?.value.kind === 'strataRecord' && page0.records[0].value.record, { kind: 'MultixactMembersCreate', offset: 1635, members: [{ xid: 500, status: 1 }] });
+  assert.equal(page1?.records[0]?.value.kind === 'strataRecord' && page1.records[0].value.record, { kind: 'MultixactMembersCreate', offset: 1636, members: [{ xid: 501, status: 3 }] });
+});
+
+test('checkpoint records are stored under the checkpoint key', async () => {
+  const { store, ingest, next } = await setup();
+  const body = new Uint8Array(88).fill(9);
+  const record = makeRecord({ lsn: next(), rmgrId: RmgrId.Xlog, info: XLOG_CHECKPOINT_ONLINE, mainData: body });
+  await ingest.ingest(record);
+  assert.is(store.getReconstructDataSync(CHECKPOINT_KEY, record.endLsn)?.image?.bytes, body);
+});
+
+test('CREATE DATABASE file copy copies relations and pages; WAL_LOG creates the directory; DROP removes it', async () => {
+  const { store, ingest, next } = await setup();
+  await ingest.ingest(makeRecord({ lsn: next(), rmgrId: RmgrId.Xlog, info: 0xb0, blocks: [makeBlock({ rel, blockNumber: 1, image: page(7) })] }));
+  const copy = makeRecord({ lsn: next(), rmgrId: RmgrId.Database, info: XLOG_DBASE_CREATE_FILE_COPY, mainData: new StructWriter().u32(6).u32(1663).u32(5).u32(1663).bytes() });
+  await ingest.ingest(copy);
+  const copied = { spcNode: 1663, dbNode: 6, relNode: rel.relNode, forkNumber: 0 };
+  assert.is(await getRelSize(store, copied, copy.endLsn), 2);
+  assert.is(store.getReconstructDataSync(relBlockKey(copied, 1), copy.endLsn)?.image?.bytes[0], 7);
+  assert.is(store.getReconstructDataSync(relBlockKey(copied, 0), copy.endLsn)?.image?.bytes[0], 0);
+  const walLog = makeRecord({ lsn: next(), rmgrId: RmgrId.Database, info: XLOG_DBASE_CREATE_WAL_LOG, mainData: new StructWriter().u32(7).u32(1663).bytes() });
+  await ingest.ingest(walLog);
+  assert.equal((await listDatabases(store, walLog.endLsn)).map((entry) => entry.dbNode), [5, 6, 7]);
+  const drop = makeRecord({ lsn: next(), rmgrId: RmgrId.Database, info: XLOG_DBASE_DROP, mainData: new StructWriter().u32(6).u32(1).u32(1663).bytes() });
+  await ingest.ingest(drop);
+  assert.equal((await listDatabases(store, drop.endLsn)).map((entry) => entry.dbNode), [5, 7]);
+  assert.is(await getRelSize(store, copied, drop.endLsn), undefined);
+  assert.is(await getRelSize(store, copied, drop.lsn), 2);
+});
+
+test('FILE_COPY of a page with records on top needs the page materializer', async () => {
+  const build = () => [
+    makeRecord({ lsn: 0x2000, rmgrId: RmgrId.Xlog, info: 0xb0, blocks: [makeBlock({ rel, blockNumber: 0, image: page(7) })] }),
+    makeRecord({ lsn: 0x2100, rmgrId: RmgrId.Heap, info: XLOG_HEAP_INSERT, mainData: new StructWriter().u16(1).u8(0).bytes(), blocks: [makeBlock({ rel, blockNumber: 0 })] }),
+    makeRecord({ lsn: 0x2200, rmgrId: RmgrId.Database, info: XLOG_DBASE_CREATE_FILE_COPY, mainData: new StructWriter().u32(6).u32(1663).u32(5).u32(1663).bytes() }),
+  ];
+  const plain = await WalIngest.create(new MemoryStore(), { logger: silentLogger() });
+  const [image, insert, copy] = build();
+  await plain.ingest(image!);
+  await plain.ingest(insert!);
+  await plain.ingest(copy!).then(() => assert.unreachable('must throw'), (error: { code?: string }) => assert.is(error.code, 'PS_ERR_REDO_UNSUPPORTED'));
+  const store = new MemoryStore();
+  const asked: string[] = [];
+  const materialized = await WalIngest.create(store, { logger: silentLogger(), materializePage: async (key) => { asked.push(key); return page(8); } });
+  for (const record of build()) await materialized.ingest(record);
+  const copied = { spcNode: 1663, dbNode: 6, relNode: rel.relNode, forkNumber: 0 };
+  assert.equal(asked, [relBlockKey(main, 0)]);
+  assert.is(store.getReconstructDataSync(relBlockKey(copied, 0), 0x2240)?.image?.bytes[0], 8);
+});
+
+test('records ending at or before the consistent LSN are skipped', async () => {
+  const store = new MemoryStore();
+  const ingest = await WalIngest.create(store, { logger: silentLogger(), consistentLsn: 0x5000 });
+  await ingest.ingest(smgrCreate(0x4000));
+  assert.is(store.putCount, 0);
+  await ingest.ingest(smgrCreate(0x5000));
+  assert.is(await getRelSize(store, main, 0x5040), 0);
+});
+
+test.run();
