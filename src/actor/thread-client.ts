@@ -11,6 +11,7 @@
  * Death: an unexpected 'exit' rejects every pending request with PS_ERR_ACTOR_STOPPED and calls
  * `onExit`; the system then reports the thread's actors broken and starts a replacement.
  */
+import pino from 'pino';
 import { Worker } from 'node:worker_threads';
 import { assert, assertNever } from '../assert.js';
 import { StrataError } from '../errors.js';
@@ -173,6 +174,8 @@ export class ActorThreadClient {
         return this.#answerUplink(message);
       case 'broken':
         return this.#options.onBroken(message.address, message.reason);
+      case 'log':
+        return writeRawLogLines(this.#options.logger, message.lines);
       default:
         assertNever(message);
     }
@@ -234,4 +237,10 @@ export class ActorThreadClient {
     this.#pending.rejectAll(new StrataError(expected ? 'PS_ERR_SHUTTING_DOWN' : 'PS_ERR_ACTOR_STOPPED', reason, { thread: this.threadIndex }));
     if (!expected) this.#options.onExit(this, reason);
   }
+}
+
+/** Writes already-serialized pino lines to the destination stream of `logger`. */
+function writeRawLogLines(logger: Logger, lines: string): void {
+  const stream = (logger as unknown as Record<symbol, { write(text: string): unknown } | undefined>)[pino.symbols.streamSym];
+  if (stream !== undefined) stream.write(lines);
 }

@@ -40,7 +40,9 @@ export type FromThread =
   | ({ kind: 'reply'; requestId: number } & WireResult)
   | { kind: 'uplinkTell'; address: string; message: unknown }
   | { kind: 'uplinkAsk'; requestId: number; address: string; message: unknown; timeoutMs: number; bytes: boolean }
-  | { kind: 'broken'; address: string; reason: string };
+  | { kind: 'broken'; address: string; reason: string }
+  /** Log lines of the thread's pino logger, written by the main thread to the server's one destination. */
+  | { kind: 'log'; lines: string };
 
 export interface ActorThreadData {
   threadIndex: number;

@@ -1,0 +1,60 @@
+/**
+ * Decode + ingest throughput on real WAL: segment files are read, decoded (block images
+ * decompressed) and ingested into a LayeredTimelineStore in a temporary directory, flushing L0
+ * layers at the default checkpoint distance as the server does. The clock covers decode, ingest
+ * and the final flush; reading files from the page cache is included, as PostgreSQL's replay
+ * reads them too.
+ *
+ * Run alone: node dist/bench/ingest/ingest.bench.js WAL_DIRECTORY START_LSN END_LSN
+ * The bench runner (bench/run.ts) calls run() on the WAL of a pgbench run and reports the ratio
+ * against PostgreSQL's crash-recovery replay of the same WAL.
+ */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WalIngest } from '../../src/ingest/wal-ingest.js';
+import { parseLsn, type Lsn } from '../../src/lsn.js';
+import { silentLogger } from '../../src/observability/log.js';
+import { LayeredTimelineStore } from '../../src/storage/layered-timeline-store.js';
+import { limits } from '../../src/limits.js';
+import { readWalFileBatches } from '../../src/wal/segment-reader.js';
+
+export interface IngestBenchResult { records: number; bytes: number; seconds: number; layerFiles: number }
+
+export async function run(options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn }): Promise<IngestBenchResult> {
+  const files = (await readdir(options.walDirectory)).filter((name) => /^[0-9A-F]{24}$/.test(name)).map((name) => join(options.walDirectory, name));
+  const directory = await mkdtemp(join(tmpdir(), 'strata-ingest-bench-'));
+  const logger = silentLogger();
+  try {
+    const store = await LayeredTimelineStore.open({ directory, logger, checkpointDistanceBytes: limits.checkpointDistanceBytesDefault });
+    const ingest = await WalIngest.create(store, { logger });
+    const started = process.hrtime.bigint();
+    let records = 0;
+    let lastEnd = options.startLsn;
+    for await (const batch of readWalFileBatches(files, { startLsn: options.startLsn, endLsn: options.endLsn })) {
+      await ingest.ingestBatch(batch);
+      records += batch.length;
+      lastEnd = batch[batch.length - 1]?.endLsn ?? lastEnd;
+      if (store.openLayerBytes >= limits.checkpointDistanceBytesDefault) void store.flush(lastEnd);
+    }
+    await store.flush(lastEnd);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const layerFiles = store.layerFileNames.length;
+    await store.close();
+    return { records, bytes: options.endLsn - options.startLsn, seconds, layerFiles };
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
+  const [walDirectory, start, end] = process.argv.slice(2);
+  if (!walDirectory || !start || !end) {
+    process.stderr.write('usage: ingest.bench.js WAL_DIRECTORY START_LSN END_LSN\n');
+    process.exit(2);
+  }
+  const result = await run({ walDirectory, startLsn: parseLsn(start), endLsn: parseLsn(end) });
+  const megabytes = result.bytes / 1048576;
+  process.stdout.write(`ingest: ${result.records} records, ${megabytes.toFixed(1)} MiB in ${result.seconds.toFixed(2)} s = ` +
+    `${(megabytes / result.seconds).toFixed(1)} MiB/s, ${Math.round(result.records / result.seconds)} records/s, ${result.layerFiles} layer files\n`);
+}

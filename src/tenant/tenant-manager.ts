@@ -1,0 +1,124 @@
+/**
+ * The tenant manager: the main thread's view of all tenants, and the implementation of the HTTP
+ * management API. It creates tenant directories (race-free, tenant-directory.ts), spawns one tenant
+ * actor per tenant on the actor thread pool (placed by tenant id), and turns API calls into asks.
+ *
+ * It holds no tenant state of its own beyond "which tenants exist": states, timelines and LSNs
+ * live in the actors and are always read from them.
+ */
+import { StrataError } from '../errors.js';
+import type { ActorSystem } from '../actor/system.js';
+import type {
+  CreateTimelineRequest, ManagementApi, ServerStatus, TenantInfo, TimelineInfo,
+} from '../http/management-api.js';
+import type { RelTag } from '../keys.js';
+import { limits } from '../limits.js';
+import type { Lsn } from '../lsn.js';
+import type { Logger } from '../observability/log.js';
+import type { TimelineMessage } from '../timeline/timeline-actor.js';
+import { generateId, parseId } from './ids.js';
+import { tenantAddress, type TenantActorArgs, type TenantMessage } from './tenant-actor.js';
+import { createTenantDirectory, listTenantIds, removeHalfCreatedDirectories } from './tenant-directory.js';
+
+export interface TenantManagerOptions {
+  workdir: string;
+  serverId: string;
+  version: string;
+  system: ActorSystem;
+  logger: Logger;
+  checkpointDistanceBytes: number;
+  waitLsnTimeoutMs: number;
+}
+
+const TENANT_ACTOR_MODULE = new URL('./tenant-actor.js', import.meta.url);
+/** Creating a timeline takes a base backup; reads are bounded by wait_lsn_timeout plus slack. */
+const CREATE_TIMELINE_TIMEOUT_MS = 3_600_000;
+
+export class TenantManager implements ManagementApi {
+  readonly #options: TenantManagerOptions;
+  readonly #tenants = new Set<string>();
+  readonly #startedAt = Date.now();
+
+  constructor(options: TenantManagerOptions) {
+    this.#options = options;
+  }
+
+  /** Spawns actors for every tenant found on disk (removing half-created directories first). */
+  async load(): Promise<void> {
+    await removeHalfCreatedDirectories(this.#options.workdir, this.#options.logger);
+    for (const tenantId of await listTenantIds(this.#options.workdir)) await this.#spawn(tenantId);
+  }
+
+  async #spawn(tenantId: string): Promise<void> {
+    const args: TenantActorArgs = {
+      workdir: this.#options.workdir, tenantId,
+      checkpointDistanceBytes: this.#options.checkpointDistanceBytes, waitLsnTimeoutMs: this.#options.waitLsnTimeoutMs,
+    };
+    await this.#options.system.spawn({ address: tenantAddress(tenantId), module: TENANT_ACTOR_MODULE, exportName: 'default', args, placementKey: tenantId });
+    this.#tenants.add(tenantId);
+  }
+
+  #ask<Reply>(tenantId: string, message: TenantMessage, timeoutMs?: number): Promise<Reply> {
+    if (!this.#tenants.has(tenantId)) return Promise.reject(new StrataError('PS_ERR_NOT_FOUND', `tenant ${tenantId} not found`, { tenant_id: tenantId }));
+    return this.#options.system.ask<Reply>(tenantAddress(tenantId), message, { timeoutMs: timeoutMs ?? this.#readTimeoutMs() });
+  }
+
+  #readTimeoutMs(): number {
+    return this.#options.waitLsnTimeoutMs + limits.askTimeoutMsDefault;
+  }
+
+  #forTimeline<Reply>(tenantId: string, timelineId: string, message: TimelineMessage): Promise<Reply> {
+    const tenant = parseId(tenantId, 'tenant');
+    return this.#ask<Reply>(tenant, { kind: 'ForTimeline', timelineId: parseId(timelineId, 'timeline'), message });
+  }
+
+  async status(): Promise<ServerStatus> {
+    return {
+      id: this.#options.serverId, version: this.#options.version,
+      uptime_seconds: Math.round((Date.now() - this.#startedAt) / 1000),
+      tenants: this.#tenants.size, actor_threads: this.#options.system.threads,
+    };
+  }
+
+  async createTenant(request: { new_tenant_id?: string }): Promise<TenantInfo> {
+    const tenantId = request.new_tenant_id === undefined ? generateId() : parseId(request.new_tenant_id, 'tenant');
+    if (this.#tenants.size >= limits.tenantsMax) throw new StrataError('PS_ERR_CONFLICT', `the server holds the maximum of ${limits.tenantsMax} tenants`);
+    // mkdir of the tenant directory is the lock point: a concurrent create of the same id fails there.
+    await createTenantDirectory(this.#options.workdir, tenantId);
+    await this.#spawn(tenantId);
+    return this.getTenant(tenantId);
+  }
+
+  async listTenants(): Promise<TenantInfo[]> {
+    return Promise.all([...this.#tenants].sort().map((tenantId) => this.getTenant(tenantId)));
+  }
+
+  getTenant(tenantId: string): Promise<TenantInfo> {
+    return this.#ask<TenantInfo>(parseId(tenantId, 'tenant'), { kind: 'Info' });
+  }
+
+  createTimeline(tenantId: string, request: CreateTimelineRequest): Promise<TimelineInfo> {
+    return this.#ask<TimelineInfo>(parseId(tenantId, 'tenant'), { kind: 'CreateTimeline', request }, CREATE_TIMELINE_TIMEOUT_MS);
+  }
+
+  listTimelines(tenantId: string): Promise<TimelineInfo[]> {
+    return this.#ask<TimelineInfo[]>(parseId(tenantId, 'tenant'), { kind: 'ListTimelines' });
+  }
+
+  getTimeline(tenantId: string, timelineId: string): Promise<TimelineInfo> {
+    return this.#forTimeline<TimelineInfo>(tenantId, timelineId, { kind: 'Info' });
+  }
+
+  relSize(tenantId: string, timelineId: string, rel: RelTag, lsn: Lsn | undefined): Promise<number> {
+    return this.#forTimeline<number>(tenantId, timelineId, { kind: 'RelSize', rel, lsn });
+  }
+
+  getPage(tenantId: string, timelineId: string, rel: RelTag, blockNumber: number, lsn: Lsn | undefined): Promise<Uint8Array> {
+    return this.#forTimeline<Uint8Array>(tenantId, timelineId, { kind: 'GetPage', rel, blockNumber, lsn });
+  }
+
+  /** Flushes a timeline's open layer (tests and operators forcing durability). */
+  flushTimeline(tenantId: string, timelineId: string): Promise<Lsn> {
+    return this.#forTimeline<Lsn>(tenantId, timelineId, { kind: 'Flush' });
+  }
+}

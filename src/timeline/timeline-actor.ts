@@ -1,0 +1,199 @@
+/**
+ * The timeline actor: owns one Timeline (storage engine + ingest + LSN bookkeeping) and its
+ * walreceiver child, on the tenant's actor thread.
+ *
+ * Parent: the tenant actor. Children: the walreceiver actor (when the timeline has a WAL source).
+ * State changes go through `applyTimelineTransition` (timeline-state.ts):
+ *
+ *   Loading --Activate--> Active --Stop--> Stopping --StopDone--> Stopped
+ *   Loading/Active/Stopping --MarkBroken--> Broken --Stop--> Stopping
+ *
+ * Messages are handled one at a time, except reads (RelSize, GetPage, Info): they may wait for WAL
+ * to arrive, which needs Ingest messages to keep flowing, so they run concurrently with the
+ * mailbox (bounded by the runtime) and only read state.
+ */
+import { join } from 'node:path';
+import { assertNever } from '../assert.js';
+import type { ActorContext, Behavior } from '../actor/types.js';
+import { StrataError } from '../errors.js';
+import { getRelSize } from '../ingest/metadata-readers.js';
+import { WalIngest } from '../ingest/wal-ingest.js';
+import type { RelTag } from '../keys.js';
+import { formatLsn, type Lsn } from '../lsn.js';
+import type { TimelineInfo } from '../http/management-api.js';
+import { readSmallFile } from '../storage/crashsafe.js';
+import { nodeFs } from '../storage/fs.js';
+import { LayeredTimelineStore } from '../storage/layered-timeline-store.js';
+import { readTimelineMetadata, writeTimelineMetadata, type TimelineMetadata } from '../storage/timeline-metadata.js';
+import type { DecodedRecord } from '../wal/types.js';
+import { Timeline, type TimelineLsns } from './timeline.js';
+import { applyTimelineTransition, initialTimelineState, timelineStateForApi, type TimelineState } from './timeline-state.js';
+import { createWalReceiverBehavior, type WalReceiverStatus } from './walreceiver-actor.js';
+import { slotNameForTimeline } from './attach-primary.js';
+
+/** The file (mode 0600) holding the full WAL source connection string, password included. */
+export const WAL_SOURCE_FILE = 'wal-source';
+
+export interface TimelineActorArgs {
+  tenantId: string;
+  timelineId: string;
+  directory: string;
+  checkpointDistanceBytes: number;
+  waitLsnTimeoutMs: number;
+}
+
+export type TimelineMessage =
+  | { kind: 'Ingest'; records: readonly DecodedRecord[] }
+  | { kind: 'Info' }
+  | { kind: 'RelSize'; rel: RelTag; lsn: Lsn | undefined }
+  | { kind: 'GetPage'; rel: RelTag; blockNumber: number; lsn: Lsn | undefined }
+  | { kind: 'Flush' }
+  | { kind: 'WalReceiverStatus'; status: WalReceiverStatus }
+  | { kind: 'Shutdown'; reason: string };
+
+export interface IngestReply {
+  ingested: number;
+  lsns: TimelineLsns;
+}
+
+export function timelineAddress(tenantId: string, timelineId: string): string {
+  return `timeline/${tenantId}/${timelineId}`;
+}
+
+export function createTimelineBehavior(args: TimelineActorArgs): Behavior<TimelineMessage> {
+  let state: TimelineState = initialTimelineState();
+  let timeline: Timeline | undefined;
+  let metadata: TimelineMetadata | undefined;
+  let walReceiverStatus: WalReceiverStatus | undefined;
+
+  const requireActive = (): Timeline => {
+    if (state.kind === 'Broken') throw new StrataError('PS_ERR_BROKEN', `timeline ${args.timelineId} is broken: ${state.reason}`, { reason: state.reason });
+    if (state.kind !== 'Active' || timeline === undefined) {
+      throw new StrataError('PS_ERR_CONFLICT', `timeline ${args.timelineId} is ${state.kind}`, { state: state.kind });
+    }
+    return timeline;
+  };
+
+  const info = (): TimelineInfo => {
+    const lsns = timeline?.snapshotLsns();
+    const api = timelineStateForApi(state);
+    return {
+      tenant_id: args.tenantId,
+      timeline_id: args.timelineId,
+      state: api.state,
+      ...(api.broken_reason === undefined ? {} : { broken_reason: api.broken_reason }),
+      last_record_lsn: formatLsn(lsns?.lastRecordLsn ?? 0),
+      disk_consistent_lsn: formatLsn(lsns?.diskConsistentLsn ?? metadata?.diskConsistentLsn ?? 0),
+      remote_consistent_lsn: formatLsn(lsns?.remoteConsistentLsn ?? 0),
+      ancestor_timeline_id: metadata?.ancestorTimelineId ?? null,
+      ancestor_lsn: metadata?.ancestorTimelineId ? formatLsn(metadata.ancestorLsn) : null,
+      pg_version: metadata?.pgVersion ?? 15,
+      initdb_lsn: formatLsn(metadata?.initdbLsn ?? 0),
+      ...(metadata?.walSource ? { wal_source: metadata.walSource } : {}),
+      ...(walReceiverStatus ? { walreceiver: walReceiverStatus } : {}),
+      ...(timeline ? { wal_records_ingested: timeline.ingestedRecordCount, wal_records_by_rmgr: timeline.recordCounts() } : {}),
+    };
+  };
+
+  const load = async (context: ActorContext): Promise<void> => {
+    metadata = await readTimelineMetadata(nodeFs, args.directory);
+    if (metadata === undefined) throw new StrataError('PS_ERR_IO', `timeline ${args.timelineId} has no metadata file`);
+    const loaded = metadata;
+    const store = await LayeredTimelineStore.open({
+      directory: args.directory, logger: context.logger, diskConsistentLsn: loaded.diskConsistentLsn,
+      checkpointDistanceBytes: args.checkpointDistanceBytes,
+    });
+    const ingest = await WalIngest.create(store, { logger: context.logger });
+    timeline = new Timeline({
+      tenantId: args.tenantId, timelineId: args.timelineId, store, ingest, relations: { getRelSize }, logger: context.logger,
+      lsns: { consistentLsn: loaded.initdbLsn, lastRecordLsn: loaded.diskConsistentLsn, diskConsistentLsn: loaded.diskConsistentLsn, remoteConsistentLsn: 0 },
+      waitLsnTimeoutMs: args.waitLsnTimeoutMs, checkpointDistanceBytes: args.checkpointDistanceBytes,
+      persist: async (lsns) => {
+        metadata = { ...loaded, ...metadata, diskConsistentLsn: lsns.diskConsistentLsn };
+        await writeTimelineMetadata(nodeFs, args.directory, metadata);
+      },
+    });
+    state = applyTimelineTransition(state, { kind: 'Activate' }, context.logger);
+    const connectionString = await readWalSource(args.directory);
+    if (connectionString !== undefined) {
+      const lsns = timeline.snapshotLsns();
+      await context.spawn({
+        address: `${context.self}/walreceiver`,
+        factory: () => createWalReceiverBehavior({
+          parent: context.self, connectionString, slotName: slotNameForTimeline(args.timelineId), initialLsns: lsns,
+        }),
+      });
+    }
+  };
+
+  return {
+    async start(context) {
+      try {
+        await load(context);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        context.logger.error({ err: error }, 'timeline failed to load');
+        state = applyTimelineTransition(state, { kind: 'MarkBroken', reason }, context.logger);
+      }
+    },
+    concurrent(message) {
+      return message.kind === 'RelSize' || message.kind === 'GetPage' || message.kind === 'Info';
+    },
+    async receive(message, context) {
+      switch (message.kind) {
+        case 'Ingest': {
+          const active = requireActive();
+          const ingested = await active.ingestRecords(message.records);
+          return { ingested, lsns: active.snapshotLsns() } satisfies IngestReply;
+        }
+        case 'Info':
+          return info();
+        case 'RelSize':
+          return requireActive().relSize(message.rel, message.lsn);
+        case 'GetPage':
+          return requireActive().getPage(message.rel, message.blockNumber, message.lsn);
+        case 'Flush':
+          return requireActive().flush();
+        case 'WalReceiverStatus':
+          walReceiverStatus = message.status;
+          return undefined;
+        case 'Shutdown':
+          if (state.kind === 'Stopping' || state.kind === 'Stopped') return undefined;
+          state = applyTimelineTransition(state, { kind: 'Stop', reason: message.reason }, context.logger);
+          return undefined;
+        default:
+          return assertNever(message);
+      }
+    },
+    async stop(context) {
+      if (state.kind !== 'Stopping' && state.kind !== 'Stopped') {
+        state = applyTimelineTransition(state, { kind: 'Stop', reason: 'shutdown' }, context.logger);
+      }
+      if (timeline !== undefined) {
+        // Make what was ingested durable so a restart streams less; a failure here is not fatal
+        // because the slot still holds the WAL from disk_consistent_lsn on.
+        await timeline.flush().catch((error: unknown) => context.logger.warn({ err: error }, 'final flush failed'));
+        await timeline.close();
+      }
+      if (state.kind === 'Stopping') state = applyTimelineTransition(state, { kind: 'StopDone' }, context.logger);
+    },
+  };
+}
+
+/** Module export for spawning on an actor thread: `factory(args, context)`. */
+export default function timelineActorFactory(args: unknown): Behavior<TimelineMessage> {
+  return createTimelineBehavior(args as TimelineActorArgs);
+}
+
+export async function readWalSource(directory: string): Promise<string | undefined> {
+  const names = await nodeFs.readdir(directory);
+  if (!names.includes(WAL_SOURCE_FILE)) return undefined;
+  return (await readSmallFile(nodeFs, join(directory, WAL_SOURCE_FILE))).toString('utf8');
+}
+
+export function describeLsns(lsns: TimelineLsns): Record<string, string> {
+  return {
+    consistent_lsn: formatLsn(lsns.consistentLsn), last_record_lsn: formatLsn(lsns.lastRecordLsn),
+    disk_consistent_lsn: formatLsn(lsns.diskConsistentLsn), remote_consistent_lsn: formatLsn(lsns.remoteConsistentLsn),
+  };
+}

@@ -1,0 +1,292 @@
+/**
+ * A timeline's data plane: the storage engine, WAL ingest, the LSN bookkeeping and the reads
+ * (relation size and GetPage@LSN) answered on top of them.
+ *
+ * The timeline actor (timeline-actor.ts) owns one Timeline and is the only caller, one message at a
+ * time, so nothing here needs locks. LSNs it tracks:
+ *
+ *   consistentLsn       first LSN at which the data is consistent (end of the base backup);
+ *                       reads below it are refused with PS_ERR_LSN_TOO_OLD
+ *   lastRecordLsn       where the record after the last ingested one starts (its end, MAXALIGNed
+ *                       and past a page header, as PostgreSQL's insert position); reads above wait
+ *   diskConsistentLsn   everything at or below is in durable local layer files
+ *   remoteConsistentLsn everything at or below is in remote storage (0 until it exists)
+ *
+ *   consistentLsn <= diskConsistentLsn? not necessarily right after import, but always
+ *   diskConsistentLsn <= lastRecordLsn and remoteConsistentLsn <= diskConsistentLsn.
+ */
+import { assert } from '../assert.js';
+import { StrataError } from '../errors.js';
+import { relBlockKey, formatRelTag, type RelTag } from '../keys.js';
+import { limits } from '../limits.js';
+import { formatLsn, nextRecordStart, type Lsn } from '../lsn.js';
+import type { Logger } from '../observability/log.js';
+import { threadMetrics } from '../observability/metrics.js';
+import type { TimelineStore } from '../storage/types.js';
+import type { ReconstructData } from '../storage/value.js';
+import type { DecodedRecord } from '../wal/types.js';
+import { BLCKSZ, RMGR_NAMES } from '../wal/types.js';
+
+/** Ingest as the timeline needs it (src/ingest/wal-ingest.ts implements it). */
+export interface RecordIngest {
+  /** Ingests records in LSN order, each at its end LSN. */
+  ingestBatch(records: readonly DecodedRecord[]): Promise<void>;
+}
+
+/** Relation metadata reads (src/ingest/ implements them over the store). */
+export interface RelationReader {
+  getRelSize(store: TimelineStore, rel: RelTag, lsn: Lsn): Promise<number | undefined>;
+}
+
+/** Materializes a page from an image and records (WAL redo, issue 3); absent until then. */
+export type PageRedo = (key: string, data: ReconstructData, lsn: Lsn) => Promise<Uint8Array>;
+
+export interface TimelineLsns {
+  consistentLsn: Lsn;
+  lastRecordLsn: Lsn;
+  diskConsistentLsn: Lsn;
+  remoteConsistentLsn: Lsn;
+}
+
+export interface TimelineOptions {
+  tenantId: string;
+  timelineId: string;
+  store: TimelineStore;
+  ingest: RecordIngest;
+  relations: RelationReader;
+  logger: Logger;
+  lsns: TimelineLsns;
+  waitLsnTimeoutMs: number;
+  checkpointDistanceBytes: number;
+  /** Called after every flush with the new LSNs, to persist the timeline's metadata file. */
+  persist: (lsns: TimelineLsns) => Promise<void>;
+  redo?: PageRedo;
+}
+
+interface LsnWaiter {
+  lsn: Lsn;
+  resolve: () => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+const ZERO_PAGE = new Uint8Array(BLCKSZ);
+
+export class Timeline {
+  readonly tenantId: string;
+  readonly timelineId: string;
+  readonly store: TimelineStore;
+  private readonly options: TimelineOptions;
+  private readonly logger: Logger;
+  private readonly lsns: TimelineLsns;
+  private waiters: LsnWaiter[] = [];
+  private flushInFlight: Promise<Lsn> | undefined;
+  private recordsIngested = 0;
+  /** Records ingested per resource manager id (for status and the pg_waldump comparison). */
+  private readonly recordsByRmgr = new Array<number>(RMGR_NAMES.length).fill(0);
+
+  constructor(options: TimelineOptions) {
+    assert(options.lsns.diskConsistentLsn <= options.lsns.lastRecordLsn, 'disk_consistent_lsn above last_record_lsn');
+    assert(options.checkpointDistanceBytes > 0, 'checkpoint distance must be positive');
+    this.options = options;
+    this.tenantId = options.tenantId;
+    this.timelineId = options.timelineId;
+    this.store = options.store;
+    this.logger = options.logger;
+    this.lsns = { ...options.lsns };
+  }
+
+  get lastRecordLsn(): Lsn { return this.lsns.lastRecordLsn; }
+  get diskConsistentLsn(): Lsn { return this.lsns.diskConsistentLsn; }
+  get remoteConsistentLsn(): Lsn { return this.lsns.remoteConsistentLsn; }
+  get consistentLsn(): Lsn { return this.lsns.consistentLsn; }
+  get ingestedRecordCount(): number { return this.recordsIngested; }
+  snapshotLsns(): TimelineLsns { return { ...this.lsns }; }
+
+  /** Records ingested since load, per rmgr name (only rmgrs seen). */
+  recordCounts(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    this.recordsByRmgr.forEach((count, rmgrId) => { if (count > 0) counts[RMGR_NAMES[rmgrId] ?? `rmgr${rmgrId}`] = count; });
+    return counts;
+  }
+
+  /** Publishes this timeline's LSNs and counts to the thread's metrics registry. */
+  private publishMetrics(batchCounts: number[] | undefined): void {
+    const metrics = threadMetrics();
+    const labels = { tenant_id: this.tenantId, timeline_id: this.timelineId };
+    metrics.lastRecordLsn.set(labels, this.lsns.lastRecordLsn);
+    metrics.diskConsistentLsn.set(labels, this.lsns.diskConsistentLsn);
+    batchCounts?.forEach((count, rmgrId) => { if (count > 0) metrics.walRecordsIngested.inc({ rmgr: RMGR_NAMES[rmgrId] ?? String(rmgrId) }, count); });
+  }
+
+  private countRecord(rmgrId: number): void {
+    if (rmgrId < this.recordsByRmgr.length) this.recordsByRmgr[rmgrId]! += 1;
+  }
+
+  /**
+   * Ingests decoded records in LSN order. Records that end at or below last_record_lsn were
+   * ingested before (a reconnect re-streams from a page boundary) and are skipped.
+   * Returns how many were new.
+   */
+  async ingestRecords(records: readonly DecodedRecord[]): Promise<number> {
+    let first = 0;
+    while (first < records.length && records[first]!.endLsn <= this.lsns.lastRecordLsn) first += 1;
+    if (first === records.length) return 0;
+    const fresh = first === 0 ? records : records.slice(first);
+    // A failure part-way leaves last_record_lsn where it was; re-ingesting the same records puts
+    // the same values at the same (key, LSN) again, which replaces them.
+    await this.options.ingest.ingestBatch(fresh);
+    const before = this.recordsByRmgr.slice();
+    let previousEnd = this.lsns.lastRecordLsn;
+    for (const record of fresh) {
+      assert(record.endLsn > previousEnd, 'records arrive in LSN order');
+      previousEnd = record.endLsn;
+      this.countRecord(record.rmgrId);
+    }
+    this.lsns.lastRecordLsn = nextRecordStart(previousEnd);
+    this.recordsIngested += fresh.length;
+    this.wakeWaiters();
+    this.publishMetrics(this.recordsByRmgr.map((count, rmgrId) => count - before[rmgrId]!));
+    if (this.store.openLayerBytes >= this.options.checkpointDistanceBytes) this.startFlush();
+    return fresh.length;
+  }
+
+  /** Sets last_record_lsn after an import (the base backup's start LSN). */
+  advanceLastRecordLsn(lsn: Lsn): void {
+    assert(lsn >= this.lsns.lastRecordLsn, 'last_record_lsn never goes backwards');
+    this.lsns.lastRecordLsn = lsn;
+    this.wakeWaiters();
+  }
+
+  setConsistentLsn(lsn: Lsn): void {
+    this.lsns.consistentLsn = lsn;
+  }
+
+  /** Flushes the open layer now (or joins the flush in flight). Resolves with disk_consistent_lsn. */
+  flush(): Promise<Lsn> {
+    return this.startFlush();
+  }
+
+  private startFlush(): Promise<Lsn> {
+    if (this.flushInFlight) return this.flushInFlight;
+    const upTo = this.lsns.lastRecordLsn;
+    const flushing = (async () => {
+      try {
+        if (upTo <= this.lsns.diskConsistentLsn && this.store.openLayerBytes === 0) return this.lsns.diskConsistentLsn;
+        const durable = await this.store.flush(upTo);
+        assert(durable >= this.lsns.diskConsistentLsn, 'disk_consistent_lsn never goes backwards');
+        this.lsns.diskConsistentLsn = durable;
+        await this.options.persist(this.snapshotLsns());
+        threadMetrics().layerFlushes.inc();
+        this.publishMetrics(undefined);
+        this.logger.debug({ disk_consistent_lsn: formatLsn(durable) }, 'flushed in-memory layer');
+        return durable;
+      } finally {
+        this.flushInFlight = undefined;
+      }
+    })();
+    this.flushInFlight = flushing;
+    flushing.catch((error: unknown) => this.logger.error({ err: error }, 'flush of in-memory layer failed'));
+    return flushing;
+  }
+
+  /** Resolves when last_record_lsn reaches `lsn`; PS_ERR_TIMEOUT after the configured bound. */
+  waitForLsn(lsn: Lsn, timeoutMs = this.options.waitLsnTimeoutMs): Promise<void> {
+    if (lsn <= this.lsns.lastRecordLsn) return Promise.resolve();
+    if (this.waiters.length >= limits.mailboxCapacityMax) {
+      return Promise.reject(new StrataError('PS_ERR_MAILBOX_FULL', 'too many reads waiting for WAL', { lsn: formatLsn(lsn) }));
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter: LsnWaiter = {
+        lsn, resolve, reject,
+        timer: setTimeout(() => {
+          this.waiters = this.waiters.filter((other) => other !== waiter);
+          reject(new StrataError('PS_ERR_TIMEOUT',
+            `timed out after ${timeoutMs} ms waiting for WAL to reach ${formatLsn(lsn)} (last_record_lsn ${formatLsn(this.lsns.lastRecordLsn)})`,
+            { lsn: formatLsn(lsn), last_record_lsn: formatLsn(this.lsns.lastRecordLsn) }));
+        }, timeoutMs),
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  private wakeWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const still: LsnWaiter[] = [];
+    for (const waiter of this.waiters) {
+      if (waiter.lsn <= this.lsns.lastRecordLsn) {
+        clearTimeout(waiter.timer);
+        waiter.resolve();
+      } else {
+        still.push(waiter);
+      }
+    }
+    this.waiters = still;
+  }
+
+  /** Rejects every waiting read (shutdown). */
+  cancelWaiters(error: Error): void {
+    for (const waiter of this.waiters) {
+      clearTimeout(waiter.timer);
+      waiter.reject(error);
+    }
+    this.waiters = [];
+  }
+
+  /** Resolves the LSN of a read: latest when undefined; refuses below the consistent start. */
+  private async readLsn(lsn: Lsn | undefined): Promise<Lsn> {
+    const target = lsn ?? this.lsns.lastRecordLsn;
+    if (target < this.lsns.consistentLsn) {
+      throw new StrataError('PS_ERR_LSN_TOO_OLD',
+        `LSN ${formatLsn(target)} is below the timeline's consistent start ${formatLsn(this.lsns.consistentLsn)}`,
+        { lsn: formatLsn(target), consistent_lsn: formatLsn(this.lsns.consistentLsn) });
+    }
+    await this.waitForLsn(target);
+    return target;
+  }
+
+  async relSize(rel: RelTag, lsn: Lsn | undefined): Promise<number> {
+    const at = await this.readLsn(lsn);
+    const size = await this.options.relations.getRelSize(this.store, rel, at);
+    if (size === undefined) {
+      throw new StrataError('PS_ERR_NOT_FOUND', `relation ${formatRelTag(rel)} does not exist at ${formatLsn(at)}`,
+        { rel: formatRelTag(rel), lsn: formatLsn(at) });
+    }
+    return size;
+  }
+
+  async getPage(rel: RelTag, blockNumber: number, lsn: Lsn | undefined): Promise<Uint8Array> {
+    const at = await this.readLsn(lsn);
+    const size = await this.options.relations.getRelSize(this.store, rel, at);
+    if (size === undefined || blockNumber >= size) {
+      throw new StrataError('PS_ERR_NOT_FOUND',
+        size === undefined
+          ? `relation ${formatRelTag(rel)} does not exist at ${formatLsn(at)}`
+          : `block ${blockNumber} is beyond the end of ${formatRelTag(rel)} (${size} blocks) at ${formatLsn(at)}`,
+        { rel: formatRelTag(rel), block: blockNumber, lsn: formatLsn(at) });
+    }
+    const key = relBlockKey(rel, blockNumber);
+    const data = await this.store.getReconstructData(key, at);
+    // A block inside the relation with no stored version was extended without WAL (PostgreSQL
+    // does this for visibility-map and FSM pages): it is all zeros, as on the primary.
+    if (data === undefined) return ZERO_PAGE.slice();
+    if (data.records.length === 0) {
+      assert(data.image !== undefined, 'reconstruct data without image or records');
+      return data.image.bytes;
+    }
+    const redo = this.options.redo;
+    if (redo === undefined) {
+      const first = data.records[0]!;
+      throw new StrataError('PS_ERR_REDO_UNSUPPORTED',
+        `page ${formatRelTag(rel)} blk ${blockNumber} at ${formatLsn(at)} needs ${data.records.length} WAL record(s) applied; WAL redo is not available`,
+        { rel: formatRelTag(rel), block: blockNumber, lsn: formatLsn(at), first_record_lsn: formatLsn(first.lsn) });
+    }
+    return redo(key, data, at);
+  }
+
+  async close(): Promise<void> {
+    this.cancelWaiters(new StrataError('PS_ERR_SHUTTING_DOWN', 'timeline is stopping'));
+    if (this.flushInFlight) await this.flushInFlight.catch(() => undefined);
+    await this.store.close();
+  }
+}

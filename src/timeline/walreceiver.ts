@@ -1,0 +1,227 @@
+/**
+ * The walreceiver: streams WAL from a PostgreSQL primary's physical replication slot into a
+ * timeline, and reconnects with backoff when the connection ends.
+ *
+ *   ┌──────────┐ connected  ┌───────────┐ stream ends / error ┌─────────┐
+ *   │Connecting├───────────►│ Streaming ├────────────────────►│ Backoff │
+ *   └────▲─────┘            └─────┬─────┘                     └────┬────┘
+ *        └────────────────────────┼────────────── delay elapsed ───┘
+ *                      abort      ▼ (from any state)
+ *                             ┌───────┐
+ *                             │Stopped│
+ *                             └───────┘
+ *
+ * Nothing is lost across reconnects: each connection restarts streaming at the WAL page that holds
+ * last_record_lsn (the decoder needs a page or record boundary), and records that end at or below
+ * last_record_lsn are skipped by the timeline. The slot keeps the primary's WAL from
+ * disk_consistent_lsn on, because that is what we report as `flush`; so a Strata crash resumes
+ * from the durable point too.
+ *
+ * Standby status: write = end of the last WAL byte received, flush = disk_consistent_lsn,
+ * apply = remote_consistent_lsn. Sent every `statusIntervalMs`, and at once when the primary asks.
+ */
+import { assert, assertNever } from '../assert.js';
+import { StrataError, isStrataError } from '../errors.js';
+import { limits } from '../limits.js';
+import { formatLsn, type Lsn } from '../lsn.js';
+import type { Logger } from '../observability/log.js';
+import { redactConnectionString } from '../observability/log.js';
+import { WalStreamDecoder } from '../wal/wal-decoder.js';
+import type { DecodedRecord } from '../wal/types.js';
+import { XLOG_BLCKSZ } from '../lsn.js';
+
+/** The part of the replication client the walreceiver uses (src/pgwire/replication-client.ts). */
+export interface ReplicationStreamLike extends AsyncIterable<
+  | { kind: 'xlogData'; dataStart: Lsn; walEnd: Lsn; sendTime: number; data: Uint8Array }
+  | { kind: 'keepalive'; walEnd: Lsn; sendTime: number; replyRequested: boolean }
+> {
+  sendStatus(status: { write: Lsn; flush: Lsn; apply: Lsn; replyRequested?: boolean }): void;
+}
+
+export interface ReplicationClientLike {
+  identifySystem(): Promise<{ systemId: string; timeline: number; xlogPos: Lsn }>;
+  startReplication(options: { slotName?: string; startLsn: Lsn; timeline?: number }): ReplicationStreamLike;
+  close(): void | Promise<void>;
+}
+
+export type ReplicationConnector = (connectionString: string, signal: AbortSignal) => Promise<ReplicationClientLike>;
+
+/** The timeline as the walreceiver sees it. */
+export interface WalTarget {
+  readonly lastRecordLsn: Lsn;
+  readonly diskConsistentLsn: Lsn;
+  readonly remoteConsistentLsn: Lsn;
+  ingestRecords(records: readonly DecodedRecord[]): Promise<number>;
+  /** Makes everything ingested durable now; resolves with the new disk_consistent_lsn. */
+  flush(): Promise<Lsn>;
+}
+
+export type WalReceiverState =
+  | { kind: 'Connecting'; attempt: number }
+  | { kind: 'Streaming'; startLsn: Lsn; since: number }
+  | { kind: 'Backoff'; attempt: number; delayMs: number; lastError: string }
+  | { kind: 'Stopped' };
+
+export interface WalReceiverOptions {
+  connectionString: string;
+  slotName: string;
+  target: WalTarget;
+  connect: ReplicationConnector;
+  logger: Logger;
+  signal: AbortSignal;
+  statusIntervalMs?: number;
+  /** Records handed to the timeline per ingest call. */
+  batchRecordsMax?: number;
+  onWalBytes?: (bytes: number) => void;
+  /** Called after every state change (the actor reports it to the timeline). */
+  onStateChange?: (state: WalReceiverState) => void;
+}
+
+export class WalReceiver {
+  private state: WalReceiverState = { kind: 'Connecting', attempt: 0 };
+  private readonly options: WalReceiverOptions;
+  private readonly logger: Logger;
+  private lastReceivedLsn: Lsn = 0;
+  private connections = 0;
+
+  constructor(options: WalReceiverOptions) {
+    this.options = options;
+    this.logger = options.logger.child({ component: 'walreceiver' });
+  }
+
+  get currentState(): WalReceiverState { return this.state; }
+  get connectionCount(): number { return this.connections; }
+
+  private setState(next: WalReceiverState): void {
+    if (next.kind !== this.state.kind) this.logger.info({ from: this.state.kind, to: next.kind }, 'walreceiver state change');
+    this.state = next;
+    this.options.onStateChange?.(next);
+  }
+
+  /** Runs until the signal aborts. Never throws for connection problems; they lead to Backoff. */
+  async run(): Promise<void> {
+    const { signal } = this.options;
+    let attempt = 0;
+    while (!signal.aborted) {
+      this.setState({ kind: 'Connecting', attempt });
+      try {
+        await this.streamOnce();
+        attempt = 0;
+      } catch (error) {
+        if (signal.aborted) break;
+        attempt += 1;
+        const delayMs = Math.min(limits.reconnectDelayMsMax, limits.reconnectDelayMsMin * 2 ** Math.min(attempt - 1, 16));
+        const message = error instanceof Error ? error.message : String(error);
+        this.setState({ kind: 'Backoff', attempt, delayMs, lastError: message });
+        // A lost connection is expected (primary restart); the walreceiver carries on: WARN.
+        if (!isStrataError(error)) this.logger.error({ err: error }, 'walreceiver failed unexpectedly; reconnecting');
+        else this.logger.warn({ code: error.code, msg_detail: message, delay_ms: delayMs }, 'replication connection lost; reconnecting');
+        await sleep(delayMs, signal);
+      }
+    }
+    this.setState({ kind: 'Stopped' });
+  }
+
+  private async streamOnce(): Promise<void> {
+    const { target, signal } = this.options;
+    const client = await this.options.connect(this.options.connectionString, signal);
+    this.connections += 1;
+    const onAbort = () => void Promise.resolve(client.close()).catch(() => undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const system = await client.identifySystem();
+      const resumeLsn = target.lastRecordLsn;
+      const startLsn = resumeLsn - (resumeLsn % XLOG_BLCKSZ);
+      this.logger.info({ start_lsn: formatLsn(startLsn), last_record_lsn: formatLsn(resumeLsn), primary_timeline: system.timeline,
+        source: redactConnectionString(this.options.connectionString) }, 'starting replication');
+      const stream = client.startReplication({ slotName: this.options.slotName, startLsn, timeline: system.timeline });
+      this.setState({ kind: 'Streaming', startLsn, since: Date.now() });
+      await this.consume(stream, startLsn);
+      if (!signal.aborted) throw new StrataError('PS_ERR_UPSTREAM', 'replication stream ended');
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      await Promise.resolve(client.close()).catch(() => undefined);
+    }
+  }
+
+  private async consume(stream: ReplicationStreamLike, startLsn: Lsn): Promise<void> {
+    const { target } = this.options;
+    const statusIntervalMs = this.options.statusIntervalMs ?? 1000;
+    const decoder = new WalStreamDecoder(startLsn);
+    let expected = startLsn;
+    let lastStatusAt = 0;
+    const sendStatus = (replyRequested = false) => {
+      stream.sendStatus({ write: Math.max(this.lastReceivedLsn, target.lastRecordLsn), flush: target.diskConsistentLsn,
+        apply: target.remoteConsistentLsn, replyRequested });
+      lastStatusAt = Date.now();
+    };
+    const batch: DecodedRecord[] = [];
+    // Status also goes out while the primary is idle, so the slot follows disk_consistent_lsn.
+    const timer = setInterval(() => {
+      if (Date.now() - lastStatusAt >= statusIntervalMs) {
+        try { sendStatus(); } catch { /* the stream is closing; the loop below reports it */ }
+      }
+    }, statusIntervalMs);
+    try {
+      await this.consumeMessages(stream, decoder, batch, sendStatus, () => expected, (lsn) => { expected = lsn; });
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  private async consumeMessages(
+    stream: ReplicationStreamLike, decoder: WalStreamDecoder, batch: DecodedRecord[],
+    sendStatus: (replyRequested?: boolean) => void, getExpected: () => Lsn, setExpected: (lsn: Lsn) => void,
+  ): Promise<void> {
+    const { signal } = this.options;
+    const batchMax = this.options.batchRecordsMax ?? 4096;
+    for await (const message of stream) {
+      if (signal.aborted) return;
+      switch (message.kind) {
+        case 'xlogData': {
+          const expected = getExpected();
+          if (message.dataStart !== expected) {
+            throw new StrataError('PS_ERR_PROTOCOL', `WAL gap: expected data at ${formatLsn(expected)}, got ${formatLsn(message.dataStart)}`);
+          }
+          decoder.feed(message.data);
+          setExpected(expected + message.data.length);
+          this.lastReceivedLsn = expected + message.data.length;
+          this.options.onWalBytes?.(message.data.length);
+          for (let record = decoder.next(); record !== undefined; record = decoder.next()) {
+            batch.push(record);
+            if (batch.length >= batchMax) await this.deliver(batch);
+          }
+          await this.deliver(batch);
+          break;
+        }
+        case 'keepalive':
+          if (message.replyRequested) {
+            // A primary shutting down waits until our flush position reaches what it sent. When
+            // we have everything it sent, make it durable now instead of at checkpoint_distance.
+            const { target } = this.options;
+            if (target.lastRecordLsn >= message.walEnd && target.diskConsistentLsn < message.walEnd) await target.flush();
+            sendStatus(false);
+          }
+          break;
+        default:
+          assertNever(message);
+      }
+    }
+  }
+
+  private async deliver(batch: DecodedRecord[]): Promise<void> {
+    if (batch.length === 0) return;
+    const records = batch.splice(0, batch.length);
+    await this.options.target.ingestRecords(records);
+    assert(batch.length === 0, 'batch handed over whole');
+  }
+}
+
+function sleep(delayMs: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(); }, delayMs);
+    const onAbort = () => { clearTimeout(timer); resolve(); };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
