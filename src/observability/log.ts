@@ -65,3 +65,18 @@ export function redactConnectionString(connectionString: string): string {
   }
   return connectionString.replace(/(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)/gi, '$1[redacted]');
 }
+
+const boundLoggers = new WeakMap<Logger, Logger>();
+
+/**
+ * A child of `parent` with fixed bindings, created once per parent (an actor incarnation's logger)
+ * and reused, so hot paths do not build a child logger per message. Use one binding set per parent.
+ */
+export function boundLogger(parent: Logger, bindings: Record<string, string>): Logger {
+  let child = boundLoggers.get(parent);
+  if (child === undefined) {
+    child = parent.child(bindings);
+    boundLoggers.set(parent, child);
+  }
+  return child;
+}

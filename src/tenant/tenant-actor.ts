@@ -20,7 +20,7 @@ import { assertNever } from '../assert.js';
 import type { ActorContext, ActorRef, Behavior } from '../actor/types.js';
 import { StrataError } from '../errors.js';
 import type { CreateTimelineRequest, TenantInfo, TimelineInfo } from '../http/management-api.js';
-import { redactConnectionString } from '../observability/log.js';
+import { boundLogger, redactConnectionString } from '../observability/log.js';
 import { LayeredTimelineStore } from '../storage/layered-timeline-store.js';
 import { nodeFs } from '../storage/fs.js';
 import { writeTimelineMetadata } from '../storage/timeline-metadata.js';
@@ -54,6 +54,7 @@ const CREATE_TIMEOUT_MS = 3_600_000;
 
 export function createTenantBehavior(args: TenantActorArgs): Behavior<TenantMessage> {
   let state: TenantState = initialTenantState();
+  const logOf = (context: ActorContext) => boundLogger(context.logger, { tenant_id: args.tenantId });
   const timelines = new Map<string, ActorRef>();
   const creating = new Set<string>();
 
@@ -109,7 +110,7 @@ export function createTenantBehavior(args: TenantActorArgs): Behavior<TenantMess
   };
 
   const createFromPrimary = async (context: ActorContext, timelineId: string, connectionString: string): Promise<void> => {
-    const logger = context.logger.child({ timeline_id: timelineId });
+    const logger = logOf(context).child({ timeline_id: timelineId });
     const uninitialized = await beginTimelineCreation({ workdir: args.workdir, tenantId: args.tenantId, timelineId, logger });
     try {
       const store = await LayeredTimelineStore.open({ directory: uninitialized.path, logger, checkpointDistanceBytes: args.checkpointDistanceBytes });
@@ -133,14 +134,14 @@ export function createTenantBehavior(args: TenantActorArgs): Behavior<TenantMess
 
   return {
     async start(context) {
-      state = applyTenantTransition(state, { kind: 'Activate' }, context.logger);
+      state = applyTenantTransition(state, { kind: 'Activate' }, logOf(context));
       try {
         for (const timelineId of await listTimelineIds(args.workdir, args.tenantId)) await spawnTimeline(context, timelineId);
-        state = applyTenantTransition(state, { kind: 'ActivationDone' }, context.logger);
+        state = applyTenantTransition(state, { kind: 'ActivationDone' }, logOf(context));
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
-        context.logger.error({ err: error }, 'tenant failed to activate');
-        state = applyTenantTransition(state, { kind: 'MarkBroken', reason }, context.logger);
+        logOf(context).error({ err: error }, 'tenant failed to activate');
+        state = applyTenantTransition(state, { kind: 'MarkBroken', reason }, logOf(context));
       }
     },
     concurrent(message) {
@@ -158,7 +159,7 @@ export function createTenantBehavior(args: TenantActorArgs): Behavior<TenantMess
           return timelineRef(message.timelineId).ask(message.message, { timeoutMs: CREATE_TIMEOUT_MS });
         case 'Shutdown':
           if (state.kind !== 'Stopping' && state.kind !== 'Stopped') {
-            state = applyTenantTransition(state, { kind: 'Stop', reason: message.reason }, context.logger);
+            state = applyTenantTransition(state, { kind: 'Stop', reason: message.reason }, logOf(context));
           }
           return undefined;
         default:
@@ -167,10 +168,10 @@ export function createTenantBehavior(args: TenantActorArgs): Behavior<TenantMess
     },
     stop(context) {
       if (state.kind !== 'Stopping' && state.kind !== 'Stopped') {
-        state = applyTenantTransition(state, { kind: 'Stop', reason: 'shutdown' }, context.logger);
+        state = applyTenantTransition(state, { kind: 'Stop', reason: 'shutdown' }, logOf(context));
       }
       // Children (timelines) are stopped by the runtime before this runs.
-      if (state.kind === 'Stopping') state = applyTenantTransition(state, { kind: 'StopDone' }, context.logger);
+      if (state.kind === 'Stopping') state = applyTenantTransition(state, { kind: 'StopDone' }, logOf(context));
     },
   };
 }

@@ -13,6 +13,7 @@
  * so an aborted attach leaves no WAL pinned on the primary.
  */
 import { StrataError } from '../errors.js';
+import { failpoint, failpointError } from '../failpoints.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import type { Logger } from '../observability/log.js';
 import { redactConnectionString } from '../observability/log.js';
@@ -49,6 +50,8 @@ export async function attachFromPrimary(options: {
     await client.createPhysicalSlot(slotName, { reserveWal: true });
     slotCreated = true;
     logger.info({ slot: slotName, source, system_id: system.systemId }, 'created replication slot; taking base backup');
+    const fired = await failpoint('attach-before-base-backup');
+    if (fired !== undefined) throw failpointError('attach-before-base-backup', fired);
     const backup = await client.baseBackup({ label: `strata ${options.timelineId}`, fastCheckpoint: true });
     const summary = await importBaseBackup(options.store, backup.archives, { lsn: backup.startLsn, logger });
     const finished = await backup.finished;

@@ -21,6 +21,7 @@ import { WalIngest } from '../ingest/wal-ingest.js';
 import type { RelTag } from '../keys.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import type { TimelineInfo } from '../http/management-api.js';
+import { boundLogger } from '../observability/log.js';
 import { readSmallFile } from '../storage/crashsafe.js';
 import { nodeFs } from '../storage/fs.js';
 import { LayeredTimelineStore } from '../storage/layered-timeline-store.js';
@@ -62,6 +63,7 @@ export function timelineAddress(tenantId: string, timelineId: string): string {
 
 export function createTimelineBehavior(args: TimelineActorArgs): Behavior<TimelineMessage> {
   let state: TimelineState = initialTimelineState();
+  const logOf = (context: ActorContext) => boundLogger(context.logger, { tenant_id: args.tenantId, timeline_id: args.timelineId });
   let timeline: Timeline | undefined;
   let metadata: TimelineMetadata | undefined;
   let walReceiverStatus: WalReceiverStatus | undefined;
@@ -100,12 +102,12 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
     if (metadata === undefined) throw new StrataError('PS_ERR_IO', `timeline ${args.timelineId} has no metadata file`);
     const loaded = metadata;
     const store = await LayeredTimelineStore.open({
-      directory: args.directory, logger: context.logger, diskConsistentLsn: loaded.diskConsistentLsn,
+      directory: args.directory, logger: logOf(context), diskConsistentLsn: loaded.diskConsistentLsn,
       checkpointDistanceBytes: args.checkpointDistanceBytes,
     });
-    const ingest = await WalIngest.create(store, { logger: context.logger });
+    const ingest = await WalIngest.create(store, { logger: logOf(context) });
     timeline = new Timeline({
-      tenantId: args.tenantId, timelineId: args.timelineId, store, ingest, relations: { getRelSize }, logger: context.logger,
+      tenantId: args.tenantId, timelineId: args.timelineId, store, ingest, relations: { getRelSize }, logger: logOf(context),
       lsns: { consistentLsn: loaded.initdbLsn, lastRecordLsn: loaded.diskConsistentLsn, diskConsistentLsn: loaded.diskConsistentLsn, remoteConsistentLsn: 0 },
       waitLsnTimeoutMs: args.waitLsnTimeoutMs, checkpointDistanceBytes: args.checkpointDistanceBytes,
       persist: async (lsns) => {
@@ -113,14 +115,14 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
         await writeTimelineMetadata(nodeFs, args.directory, metadata);
       },
     });
-    state = applyTimelineTransition(state, { kind: 'Activate' }, context.logger);
+    state = applyTimelineTransition(state, { kind: 'Activate' }, logOf(context));
     const connectionString = await readWalSource(args.directory);
     if (connectionString !== undefined) {
       const lsns = timeline.snapshotLsns();
       await context.spawn({
         address: `${context.self}/walreceiver`,
         factory: () => createWalReceiverBehavior({
-          parent: context.self, connectionString, slotName: slotNameForTimeline(args.timelineId), initialLsns: lsns,
+          parent: context.self, tenantId: args.tenantId, timelineId: args.timelineId, connectionString, slotName: slotNameForTimeline(args.timelineId), initialLsns: lsns,
         }),
       });
     }
@@ -132,8 +134,8 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
         await load(context);
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
-        context.logger.error({ err: error }, 'timeline failed to load');
-        state = applyTimelineTransition(state, { kind: 'MarkBroken', reason }, context.logger);
+        logOf(context).error({ err: error }, 'timeline failed to load');
+        state = applyTimelineTransition(state, { kind: 'MarkBroken', reason }, logOf(context));
       }
     },
     concurrent(message) {
@@ -143,8 +145,17 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       switch (message.kind) {
         case 'Ingest': {
           const active = requireActive();
-          const ingested = await active.ingestRecords(message.records);
-          return { ingested, lsns: active.snapshotLsns() } satisfies IngestReply;
+          try {
+            const ingested = await active.ingestRecords(message.records);
+            return { ingested, lsns: active.snapshotLsns() } satisfies IngestReply;
+          } catch (error) {
+            // WAL that cannot be ingested will not become ingestible by retrying: the timeline stops
+            // serving instead of answering from a state that silently lacks a record.
+            const reason = `ingest failed at ${formatLsn(active.lastRecordLsn)}: ${error instanceof Error ? error.message : String(error)}`;
+            logOf(context).error({ err: error }, 'ingest failed; marking the timeline broken');
+            state = applyTimelineTransition(state, { kind: 'MarkBroken', reason }, logOf(context));
+            throw new StrataError('PS_ERR_BROKEN', `timeline ${args.timelineId} is broken: ${reason}`, { reason });
+          }
         }
         case 'Info':
           return info();
@@ -159,7 +170,7 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
           return undefined;
         case 'Shutdown':
           if (state.kind === 'Stopping' || state.kind === 'Stopped') return undefined;
-          state = applyTimelineTransition(state, { kind: 'Stop', reason: message.reason }, context.logger);
+          state = applyTimelineTransition(state, { kind: 'Stop', reason: message.reason }, logOf(context));
           return undefined;
         default:
           return assertNever(message);
@@ -167,15 +178,15 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
     },
     async stop(context) {
       if (state.kind !== 'Stopping' && state.kind !== 'Stopped') {
-        state = applyTimelineTransition(state, { kind: 'Stop', reason: 'shutdown' }, context.logger);
+        state = applyTimelineTransition(state, { kind: 'Stop', reason: 'shutdown' }, logOf(context));
       }
       if (timeline !== undefined) {
         // Make what was ingested durable so a restart streams less; a failure here is not fatal
         // because the slot still holds the WAL from disk_consistent_lsn on.
-        await timeline.flush().catch((error: unknown) => context.logger.warn({ err: error }, 'final flush failed'));
+        await timeline.flush().catch((error: unknown) => logOf(context).warn({ err: error }, 'final flush failed'));
         await timeline.close();
       }
-      if (state.kind === 'Stopping') state = applyTimelineTransition(state, { kind: 'StopDone' }, context.logger);
+      if (state.kind === 'Stopping') state = applyTimelineTransition(state, { kind: 'StopDone' }, logOf(context));
     },
   };
 }

@@ -18,6 +18,7 @@
 import { assert } from '../assert.js';
 import { StrataError } from '../errors.js';
 import { relBlockKey, formatRelTag, type RelTag } from '../keys.js';
+import { failpoint, failpointError } from '../failpoints.js';
 import { limits } from '../limits.js';
 import { formatLsn, nextRecordStart, type Lsn } from '../lsn.js';
 import type { Logger } from '../observability/log.js';
@@ -173,6 +174,8 @@ export class Timeline {
     const flushing = (async () => {
       try {
         if (upTo <= this.lsns.diskConsistentLsn && this.store.openLayerBytes === 0) return this.lsns.diskConsistentLsn;
+        const fired = await failpoint('timeline-flush');
+        if (fired !== undefined) throw failpointError('timeline-flush', fired);
         const durable = await this.store.flush(upTo);
         assert(durable >= this.lsns.diskConsistentLsn, 'disk_consistent_lsn never goes backwards');
         this.lsns.diskConsistentLsn = durable;

@@ -12,6 +12,7 @@ import type { Lsn } from '../lsn.js';
 import { formatLsn } from '../lsn.js';
 import { ReplicationClient } from '../pgwire/replication-client.js';
 import { threadMetrics } from '../observability/metrics.js';
+import { boundLogger } from '../observability/log.js';
 import type { DecodedRecord } from '../wal/types.js';
 import type { IngestReply } from './timeline-actor.js';
 import type { TimelineLsns } from './timeline.js';
@@ -25,6 +26,8 @@ export interface WalReceiverStatus {
 
 export interface WalReceiverActorOptions {
   parent: string;
+  tenantId: string;
+  timelineId: string;
   connectionString: string;
   slotName: string;
   initialLsns: TimelineLsns;
@@ -37,6 +40,7 @@ export function createWalReceiverBehavior(options: WalReceiverActorOptions): Beh
   let receiver: WalReceiver | undefined;
   let running: Promise<void> | undefined;
   let lsns: TimelineLsns = { ...options.initialLsns };
+  const logOf = (context: ActorContext) => boundLogger(context.logger, { tenant_id: options.tenantId, timeline_id: options.timelineId });
 
   const target = (context: ActorContext) => ({
     get lastRecordLsn(): Lsn { return lsns.lastRecordLsn; },
@@ -71,7 +75,7 @@ export function createWalReceiverBehavior(options: WalReceiverActorOptions): Beh
         target: target(context),
         connect: async (connectionString, signal) =>
           (await ReplicationClient.connect(connectionString, { signal })) as unknown as ReplicationClientLike,
-        logger: context.logger,
+        logger: logOf(context),
         signal: context.signal,
         onWalBytes: (bytes) => threadMetrics().walReceivedBytes.inc(bytes),
         onStateChange: () => {
@@ -79,7 +83,7 @@ export function createWalReceiverBehavior(options: WalReceiverActorOptions): Beh
         },
       });
       const guard = context.gate.enter();
-      context.logger.info({ last_record_lsn: formatLsn(lsns.lastRecordLsn) }, 'walreceiver starting');
+      logOf(context).info({ last_record_lsn: formatLsn(lsns.lastRecordLsn) }, 'walreceiver starting');
       running = receiver.run().finally(() => guard.leave());
     },
     receive() {

@@ -22,6 +22,7 @@
  */
 import { assert, assertNever } from '../assert.js';
 import { StrataError, isStrataError } from '../errors.js';
+import { failpoint, failpointError } from '../failpoints.js';
 import { limits } from '../limits.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import type { Logger } from '../observability/log.js';
@@ -109,6 +110,11 @@ export class WalReceiver {
         attempt = 0;
       } catch (error) {
         if (signal.aborted) break;
+        if (isStrataError(error, 'PS_ERR_BROKEN')) {
+          // The timeline refused the WAL for good; it logged why. Streaming more would not help.
+          this.logger.info({ reason: error.message }, 'timeline is broken; walreceiver stops');
+          break;
+        }
         attempt += 1;
         const delayMs = Math.min(limits.reconnectDelayMsMax, limits.reconnectDelayMsMin * 2 ** Math.min(attempt - 1, 16));
         const message = error instanceof Error ? error.message : String(error);
@@ -211,6 +217,9 @@ export class WalReceiver {
 
   private async deliver(batch: DecodedRecord[]): Promise<void> {
     if (batch.length === 0) return;
+    // Fault injection: behaves like the connection breaking just before records are handed over.
+    const fired = await failpoint('walreceiver-before-ingest');
+    if (fired !== undefined) throw failpointError('walreceiver-before-ingest', fired);
     const records = batch.splice(0, batch.length);
     await this.options.target.ingestRecords(records);
     assert(batch.length === 0, 'batch handed over whole');
