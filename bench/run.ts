@@ -49,9 +49,8 @@ interface RunnerOptions {
 }
 
 /** A WAL-range benchmark module: decode or ingest over the workload's WAL. */
-interface WalBenchModule {
-  run(options: { walDirectory: string; startLsn: number; endLsn: number }): Promise<WalBenchResult>;
-}
+type WalBenchRun = (options: { walDirectory: string; startLsn: number; endLsn: number }) => Promise<WalBenchResult>;
+type WalBenchModule = Record<string, WalBenchRun | undefined>;
 
 interface WalBenchResult {
   records: number;
@@ -72,8 +71,9 @@ type Outcome =
   | { kind: 'failed'; name: string; reason: string };
 
 const WAL_BENCHES = [
-  { name: 'wal-decode', label: 'Strata WAL decode', module: 'wal/decode.bench.js' },
-  { name: 'wal-ingest', label: 'Strata WAL ingest', module: 'ingest/ingest.bench.js' },
+  { name: 'wal-decode', label: 'Strata WAL decode', module: 'wal/decode.bench.js', exportName: 'run' },
+  { name: 'wal-ingest', label: 'Strata WAL decode + ingest (in memory, as redo)', module: 'ingest/ingest.bench.js', exportName: 'run' },
+  { name: 'wal-ingest-durable', label: 'Strata WAL decode + ingest + L0 flush (fsynced)', module: 'ingest/ingest.bench.js', exportName: 'runDurable' },
 ] as const;
 
 const MICRO_BENCHES = [
@@ -193,8 +193,10 @@ async function runWalBench(
   if ('error' in loaded) return { kind: 'failed', name: bench.name, reason: loaded.error };
   if (!hasRun(loaded.module)) return { kind: 'failed', name: bench.name, reason: `${bench.module} exports no run()` };
   const module = loaded.module as unknown as WalBenchModule;
+  const runBench = module[bench.exportName];
+  if (typeof runBench !== 'function') return { kind: 'failed', name: bench.name, reason: `${bench.module} exports no ${bench.exportName}()` };
   try {
-    const result: unknown = await module.run({
+    const result: unknown = await runBench({
       walDirectory: workload.walDirectory, startLsn: workload.startLsn, endLsn: workload.endLsn,
     });
     if (!isWalBenchResult(result)) return { kind: 'failed', name: bench.name, reason: `bad result ${JSON.stringify(result)}` };

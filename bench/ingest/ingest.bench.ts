@@ -1,11 +1,16 @@
 /**
  * Decode + ingest throughput on real WAL: segment files are read, decoded (block images
- * decompressed) and ingested into a LayeredTimelineStore in a temporary directory, flushing L0
- * layers at the default checkpoint distance as the server does. The clock covers decode, ingest
- * and the final flush; reading files from the page cache is included, as PostgreSQL's replay
- * reads them too.
+ * decompressed) and ingested into a LayeredTimelineStore in a temporary directory.
  *
- * Run alone: node dist/bench/ingest/ingest.bench.js WAL_DIRECTORY START_LSN END_LSN
+ * Two measurements, both against PostgreSQL's crash-recovery replay of the same WAL:
+ *  - `run` (in memory): decode + ingest into the open in-memory layer. This is what PostgreSQL's
+ *    redo does in its measured interval: it applies records to pages in shared buffers and writes
+ *    them out later, at the end-of-recovery checkpoint, outside the "redo done" time.
+ *  - `runDurable` (durable): the same, plus flushing L0 layer files at the default checkpoint
+ *    distance as the server does, until the last layer is fsynced.
+ * Reading WAL files from the page cache is included in both, as PostgreSQL's replay reads them too.
+ *
+ * Run alone: node dist/bench/ingest/ingest.bench.js WAL_DIRECTORY START_LSN END_LSN [--durable]
  * The bench runner (bench/run.ts) calls run() on the WAL of a pgbench run and reports the ratio
  * against PostgreSQL's crash-recovery replay of the same WAL.
  */
@@ -21,12 +26,22 @@ import { readWalFileBatches } from '../../src/wal/segment-reader.js';
 
 export interface IngestBenchResult { records: number; bytes: number; seconds: number; layerFiles: number }
 
-export async function run(options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn }): Promise<IngestBenchResult> {
+export function run(options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn }): Promise<IngestBenchResult> {
+  return measureIngest({ ...options, durable: false });
+}
+
+export function runDurable(options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn }): Promise<IngestBenchResult> {
+  return measureIngest({ ...options, durable: true });
+}
+
+async function measureIngest(options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn; durable: boolean }): Promise<IngestBenchResult> {
   const files = (await readdir(options.walDirectory)).filter((name) => /^[0-9A-F]{24}$/.test(name)).map((name) => join(options.walDirectory, name));
   const directory = await mkdtemp(join(tmpdir(), 'strata-ingest-bench-'));
   const logger = silentLogger();
   try {
-    const store = await LayeredTimelineStore.open({ directory, logger, checkpointDistanceBytes: limits.checkpointDistanceBytesDefault });
+    // In memory: a checkpoint distance above the whole range, so nothing is flushed while timed.
+    const checkpointDistanceBytes = options.durable ? limits.checkpointDistanceBytesDefault : 64 * 1024 * 1024 * 1024;
+    const store = await LayeredTimelineStore.open({ directory, logger, checkpointDistanceBytes });
     const ingest = await WalIngest.create(store, { logger });
     const started = process.hrtime.bigint();
     let records = 0;
@@ -35,9 +50,9 @@ export async function run(options: { walDirectory: string; startLsn: Lsn; endLsn
       await ingest.ingestBatch(batch);
       records += batch.length;
       lastEnd = batch[batch.length - 1]?.endLsn ?? lastEnd;
-      if (store.openLayerBytes >= limits.checkpointDistanceBytesDefault) void store.flush(lastEnd);
+      if (options.durable && store.openLayerBytes >= checkpointDistanceBytes) void store.flush(lastEnd);
     }
-    await store.flush(lastEnd);
+    if (options.durable) await store.flush(lastEnd);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const layerFiles = store.layerFileNames.length;
     await store.close();
@@ -50,11 +65,12 @@ export async function run(options: { walDirectory: string; startLsn: Lsn; endLsn
 if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
   const [walDirectory, start, end] = process.argv.slice(2);
   if (!walDirectory || !start || !end) {
-    process.stderr.write('usage: ingest.bench.js WAL_DIRECTORY START_LSN END_LSN\n');
+    process.stderr.write('usage: ingest.bench.js WAL_DIRECTORY START_LSN END_LSN [--durable]\n');
     process.exit(2);
   }
-  const result = await run({ walDirectory, startLsn: parseLsn(start), endLsn: parseLsn(end) });
+  const durable = process.argv.includes('--durable');
+  const result = await measureIngest({ walDirectory, startLsn: parseLsn(start), endLsn: parseLsn(end), durable });
   const megabytes = result.bytes / 1048576;
-  process.stdout.write(`ingest: ${result.records} records, ${megabytes.toFixed(1)} MiB in ${result.seconds.toFixed(2)} s = ` +
+  process.stdout.write(`ingest${durable ? ' (durable)' : ' (in memory)'}: ${result.records} records, ${megabytes.toFixed(1)} MiB in ${result.seconds.toFixed(2)} s = ` +
     `${(megabytes / result.seconds).toFixed(1)} MiB/s, ${Math.round(result.records / result.seconds)} records/s, ${result.layerFiles} layer files\n`);
 }

@@ -9,7 +9,6 @@
 import { openSync } from 'node:fs';
 import { assert } from '../assert.js';
 import { type StrataConfig, initConfig, loadConfig } from '../config.js';
-import { configureFailpoints, listFailpoints } from '../failpoints.js';
 import { type Logger, createLogger } from '../observability/log.js';
 import { CliFailure } from './client.js';
 import { writeStdout } from './commands.js';
@@ -54,18 +53,13 @@ export async function start(options: { workdir: string; config: string[] }): Pro
   const config = await loadConfig(options.workdir, { overrides: options.config, environment: process.env });
   const destinationFd = config.logFile === undefined ? 1 : openSync(config.logFile, 'a');
   const logger = createLogger({ level: config.logLevel, destinationFd, name: 'strata' });
-  if (config.failpoints !== undefined) {
-    configureFailpoints(config.failpoints);
-    logger.info({ failpoints: listFailpoints() }, 'failpoints configured');
-  }
+  // startServer configures failpoints (here and in every actor thread) and logs them.
   const { startServer } = await importServer();
   assert(typeof startServer === 'function', '../server.js must export startServer');
   const signalReceived = waitForSignal();
   const server = await startServer(config, { logger });
-  logger.info({ id: config.id, http: server.httpUrl, workdir: config.workdir }, 'strata started');
   const signal = await signalReceived;
   logger.info({ signal }, 'stopping on signal');
   await server.stop();
-  logger.info('strata stopped');
   setTimeout(() => process.exit(process.exitCode ?? 0), EXIT_GRACE_MS).unref();
 }

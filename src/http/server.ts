@@ -123,7 +123,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       const apiError = error instanceof EdgeError ? error.response : toApiError(error);
       status = apiError.status;
       const fields = { method, path: url.pathname, status, code: apiError.body.code };
-      if (status >= 500) logger.error({ ...fields, err: error }, `${method} ${url.pathname} failed: ${apiError.body.msg}`);
+      // ERROR needs a human: only internal failures (500). A page needing redo (501), back-pressure
+      // (503) or a read timing out (504) is the server working as designed: WARN, it carried on.
+      if (status === 500) logger.error({ ...fields, err: error }, `${method} ${url.pathname} failed: ${apiError.body.msg}`);
+      else if (status > 500) logger.warn(fields, `${method} ${url.pathname} failed: ${apiError.body.msg}`);
       else logger.info(fields, `${method} ${url.pathname} rejected: ${apiError.body.msg}`);
       sendError(response, apiError, apiError.status === 413);
     }
