@@ -18,6 +18,7 @@
  *   listen_http_addr = "127.0.0.1:9898"
  *   checkpoint_distance = "64MiB"
  *   wait_lsn_timeout = "10s"
+ *   checkpoint_timeout = "60s"
  */
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -46,6 +47,8 @@ export interface StrataConfig {
   /** Absolute path; absent means stdout. */
   readonly logFile?: string;
   readonly waitLsnTimeoutMs: number;
+  /** An open in-memory layer older than this is flushed even below checkpoint_distance. */
+  readonly checkpointTimeoutMs: number;
   /** Absolute path of a local directory used as remote storage; absent means none. */
   readonly remoteStorage?: string;
   readonly pgDistribDir: string;
@@ -178,6 +181,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   },
   { key: 'log_level', field: 'logLevel', parse: parseText(new RegExp(`^(${LOG_LEVELS.join('|')})$`), LOG_LEVELS.join('|')), format: identity },
   { key: 'log_file', field: 'logFile', parse: parseText(/^.+$/, 'a file path'), format: identity, keepText: true },
+  { key: 'checkpoint_timeout', field: 'checkpointTimeoutMs', parse: inRange(100, waitLsnTimeoutMsMax, parseDurationMs), format: (value) => formatDurationMs(Number(value)), keepText: true },
   { key: 'wait_lsn_timeout', field: 'waitLsnTimeoutMs', parse: inRange(1, waitLsnTimeoutMsMax, parseDurationMs), format: (value) => formatDurationMs(Number(value)), keepText: true },
   { key: 'remote_storage', field: 'remoteStorage', parse: parseText(/^.+$/, 'a directory path'), format: identity, keepText: true },
   { key: 'pg_distrib_dir', field: 'pgDistribDir', parse: parseText(/^.+$/, 'a directory path'), format: identity },
@@ -226,6 +230,7 @@ export function defaultConfig(workdir: string): StrataConfig {
     checkpointDistanceBytes: checkpointDistanceBytesDefault,
     logLevel: 'info',
     waitLsnTimeoutMs: limits.waitLsnTimeoutMsDefault,
+    checkpointTimeoutMs: limits.checkpointTimeoutMsDefault,
     pgDistribDir: '/usr/lib/postgresql/15',
   });
 }

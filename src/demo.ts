@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   const logFile = join(workdir, 'strata.log');
   say(`strata demo: pgbench scale ${options.scale}, ${options.clients} clients, ${options.seconds} s; logs in ${logFile}`);
   const cluster = await PostgresCluster.create({ settings: { max_wal_size: '2GB' } });
-  const config = resolveConfig({ workdir, overrides: ['listen_http_addr=127.0.0.1:0', `log_file=${logFile}`] });
+  const config = resolveConfig({ workdir, overrides: ['listen_http_addr=127.0.0.1:0', `log_file=${logFile}`, 'checkpoint_timeout=5s'] });
   const { openSync } = await import('node:fs');
   const logger = createLogger({ destinationFd: openSync(logFile, 'a'), level: 'info' });
   const server = await startServer(config, { logger });

@@ -18,6 +18,12 @@ export const limits = {
   ringCapacityBytes: 1 << 20,
   /** Largest single message on a ring; larger ones fall back to MessagePort. */
   ringMessageBytesMax: 256 * 1024,
+  /**
+   * An open layer older than this is flushed even below checkpoint_distance, so disk_consistent_lsn
+   * (and with it the primary's slot) moves under light load too. Neon uses 10 min; Strata flushes
+   * sooner because the slot pins the primary's WAL until then.
+   */
+  checkpointTimeoutMsDefault: 60_000,
   /** How long a read at an LSN above last_record_lsn waits before PS_ERR_TIMEOUT. */
   waitLsnTimeoutMsDefault: 10_000,
   /** Decoded WAL records queued between walreceiver and ingest. */

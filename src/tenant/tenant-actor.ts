@@ -36,6 +36,7 @@ export interface TenantActorArgs {
   tenantId: string;
   checkpointDistanceBytes: number;
   waitLsnTimeoutMs: number;
+  checkpointTimeoutMs: number;
 }
 
 export type TenantMessage =
@@ -72,6 +73,7 @@ export function createTenantBehavior(args: TenantActorArgs): Behavior<TenantMess
       factory: () => createTimelineBehavior({
         tenantId: args.tenantId, timelineId, directory: timelinePath(args.workdir, args.tenantId, timelineId),
         checkpointDistanceBytes: args.checkpointDistanceBytes, waitLsnTimeoutMs: args.waitLsnTimeoutMs,
+        checkpointTimeoutMs: args.checkpointTimeoutMs,
       }),
     });
     timelines.set(timelineId, ref);

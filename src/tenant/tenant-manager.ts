@@ -28,6 +28,7 @@ export interface TenantManagerOptions {
   logger: Logger;
   checkpointDistanceBytes: number;
   waitLsnTimeoutMs: number;
+  checkpointTimeoutMs: number;
 }
 
 const TENANT_ACTOR_MODULE = new URL('./tenant-actor.js', import.meta.url);
@@ -53,6 +54,7 @@ export class TenantManager implements ManagementApi {
     const args: TenantActorArgs = {
       workdir: this.#options.workdir, tenantId,
       checkpointDistanceBytes: this.#options.checkpointDistanceBytes, waitLsnTimeoutMs: this.#options.waitLsnTimeoutMs,
+      checkpointTimeoutMs: this.#options.checkpointTimeoutMs,
     };
     await this.#options.system.spawn({ address: tenantAddress(tenantId), module: TENANT_ACTOR_MODULE, exportName: 'default', args, placementKey: tenantId });
     this.#tenants.add(tenantId);

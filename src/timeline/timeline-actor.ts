@@ -41,6 +41,7 @@ export interface TimelineActorArgs {
   directory: string;
   checkpointDistanceBytes: number;
   waitLsnTimeoutMs: number;
+  checkpointTimeoutMs: number;
 }
 
 export type TimelineMessage =
@@ -50,6 +51,8 @@ export type TimelineMessage =
   | { kind: 'GetPage'; rel: RelTag; blockNumber: number; lsn: Lsn | undefined }
   | { kind: 'Flush' }
   | { kind: 'WalReceiverStatus'; status: WalReceiverStatus }
+  /** Periodic: flush an open layer older than checkpoint_timeout. */
+  | { kind: 'Tick' }
   | { kind: 'Shutdown'; reason: string };
 
 export interface IngestReply {
@@ -67,6 +70,7 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
   let timeline: Timeline | undefined;
   let metadata: TimelineMetadata | undefined;
   let walReceiverStatus: WalReceiverStatus | undefined;
+  let ticker: NodeJS.Timeout | undefined;
 
   const requireActive = (): Timeline => {
     if (state.kind === 'Broken') throw new StrataError('PS_ERR_BROKEN', `timeline ${args.timelineId} is broken: ${state.reason}`, { reason: state.reason });
@@ -110,12 +114,18 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       tenantId: args.tenantId, timelineId: args.timelineId, store, ingest, relations: { getRelSize }, logger: logOf(context),
       lsns: { consistentLsn: loaded.initdbLsn, lastRecordLsn: loaded.diskConsistentLsn, diskConsistentLsn: loaded.diskConsistentLsn, remoteConsistentLsn: 0 },
       waitLsnTimeoutMs: args.waitLsnTimeoutMs, checkpointDistanceBytes: args.checkpointDistanceBytes,
+      checkpointTimeoutMs: args.checkpointTimeoutMs,
       persist: async (lsns) => {
         metadata = { ...loaded, ...metadata, diskConsistentLsn: lsns.diskConsistentLsn };
         await writeTimelineMetadata(nodeFs, args.directory, metadata);
       },
     });
     state = applyTimelineTransition(state, { kind: 'Activate' }, logOf(context));
+    const tickMs = Math.max(50, Math.min(1000, Math.floor(args.checkpointTimeoutMs / 4)));
+    ticker = setInterval(() => {
+      try { context.tell(context.self, { kind: 'Tick' }); } catch { /* stopping, or busy: the next tick comes */ }
+    }, tickMs);
+    ticker.unref();
     const connectionString = await readWalSource(args.directory);
     if (connectionString !== undefined) {
       const lsns = timeline.snapshotLsns();
@@ -168,6 +178,9 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
         case 'WalReceiverStatus':
           walReceiverStatus = message.status;
           return undefined;
+        case 'Tick':
+          if (state.kind === 'Active') timeline?.flushIfStale(Date.now());
+          return undefined;
         case 'Shutdown':
           if (state.kind === 'Stopping' || state.kind === 'Stopped') return undefined;
           state = applyTimelineTransition(state, { kind: 'Stop', reason: message.reason }, logOf(context));
@@ -177,6 +190,7 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       }
     },
     async stop(context) {
+      if (ticker !== undefined) clearInterval(ticker);
       if (state.kind !== 'Stopping' && state.kind !== 'Stopped') {
         state = applyTimelineTransition(state, { kind: 'Stop', reason: 'shutdown' }, logOf(context));
       }
