@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { assertNever } from '../assert.js';
 import type { ActorContext, ActorRef, Behavior } from '../actor/types.js';
 import { StrataError } from '../errors.js';
+import { limits } from '../limits.js';
 import type { CreateTimelineRequest, TenantInfo, TimelineInfo } from '../http/management-api.js';
 import { boundLogger, redactConnectionString } from '../observability/log.js';
 import { LayeredTimelineStore } from '../storage/layered-timeline-store.js';
@@ -50,8 +51,8 @@ export function tenantAddress(tenantId: string): string {
   return `tenant/${tenantId}`;
 }
 
-/** Creating a timeline may take a base backup of a large database. */
-const CREATE_TIMEOUT_MS = 3_600_000;
+/** Reads forwarded to a timeline wait for WAL up to wait_lsn_timeout; this bounds the forward itself. */
+const forwardTimeoutMs = (args: TenantActorArgs) => args.waitLsnTimeoutMs + limits.askTimeoutMsDefault;
 
 export function createTenantBehavior(args: TenantActorArgs): Behavior<TenantMessage> {
   let state: TenantState = initialTenantState();
@@ -158,7 +159,7 @@ export function createTenantBehavior(args: TenantActorArgs): Behavior<TenantMess
         case 'CreateTimeline':
           return createTimeline(context, message.request);
         case 'ForTimeline':
-          return timelineRef(message.timelineId).ask(message.message, { timeoutMs: CREATE_TIMEOUT_MS });
+          return timelineRef(message.timelineId).ask(message.message, { timeoutMs: forwardTimeoutMs(args) });
         case 'Shutdown':
           if (state.kind !== 'Stopping' && state.kind !== 'Stopped') {
             state = applyTenantTransition(state, { kind: 'Stop', reason: message.reason }, logOf(context));

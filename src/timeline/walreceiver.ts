@@ -105,6 +105,7 @@ export class WalReceiver {
     let attempt = 0;
     while (!signal.aborted) {
       this.setState({ kind: 'Connecting', attempt });
+      const receivedBefore = this.lastReceivedLsn;
       try {
         await this.streamOnce();
         attempt = 0;
@@ -115,6 +116,9 @@ export class WalReceiver {
           this.logger.info({ reason: error.message }, 'timeline is broken; walreceiver stops');
           break;
         }
+        // A connection that delivered WAL was healthy: the next failure starts the backoff over.
+        // One that failed before any WAL (slot missing, refused) keeps backing off.
+        if (this.lastReceivedLsn > receivedBefore) attempt = 0;
         attempt += 1;
         const delayMs = Math.min(limits.reconnectDelayMsMax, limits.reconnectDelayMsMin * 2 ** Math.min(attempt - 1, 16));
         const message = error instanceof Error ? error.message : String(error);
