@@ -59,6 +59,8 @@ export interface TimelineOptions {
   lsns: TimelineLsns;
   waitLsnTimeoutMs: number;
   checkpointDistanceBytes: number;
+  /** An open layer holding data older than this is flushed by `flushIfStale`. */
+  checkpointTimeoutMs?: number;
   /** Called after every flush with the new LSNs, to persist the timeline's metadata file. */
   persist: (lsns: TimelineLsns) => Promise<void>;
   redo?: PageRedo;
@@ -83,6 +85,8 @@ export class Timeline {
   private waiters: LsnWaiter[] = [];
   private flushInFlight: Promise<Lsn> | undefined;
   private recordsIngested = 0;
+  /** When the open layer received its first record since the last flush (undefined: nothing open). */
+  private openSinceMs: number | undefined;
   /** Records ingested per resource manager id (for status and the pg_waldump comparison). */
   private readonly recordsByRmgr = new Array<number>(RMGR_NAMES.length).fill(0);
 
@@ -145,6 +149,7 @@ export class Timeline {
       this.countRecord(record.rmgrId);
     }
     this.lsns.lastRecordLsn = nextRecordStart(previousEnd);
+    this.openSinceMs ??= Date.now();
     this.recordsIngested += fresh.length;
     this.wakeWaiters();
     this.publishMetrics(this.recordsByRmgr.map((count, rmgrId) => count - before[rmgrId]!));
@@ -163,6 +168,19 @@ export class Timeline {
     this.lsns.consistentLsn = lsn;
   }
 
+  /**
+   * Flushes when the oldest unflushed record arrived more than checkpoint_timeout ago, so that
+   * disk_consistent_lsn (and the primary's slot) keeps moving under light load. Returns whether a
+   * flush was started.
+   */
+  flushIfStale(nowMs: number): boolean {
+    const timeoutMs = this.options.checkpointTimeoutMs;
+    if (timeoutMs === undefined || this.openSinceMs === undefined || this.flushInFlight !== undefined) return false;
+    if (nowMs - this.openSinceMs < timeoutMs) return false;
+    this.startFlush().catch(() => undefined); // logged in startFlush
+    return true;
+  }
+
   /** Flushes the open layer now (or joins the flush in flight). Resolves with disk_consistent_lsn. */
   flush(): Promise<Lsn> {
     return this.startFlush();
@@ -171,9 +189,13 @@ export class Timeline {
   private startFlush(): Promise<Lsn> {
     if (this.flushInFlight) return this.flushInFlight;
     const upTo = this.lsns.lastRecordLsn;
+    // Outside the async body: returning synchronously from it would run `finally` before
+    // flushInFlight is assigned, leaving a settled promise there that every later flush returned.
+    if (upTo <= this.lsns.diskConsistentLsn && this.store.openLayerBytes === 0) return Promise.resolve(this.lsns.diskConsistentLsn);
+    const openSince = this.openSinceMs;
+    this.openSinceMs = undefined;
     const flushing = (async () => {
       try {
-        if (upTo <= this.lsns.diskConsistentLsn && this.store.openLayerBytes === 0) return this.lsns.diskConsistentLsn;
         const fired = await failpoint('timeline-flush');
         if (fired !== undefined) throw failpointError('timeline-flush', fired);
         const durable = await this.store.flush(upTo);
@@ -184,6 +206,10 @@ export class Timeline {
         this.publishMetrics(undefined);
         this.logger.debug({ disk_consistent_lsn: formatLsn(durable) }, 'flushed in-memory layer');
         return durable;
+      } catch (error) {
+        // Still unflushed: the next tick or checkpoint_distance tries again.
+        this.openSinceMs = openSince ?? this.openSinceMs;
+        throw error;
       } finally {
         this.flushInFlight = undefined;
       }
