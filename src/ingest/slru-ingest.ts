@@ -30,6 +30,19 @@ export function slruPageKey(kind: SlruKind, pageNumber: number): Key {
   return slruBlockKey(kind, Math.floor(pageNumber / SLRU_PAGES_PER_SEGMENT), pageNumber % SLRU_PAGES_PER_SEGMENT);
 }
 
+/** The key of the CLOG page last asked for: consecutive commits almost always share a page. */
+let lastClogPage = -1;
+let lastClogPageKey: Key = '';
+
+/** slruPageKey for the CLOG, memoized for the last page (keys are pure functions of the page). */
+function clogPageKey(pageNumber: number): Key {
+  if (pageNumber !== lastClogPage) {
+    lastClogPageKey = slruPageKey(SlruKind.Clog, pageNumber);
+    lastClogPage = pageNumber;
+  }
+  return lastClogPageKey;
+}
+
 export function clogPageOf(xid: number): number {
   return Math.floor((xid >>> 0) / CLOG_XACTS_PER_PAGE);
 }
@@ -47,11 +60,17 @@ export function groupXidsByClogPage(xids: readonly number[]): Map<number, number
 }
 
 /** One Strata record per CLOG page touched by a commit or abort. */
-export function putClogStatus(store: TimelineStore, lsn: Lsn, xids: readonly number[], committed: boolean, timestamp: number): void {
+export function putClogStatus(store: TimelineStore, lsn: Lsn, xids: number[], committed: boolean, timestamp: number): void {
   assert(xids.length > 0, 'a commit or abort names at least one xid');
+  if (xids.length === 1) {
+    // The common case: no grouping, and the caller's one-element array becomes the record's.
+    const record: StrataRecord = committed ? { kind: 'ClogSetCommitted', xids, timestamp } : { kind: 'ClogSetAborted', xids };
+    store.put(clogPageKey(clogPageOf(xids[0]!)), lsn, { kind: 'strataRecord', willInit: false, record });
+    return;
+  }
   for (const [page, pageXids] of groupXidsByClogPage(xids)) {
     const record: StrataRecord = committed ? { kind: 'ClogSetCommitted', xids: pageXids, timestamp } : { kind: 'ClogSetAborted', xids: pageXids };
-    store.put(slruPageKey(SlruKind.Clog, page), lsn, { kind: 'strataRecord', willInit: false, record });
+    store.put(clogPageKey(page), lsn, { kind: 'strataRecord', willInit: false, record });
   }
 }
 

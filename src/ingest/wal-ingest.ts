@@ -14,6 +14,13 @@
  * two-phase) or miss the cache take the async path. Each changed metadata key is written once per
  * record by MetadataCache.flush.
  *
+ * Block values go through the store's optional `putEncoded` when it has one: reusable writers
+ * encode the record (or decode the full-page image) straight into the in-memory layer's chunk,
+ * keyed by the relation fork's memoized 28-digit key prefix and the block number, so a block
+ * reference builds no Value, no page copy and no key string. Plain commits and aborts (no
+ * subtransactions, no dropped relations: nearly all) are recognized from the first bytes of the
+ * main data and set their CLOG bit synchronously, without decoding the whole body.
+ *
  * Images that exist only for wal_consistency_checking (no BKPIMAGE_APPLY) are not stored as
  * images: the record is stored for that block, exactly as without the image.
  *
@@ -26,8 +33,9 @@ import { CHECKPOINT_KEY, SlruKind, relmapFileKey, twoPhaseFileKey, type Key } fr
 import type { Lsn } from '../lsn.js';
 import type { TimelineStore } from '../storage/types.js';
 import type { Value } from '../storage/value.js';
+import { WalRecordWriter, writeImageTag, type ValueWriter } from '../storage/value-codec.js';
 import { decodeBlockImage } from '../wal/wal-decoder.js';
-import { ForkNumber, RmgrId, type DecodedBlock, type DecodedRecord } from '../wal/types.js';
+import { BLCKSZ, ForkNumber, RmgrId, type DecodedBlock, type DecodedRecord } from '../wal/types.js';
 import { decodeClogRecord } from '../wal/records/clog.js';
 import { decodeDbaseRecord } from '../wal/records/dbase.js';
 import {
@@ -38,7 +46,10 @@ import {
 import { decodeMultiXactRecord } from '../wal/records/multixact.js';
 import { decodeRelMapRecord } from '../wal/records/relmap.js';
 import { decodeSmgrRecord } from '../wal/records/smgr.js';
-import { decodeXactRecord, type ParsedXactFinish } from '../wal/records/xact.js';
+import {
+  XACT_XINFO_HAS_RELFILENODES, XACT_XINFO_HAS_SUBXACTS, XACT_XINFO_HAS_TWOPHASE, XLOG_XACT_ABORT, XLOG_XACT_COMMIT, XLOG_XACT_HAS_INFO,
+  XLOG_XACT_OPMASK, decodeXactRecord, type ParsedXactFinish, type XactRecord,
+} from '../wal/records/xact.js';
 import { XLOG_CHECKPOINT_ONLINE, XLOG_CHECKPOINT_SHUTDOWN } from '../wal/records/xlog.js';
 import { ABSENT, MetadataCache } from './metadata-cache.js';
 import {
@@ -79,12 +90,32 @@ class RelationKeys {
   }
 }
 
-/** Record types handled without the async path (all their metadata is block sizes). */
-const SYNC_RMGRS = new Set<number>([
+/** Record types handled without the async path (all their metadata is block sizes), by rmgr id. */
+const SYNC_RMGRS = new Uint8Array(256);
+for (const rmgrId of [
   RmgrId.Heap, RmgrId.Heap2, RmgrId.Btree, RmgrId.Hash, RmgrId.Gin, RmgrId.Gist, RmgrId.Sequence, RmgrId.SPGist,
   RmgrId.BRIN, RmgrId.Generic, RmgrId.Standby, RmgrId.LogicalMessage, RmgrId.ReplicationOrigin, RmgrId.CommitTs,
   RmgrId.Tablespace, RmgrId.RelMap, RmgrId.Xlog,
-]);
+]) SYNC_RMGRS[rmgrId] = 1;
+
+/** Writes a block's full-page image straight into the layer's memory (no intermediate page). */
+class BlockImageWriter implements ValueWriter {
+  readonly encodedLength = 1 + BLCKSZ;
+  #block: DecodedBlock | undefined;
+
+  reset(block: DecodedBlock): this {
+    assert(block.hasImage, 'an image writer needs a block with an image');
+    this.#block = block;
+    return this;
+  }
+
+  writeInto(target: Uint8Array, offset: number): void {
+    assert(this.#block !== undefined, 'writer reset before use');
+    const pageOffset = writeImageTag(target, offset);
+    decodeBlockImage(this.#block, target.subarray(pageOffset, pageOffset + BLCKSZ));
+    this.#block = undefined;
+  }
+}
 
 export class WalIngest {
   private readonly store: TimelineStore;
@@ -95,6 +126,10 @@ export class WalIngest {
   private recordCount = 0;
   /** Key strings per relation (built and hashed once, not per block reference). */
   private readonly relationKeys = new Map<number, RelationKeys>();
+  /** Reusable encoders for the store's putEncoded fast path (undefined: the store lacks it). */
+  private readonly recordWriter = new WalRecordWriter();
+  private readonly imageWriter = new BlockImageWriter();
+  private readonly putEncoded: TimelineStore['putEncoded'];
 
   private constructor(store: TimelineStore, options: WalIngestOptions) {
     this.store = store;
@@ -102,6 +137,7 @@ export class WalIngest {
     this.lastLsn = options.consistentLsn ?? store.lastPutLsn;
     this.cache = new MetadataCache(store, this.lastLsn);
     this.materializePage = options.materializePage;
+    this.putEncoded = store.putEncoded?.bind(store);
   }
 
   static async create(store: TimelineStore, options: WalIngestOptions): Promise<WalIngest> {
@@ -137,20 +173,36 @@ export class WalIngest {
   /** Handles the record synchronously when possible; otherwise returns the async work. */
   private ingestOrDefer(record: DecodedRecord): Promise<void> | undefined {
     if (record.endLsn <= this.lastLsn) return undefined; // Already ingested (before the consistent point).
-    if (SYNC_RMGRS.has(record.rmgrId) && this.blocksReady(record)) {
+    if (SYNC_RMGRS[record.rmgrId] === 1 && this.blocksReady(record)) {
       this.putBlocks(record);
       this.applySyncBody(record);
       this.finish(record);
       return undefined;
     }
+    if (record.rmgrId === RmgrId.Transaction && record.blocks.length === 0) {
+      if (this.tryPlainTransactionEnd(record)) return undefined;
+      const body = decodeXactRecord(record);
+      if ((body.type === 'commit' || body.type === 'abort') && body.droppedRels.length === 0) {
+        // The common commit: CLOG bits only, no directory to load.
+        this.putTransactionStatus(record.endLsn, record.xid, body, body.type === 'commit');
+        this.finish(record);
+        return undefined;
+      }
+      return this.ingestAsync(record, body);
+    }
     return this.ingestAsync(record);
   }
 
-  private async ingestAsync(record: DecodedRecord): Promise<void> {
+  private async ingestAsync(record: DecodedRecord, xactBody?: XactRecord): Promise<void> {
+    if (xactBody !== undefined) {
+      await this.applyXact(record, xactBody);
+      this.finish(record);
+      return;
+    }
     for (const block of record.blocks) await this.prepareBlock(block);
     if (record.rmgrId === RmgrId.Heap || record.rmgrId === RmgrId.Heap2) await this.prepareVisibilityMap(record);
     this.putBlocks(record);
-    if (SYNC_RMGRS.has(record.rmgrId)) this.applySyncBody(record);
+    if (SYNC_RMGRS[record.rmgrId] === 1) this.applySyncBody(record);
     else await this.applyAsyncBody(record);
     this.finish(record);
   }
@@ -213,12 +265,21 @@ export class WalIngest {
   /** Stores each block's value and extends its fork (all sizes are cached and present here). */
   private putBlocks(record: DecodedRecord): void {
     const lsn = record.endLsn;
-    for (const block of record.blocks) {
+    const blocks = record.blocks;
+    for (let index = 0; index < blocks.length; index++) {
+      const block = blocks[index]!;
       const keys = this.keysOf(block.rel.spcNode, block.rel.dbNode, block.rel.relNode);
-      const value: Value = block.hasImage && block.applyImage
-        ? { kind: 'image', bytes: decodeBlockImage(block) }
-        : { kind: 'walRecord', willInit: block.willInit, record: record.record, blockId: block.blockId };
-      this.store.put(keys.prefixes[block.forkNumber]! + hex8(block.blockNumber), lsn, value);
+      const prefix = keys.prefixes[block.forkNumber]!;
+      const image = block.hasImage && block.applyImage;
+      if (this.putEncoded !== undefined) {
+        const writer = image ? this.imageWriter.reset(block) : this.recordWriter.reset(record.record, block.blockId, block.willInit);
+        this.putEncoded(prefix, block.blockNumber, lsn, writer);
+      } else {
+        const value: Value = image
+          ? { kind: 'image', bytes: decodeBlockImage(block) }
+          : { kind: 'walRecord', willInit: block.willInit, record: record.record, blockId: block.blockId };
+        this.store.put(prefix + hex8(block.blockNumber), lsn, value);
+      }
       const sizeKey = keys.sizeKeys[block.forkNumber]!;
       const size = this.cache.cachedSize(sizeKey);
       assert(size !== undefined && size !== ABSENT, 'block sizes are prepared before values are put');
@@ -303,7 +364,7 @@ export class WalIngest {
 
   private async applyAsyncBody(record: DecodedRecord): Promise<void> {
     switch (record.rmgrId) {
-      case RmgrId.Transaction: return this.applyXact(record);
+      case RmgrId.Transaction: return this.applyXact(record, decodeXactRecord(record));
       case RmgrId.Storage: return this.applySmgr(record);
       case RmgrId.Database: return this.applyDbase(record);
       case RmgrId.Clog: return this.applyClog(record);
@@ -313,8 +374,7 @@ export class WalIngest {
     }
   }
 
-  private async applyXact(record: DecodedRecord): Promise<void> {
-    const body = decodeXactRecord(record);
+  private async applyXact(record: DecodedRecord, body: XactRecord): Promise<void> {
     const lsn = record.endLsn;
     switch (body.type) {
       case 'commit':
@@ -342,9 +402,39 @@ export class WalIngest {
   }
 
   private async finishTransaction(lsn: Lsn, xid: number, body: ParsedXactFinish, committed: boolean): Promise<void> {
-    const xids = xid === 0 ? body.subxacts : [xid, ...body.subxacts];
-    if (xids.length > 0) putClogStatus(this.store, lsn, xids, committed, Number(body.xactTime));
+    this.putTransactionStatus(lsn, xid, body, committed);
     for (const rel of body.droppedRels) await dropRelation(this.cache, rel);
+  }
+
+  /**
+   * Most commits and aborts carry no subtransactions and drop no relations: their only stored
+   * effect is the top xid's CLOG bit. Handled from the main data's first bytes (xact_time, then
+   * xinfo when XLOG_XACT_HAS_INFO), without decoding the whole body. False: take the full path.
+   */
+  private tryPlainTransactionEnd(record: DecodedRecord): boolean {
+    const operation = record.info & XLOG_XACT_OPMASK;
+    if (operation !== XLOG_XACT_COMMIT && operation !== XLOG_XACT_ABORT) return false;
+    const data = record.mainData;
+    if (data.length < 8) return false; // The full decoder reports the truncation.
+    if ((record.info & XLOG_XACT_HAS_INFO) !== 0) {
+      if (data.length < 12) return false;
+      const xinfo = data[8]! | (data[9]! << 8) | (data[10]! << 16) | (data[11]! << 24);
+      if ((xinfo & (XACT_XINFO_HAS_SUBXACTS | XACT_XINFO_HAS_RELFILENODES | XACT_XINFO_HAS_TWOPHASE)) !== 0) return false;
+    }
+    if (record.xid !== 0) {
+      // xact_time is an int64: one rounding, exactly as Number(BigInt) of the full decoder.
+      const low = (data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! << 24)) >>> 0;
+      const high = data[4]! | (data[5]! << 8) | (data[6]! << 16) | (data[7]! << 24);
+      putClogStatus(this.store, record.endLsn, [record.xid], operation === XLOG_XACT_COMMIT, high * 0x1_0000_0000 + low);
+    }
+    this.finish(record);
+    return true;
+  }
+
+  /** The CLOG bits of a commit or abort: the xid (when assigned) and its subtransactions. */
+  private putTransactionStatus(lsn: Lsn, xid: number, body: ParsedXactFinish, committed: boolean): void {
+    const xids = xid === 0 ? body.subxacts : body.subxacts.length === 0 ? [xid] : [xid, ...body.subxacts];
+    if (xids.length > 0) putClogStatus(this.store, lsn, xids, committed, Number(body.xactTime));
   }
 
   private async applySmgr(record: DecodedRecord): Promise<void> {

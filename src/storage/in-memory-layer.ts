@@ -2,16 +2,28 @@
  * The open layer: every value ingest puts since the last flush, readable at once.
  *
  * Speed is the point (ingest puts hundreds of thousands of values per second), so values are not
- * kept as objects: each is encoded (value-codec.ts) into large append-only chunks, and the index
- * maps a key to one flat number array of its versions, ascending by LSN:
+ * kept as objects and the index allocates nothing per version:
  *
- *   chunks   [ chunk 0 (1 MiB) | chunk 1 | chunk 2 (one oversized value) | chunk 3 ... ]
- *   index    key -> [lsn, position, length, lsn, position, length, ...]
+ *   chunks    [ chunk 0 (1 MiB) | chunk 1 | chunk 2 (one oversized value) | chunk 3 ... ]
+ *   groups    key high part (first 28 hex digits) -> low 32 bits -> key id
+ *             (a dense Int32Array for small lows such as block numbers, else a Map)
+ *   keys      per key id: high string, low number, first and last version slot, last LSN
+ *   versions  per slot (typed arrays): lsn, position, length, next slot of the same key (-1: none)
  *   position = chunkIndex * 2^32 + offsetInChunk
  *
- * A put costs one encode into the current chunk and three pushes (plus a Map entry and an array
- * for a new key). Values larger than a quarter chunk get a chunk of their own, so chunks waste at
- * most a quarter of their size.
+ * WHY split keys: a key is 36 hex digits whose last 8 are the block number. Ingest knows the
+ * relation fork's 28-digit prefix (one memoized string) and the block number, so it puts with
+ * `putEncoded(high, low, ...)` and no key string is ever built or hashed per block. Every other
+ * caller speaks whole Key strings, which are split on the way in and rebuilt on the way out. A key
+ * that is not 36 lower-case hex digits is its own group with low part -1 (tests use such keys).
+ *
+ * WHY typed arrays: versions survive until the flush, so per-key JS arrays were copied by every
+ * young-generation GC; typed-array backing stores live off the heap and are never copied.
+ *
+ * Values are encoded (value-codec.ts) straight into the chunks: `put` through encodeValueInto,
+ * `putEncoded` through a ValueWriter that writes without an intermediate object (ingest decodes
+ * full-page images directly into the chunk). Values larger than a quarter chunk get a chunk of
+ * their own, so chunks waste at most a quarter of their size.
  *
  * A put at the same (key, LSN) as the key's last version replaces it (as Neon's in-memory layer).
  * `freeze(lsnEnd)` makes the layer immutable; it stays readable until its delta file replaces it
@@ -23,7 +35,7 @@ import type { Lsn } from '../lsn.js';
 import { limits } from '../limits.js';
 import { keySuccessor, KEY_SPACE_END, KEY_SPACE_START } from './layer-name.js';
 import type { SearchableLayer, VersionRef } from './searchable-layer.js';
-import { decodeValue, encodedValueLength, encodedWillInit, encodeValueInto } from './value-codec.js';
+import { decodeValue, encodedWillInit, ValueObjectWriter, type ValueWriter } from './value-codec.js';
 import type { Value } from './value.js';
 
 const POSITION_CHUNK_FACTOR = 0x1_0000_0000;
@@ -31,6 +43,103 @@ const POSITION_CHUNK_FACTOR = 0x1_0000_0000;
 const VERSION_OVERHEAD_BYTES = 24;
 const KEY_OVERHEAD_BYTES = 120;
 const NO_LSN = Number.MAX_SAFE_INTEGER;
+const NO_SLOT = -1;
+/** Low part of a key that is not 36 hex digits: the whole key is its high part. */
+const WHOLE_KEY = -1;
+const KEY_HEX_LENGTH = 36;
+const KEY_HIGH_LENGTH = 28;
+const SLOTS_INITIAL = 1024;
+/** Lows below this are looked up in a group's dense array (4 bytes per low up to the largest). */
+const DENSE_LOWS_MAX = 1 << 20;
+const DENSE_LOWS_INITIAL = 64;
+
+/** The keys sharing one high part: dense ids (id + 1; 0 = none) for small lows, a Map for others. */
+class KeyGroup {
+  dense = new Int32Array(DENSE_LOWS_INITIAL);
+  sparse: Map<number, number> | undefined;
+
+  idOf(low: number): number {
+    if (low >= 0 && low < DENSE_LOWS_MAX) return low < this.dense.length ? this.dense[low]! - 1 : -1;
+    return this.sparse?.get(low) ?? -1;
+  }
+
+  /** Records `keyId` for `low`; returns the bytes the group grew by. */
+  add(low: number, keyId: number): number {
+    if (low < 0 || low >= DENSE_LOWS_MAX) {
+      this.sparse ??= new Map();
+      this.sparse.set(low, keyId);
+      return 0;
+    }
+    let grownBytes = 0;
+    if (low >= this.dense.length) {
+      let capacity = this.dense.length * 2;
+      while (capacity <= low) capacity *= 2;
+      const grown = new Int32Array(capacity);
+      grown.set(this.dense);
+      grownBytes = 4 * (capacity - this.dense.length);
+      this.dense = grown;
+    }
+    this.dense[low] = keyId + 1;
+    return grownBytes;
+  }
+
+  /** Every low of the group in ascending order (= ascending hex order of the keys). */
+  sortedLows(): number[] {
+    const lows: number[] = [];
+    for (let low = 0; low < this.dense.length; low++) if (this.dense[low] !== 0) lows.push(low);
+    if (this.sparse !== undefined) {
+      const sparseLows = Float64Array.from(this.sparse.keys()).sort();
+      // WHOLE_KEY (-1) sorts first, as the bare high part sorts before its extensions.
+      const negative = [...sparseLows].filter((low) => low < 0);
+      return [...negative, ...lows, ...[...sparseLows].filter((low) => low >= 0)];
+    }
+    return lows;
+  }
+}
+
+const HEX_DIGITS = '0123456789abcdef';
+
+/** Eight lower-case hex digits of a u32. */
+function hex8(value: number): string {
+  let text = '';
+  for (let shift = 28; shift >= 0; shift -= 4) text += HEX_DIGITS[(value >>> shift) & 0xf];
+  return text;
+}
+
+/** The low 32 bits of a canonical key (last 8 lower-case hex digits), or WHOLE_KEY. */
+function keyLowOf(key: Key): number {
+  if (key.length !== KEY_HEX_LENGTH) return WHOLE_KEY;
+  let low = 0;
+  for (let index = KEY_HIGH_LENGTH; index < KEY_HEX_LENGTH; index++) {
+    const code = key.charCodeAt(index);
+    let digit: number;
+    if (code >= 48 && code <= 57) digit = code - 48;
+    else if (code >= 97 && code <= 102) digit = code - 87;
+    else return WHOLE_KEY;
+    low = low * 16 + digit;
+  }
+  return low;
+}
+
+function keyHighOf(key: Key, low: number): string {
+  return low === WHOLE_KEY ? key : key.slice(0, KEY_HIGH_LENGTH);
+}
+
+function keyOf(high: string, low: number): Key {
+  return low === WHOLE_KEY ? high : high + hex8(low);
+}
+
+function grownFloat64(array: Float64Array, capacity: number): Float64Array<ArrayBuffer> {
+  const grown = new Float64Array(capacity);
+  grown.set(array);
+  return grown;
+}
+
+function grownInt32(array: Int32Array, capacity: number): Int32Array<ArrayBuffer> {
+  const grown = new Int32Array(capacity);
+  grown.set(array);
+  return grown;
+}
 
 /** One encoded version, as the flush iterates them (bytes is a view into a chunk). */
 export interface InMemoryEntry {
@@ -42,9 +151,23 @@ export interface InMemoryEntry {
 export class InMemoryLayer implements SearchableLayer {
   readonly #chunkBytes: number;
   readonly #chunks: Buffer[] = [];
+  /** The chunk small values are appended to (undefined until the first put). */
+  #chunk: Buffer | undefined;
   #chunkIndex = -1;
   #chunkUsed = 0;
-  readonly #index = new Map<Key, number[]>();
+  readonly #groups = new Map<string, KeyGroup>();
+  // Per key id.
+  readonly #keyHigh: string[] = [];
+  #keyLow = new Float64Array(SLOTS_INITIAL);
+  #keyFirst = new Int32Array(SLOTS_INITIAL);
+  #keyLast = new Int32Array(SLOTS_INITIAL);
+  #keyLastLsn = new Float64Array(SLOTS_INITIAL);
+  // Per version slot.
+  #versionLsn = new Float64Array(SLOTS_INITIAL);
+  #versionPosition = new Float64Array(SLOTS_INITIAL);
+  #versionLength = new Int32Array(SLOTS_INITIAL);
+  #versionNext = new Int32Array(SLOTS_INITIAL);
+  readonly #objectWriter = new ValueObjectWriter();
   #lsnMin = NO_LSN;
   #lsnMax = -1;
   #bytesHeld = 0;
@@ -69,52 +192,109 @@ export class InMemoryLayer implements SearchableLayer {
   get isFrozen(): boolean { return this.#frozen !== undefined; }
   get isEmpty(): boolean { return this.#versionCount === 0; }
   get versionCount(): number { return this.#versionCount; }
-  get keyCount(): number { return this.#index.size; }
+  get keyCount(): number { return this.#keyHigh.length; }
   /** Encoded value bytes plus index bookkeeping. */
   get bytesHeld(): number { return this.#bytesHeld; }
 
   put(key: Key, lsn: Lsn, value: Value): void {
+    const low = keyLowOf(key);
+    this.putEncoded(keyHighOf(key, low), low, lsn, this.#objectWriter.reset(value));
+  }
+
+  /**
+   * Puts the value `writer` encodes at the key `keyHigh + hex8(keyLow)`: `keyHigh` is the key's
+   * first 28 hex digits and `keyLow` its last 32 bits (the block number of a relation or SLRU
+   * key). If the writer throws, nothing is stored.
+   */
+  putEncoded(keyHigh: string, keyLow: number, lsn: Lsn, writer: ValueWriter): void {
     assert(this.#frozen === undefined, 'put into a frozen layer');
     assert(lsn >= this.#lsnMax && Number.isSafeInteger(lsn) && lsn >= 0, 'LSNs never go backwards within a layer');
-    const length = encodedValueLength(value);
-    const position = this.#reserve(length);
-    const chunk = this.#chunks[Math.floor(position / POSITION_CHUNK_FACTOR)]!;
-    encodeValueInto(value, chunk, position % POSITION_CHUNK_FACTOR);
-    let versions = this.#index.get(key);
-    if (versions === undefined) {
-      versions = [];
-      this.#index.set(key, versions);
-      this.#bytesHeld += KEY_OVERHEAD_BYTES;
-    }
-    const count = versions.length;
-    if (count > 0 && versions[count - 3] === lsn) {
-      versions[count - 2] = position;
-      versions[count - 1] = length;
+    const length = writer.encodedLength;
+    const position = this.#write(length, writer);
+    const keyId = this.#keyIdFor(keyHigh, keyLow);
+    const last = this.#keyLast[keyId]!;
+    if (last !== NO_SLOT && this.#keyLastLsn[keyId] === lsn) {
+      this.#versionPosition[last] = position;
+      this.#versionLength[last] = length;
     } else {
-      versions.push(lsn, position, length);
-      this.#versionCount++;
-      this.#bytesHeld += VERSION_OVERHEAD_BYTES;
+      this.#appendVersion(keyId, last, lsn, position, length);
     }
     this.#bytesHeld += length;
     if (lsn < this.#lsnMin) this.#lsnMin = lsn;
     this.#lsnMax = lsn;
   }
 
-  /** Room for `length` bytes; returns its position. */
-  #reserve(length: number): number {
+  #appendVersion(keyId: number, last: number, lsn: Lsn, position: number, length: number): void {
+    const slot = this.#versionCount;
+    if (slot === this.#versionLsn.length) this.#growVersions();
+    this.#versionLsn[slot] = lsn;
+    this.#versionPosition[slot] = position;
+    this.#versionLength[slot] = length;
+    this.#versionNext[slot] = NO_SLOT;
+    if (last === NO_SLOT) this.#keyFirst[keyId] = slot;
+    else this.#versionNext[last] = slot;
+    this.#keyLast[keyId] = slot;
+    this.#keyLastLsn[keyId] = lsn;
+    this.#versionCount = slot + 1;
+    this.#bytesHeld += VERSION_OVERHEAD_BYTES;
+  }
+
+  #growVersions(): void {
+    const capacity = this.#versionLsn.length * 2;
+    this.#versionLsn = grownFloat64(this.#versionLsn, capacity);
+    this.#versionPosition = grownFloat64(this.#versionPosition, capacity);
+    this.#versionLength = grownInt32(this.#versionLength, capacity);
+    this.#versionNext = grownInt32(this.#versionNext, capacity);
+  }
+
+  /** The id of a key, created (with no versions) when new. */
+  #keyIdFor(keyHigh: string, keyLow: number): number {
+    let group = this.#groups.get(keyHigh);
+    if (group === undefined) {
+      group = new KeyGroup();
+      this.#groups.set(keyHigh, group);
+      this.#bytesHeld += 4 * DENSE_LOWS_INITIAL;
+    }
+    const known = group.idOf(keyLow);
+    if (known >= 0) return known;
+    const keyId = this.#keyHigh.length;
+    if (keyId === this.#keyFirst.length) this.#growKeys();
+    this.#keyHigh.push(keyHigh);
+    this.#keyLow[keyId] = keyLow;
+    this.#keyFirst[keyId] = NO_SLOT;
+    this.#keyLast[keyId] = NO_SLOT;
+    this.#bytesHeld += KEY_OVERHEAD_BYTES + group.add(keyLow, keyId);
+    return keyId;
+  }
+
+  #growKeys(): void {
+    const capacity = this.#keyFirst.length * 2;
+    this.#keyLow = grownFloat64(this.#keyLow, capacity);
+    this.#keyFirst = grownInt32(this.#keyFirst, capacity);
+    this.#keyLast = grownInt32(this.#keyLast, capacity);
+    this.#keyLastLsn = grownFloat64(this.#keyLastLsn, capacity);
+  }
+
+  /** Has `writer` write `length` bytes into chunk memory; returns their position. */
+  #write(length: number, writer: ValueWriter): number {
     if (length > this.#chunkBytes / 4) {
-      this.#chunks.push(Buffer.allocUnsafe(length));
+      const own = Buffer.allocUnsafe(length);
+      writer.writeInto(own, 0);
+      this.#chunks.push(own);
       return (this.#chunks.length - 1) * POSITION_CHUNK_FACTOR;
     }
-    const current = this.#chunkIndex < 0 ? undefined : this.#chunks[this.#chunkIndex];
-    if (current === undefined || this.#chunkUsed + length > current.length) {
-      this.#chunks.push(Buffer.allocUnsafe(this.#chunkBytes));
+    let chunk = this.#chunk;
+    if (chunk === undefined || this.#chunkUsed + length > chunk.length) {
+      chunk = Buffer.allocUnsafe(this.#chunkBytes);
+      this.#chunks.push(chunk);
+      this.#chunk = chunk;
       this.#chunkIndex = this.#chunks.length - 1;
       this.#chunkUsed = 0;
     }
-    const position = this.#chunkIndex * POSITION_CHUNK_FACTOR + this.#chunkUsed;
-    this.#chunkUsed += length;
-    return position;
+    const offset = this.#chunkUsed;
+    writer.writeInto(chunk, offset);
+    this.#chunkUsed = offset + length;
+    return this.#chunkIndex * POSITION_CHUNK_FACTOR + offset;
   }
 
   /** Makes the layer immutable; `lsnEnd` (exclusive) must lie above every LSN put. */
@@ -123,7 +303,8 @@ export class InMemoryLayer implements SearchableLayer {
     assert(lsnEnd > this.#lsnMax, 'a frozen layer ends above its last LSN');
     let keyMin: Key | undefined;
     let keyMax: Key | undefined;
-    for (const key of this.#index.keys()) {
+    for (let keyId = 0; keyId < this.#keyHigh.length; keyId++) {
+      const key = keyOf(this.#keyHigh[keyId]!, this.#keyLow[keyId]!);
       if (keyMin === undefined || key < keyMin) keyMin = key;
       if (keyMax === undefined || key > keyMax) keyMax = key;
     }
@@ -134,16 +315,22 @@ export class InMemoryLayer implements SearchableLayer {
     };
   }
 
+  /** The id of an existing key, or -1. */
+  #keyIdOf(key: Key): number {
+    const low = keyLowOf(key);
+    return this.#groups.get(keyHighOf(key, low))?.idOf(low) ?? -1;
+  }
+
   collectVersions(key: Key, lsnMax: Lsn, into: VersionRef[]): void {
-    const versions = this.#index.get(key);
-    if (versions === undefined) return;
-    for (let index = 0; index < versions.length; index += 3) {
-      const lsn = versions[index]!;
+    const keyId = this.#keyIdOf(key);
+    if (keyId < 0) return;
+    for (let slot = this.#keyFirst[keyId]!; slot !== NO_SLOT; slot = this.#versionNext[slot]!) {
+      const lsn = this.#versionLsn[slot]!;
       if (lsn > lsnMax) break;
-      const position = versions[index + 1]!;
+      const position = this.#versionPosition[slot]!;
       const chunk = this.#chunks[Math.floor(position / POSITION_CHUNK_FACTOR)]!;
       const willInit = encodedWillInit(chunk, position % POSITION_CHUNK_FACTOR);
-      into.push({ lsn, willInit, layer: this, position, length: versions[index + 2]!, checksum: 0 });
+      into.push({ lsn, willInit, layer: this, position, length: this.#versionLength[slot]!, checksum: 0 });
     }
   }
 
@@ -169,18 +356,36 @@ export class InMemoryLayer implements SearchableLayer {
   }
 
   collectKeys(start: Key, end: Key, lsnMax: Lsn, into: Set<Key>): void {
-    for (const [key, versions] of this.#index) {
-      if (key >= start && key < end && versions[0]! <= lsnMax) into.add(key);
+    for (let keyId = 0; keyId < this.#keyHigh.length; keyId++) {
+      if (this.#versionLsn[this.#keyFirst[keyId]!]! > lsnMax) continue;
+      const key = keyOf(this.#keyHigh[keyId]!, this.#keyLow[keyId]!);
+      if (key >= start && key < end) into.add(key);
     }
+  }
+
+  /** Key ids in key order: groups by high part, then low parts numerically (= hex order). */
+  #sortedKeyIds(): number[] {
+    const highs = [...this.#groups.keys()];
+    const allCanonical = highs.every((high) => high.length === KEY_HIGH_LENGTH);
+    if (!allCanonical) {
+      const ids = this.#keyHigh.map((_, keyId) => keyId);
+      const keys = ids.map((keyId) => keyOf(this.#keyHigh[keyId]!, this.#keyLow[keyId]!));
+      return ids.sort((left, right) => (keys[left]! < keys[right]! ? -1 : keys[left]! > keys[right]! ? 1 : 0));
+    }
+    const sorted: number[] = [];
+    for (const high of highs.sort()) {
+      const group = this.#groups.get(high)!;
+      for (const low of group.sortedLows()) sorted.push(group.idOf(low));
+    }
+    return sorted;
   }
 
   /** Every version in (key, LSN) order: what a flush writes. Views are valid while the layer lives. */
   *entries(): Generator<InMemoryEntry> {
-    const keys = [...this.#index.keys()].sort();
-    for (const key of keys) {
-      const versions = this.#index.get(key)!;
-      for (let index = 0; index < versions.length; index += 3) {
-        yield { key, lsn: versions[index]!, encoded: this.#encodedAt(versions[index + 1]!, versions[index + 2]!) };
+    for (const keyId of this.#sortedKeyIds()) {
+      const key = keyOf(this.#keyHigh[keyId]!, this.#keyLow[keyId]!);
+      for (let slot = this.#keyFirst[keyId]!; slot !== NO_SLOT; slot = this.#versionNext[slot]!) {
+        yield { key, lsn: this.#versionLsn[slot]!, encoded: this.#encodedAt(this.#versionPosition[slot]!, this.#versionLength[slot]!) };
       }
     }
   }

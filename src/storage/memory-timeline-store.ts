@@ -12,6 +12,7 @@ import { InMemoryLayer } from './in-memory-layer.js';
 import { LayerMap } from './layer-map.js';
 import type { TimelineStore } from './types.js';
 import type { ReconstructData, Value } from './value.js';
+import type { ValueWriter } from './value-codec.js';
 
 const MEMORY_STORE_CHUNK_BYTES = 256 * 1024;
 
@@ -35,6 +36,14 @@ export class MemoryTimelineStore implements TimelineStore {
     assert(!this.#closed, 'put after close');
     assert(lsn >= this.#lastPutLsn, 'LSNs never go backwards');
     this.#layer.put(key, lsn, value);
+    this.#lastPutLsn = lsn;
+  }
+
+  /** The ingest fast path (TimelineStore.putEncoded): forwards to the in-memory layer. */
+  putEncoded(keyHigh: string, keyLow: number, lsn: Lsn, writer: ValueWriter): void {
+    assert(!this.#closed, 'put after close');
+    assert(lsn >= this.#lastPutLsn, 'LSNs never go backwards');
+    this.#layer.putEncoded(keyHigh, keyLow, lsn, writer);
     this.#lastPutLsn = lsn;
   }
 

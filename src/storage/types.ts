@@ -10,6 +10,7 @@
 import type { Key } from '../keys.js';
 import type { Lsn } from '../lsn.js';
 import type { ReconstructData, Value } from './value.js';
+import type { ValueWriter } from './value-codec.js';
 
 export interface TimelineStore {
   /** Highest LSN at which anything was put (0 when empty). */
@@ -19,6 +20,13 @@ export interface TimelineStore {
 
   /** Stores a value. LSNs never go backwards; several values may share an LSN (distinct keys). */
   put(key: Key, lsn: Lsn, value: Value): void;
+
+  /**
+   * Optional fast path for ingest: stores the value `writer` encodes (value-codec.ts) at the key
+   * `keyHigh + hex8(keyLow)` (`keyHigh` = the key's first 28 hex digits, `keyLow` = its last 32
+   * bits, e.g. a block number), with no Value object and no key string built. Same rules as put.
+   */
+  putEncoded?(keyHigh: string, keyLow: number, lsn: Lsn, writer: ValueWriter): void;
 
   /** The newest image at or below `lsn` and the records after it; undefined when the key has no value. */
   getReconstructData(key: Key, lsn: Lsn): Promise<ReconstructData | undefined>;

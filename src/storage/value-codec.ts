@@ -21,6 +21,9 @@
  *   5 MultixactMembersCreate   offset u32 | count u32 | (xid u32, status u8) × count
  *
  * The timestamp is a float64 so any JS number (TimestampTz microseconds fit in 2^53) round-trips.
+ *
+ * ValueWriters (below) write the same bytes without a Value object: ingest's fast path into the
+ * in-memory layer. Whatever a writer wrote decodes with decodeValue like encodeValue's output.
  */
 import { assert, assertNever } from '../assert.js';
 import { StrataError } from '../errors.js';
@@ -148,6 +151,66 @@ export function encodeValueInto(value: Value, target: Uint8Array, offset: number
       return encodeStrataPayload(value.record, target, offset + 3);
     default: return assertNever(value);
   }
+}
+
+/**
+ * Writes one encoded value straight into a layer's memory: the fast path of ingest, which encodes
+ * block values without building a Value object or an intermediate page. Writers are reusable
+ * (ingest keeps one per kind and resets its fields per block), so a put allocates nothing.
+ */
+export interface ValueWriter {
+  /** Bytes `writeInto` writes. */
+  readonly encodedLength: number;
+  /** Writes the encoded value (layout above) at target[offset .. offset + encodedLength). */
+  writeInto(target: Uint8Array, offset: number): void;
+}
+
+/** A ValueWriter for any Value (the generic `put` path). */
+export class ValueObjectWriter implements ValueWriter {
+  #value: Value | undefined;
+  encodedLength = 0;
+
+  reset(value: Value): this {
+    this.#value = value;
+    this.encodedLength = encodedValueLength(value);
+    return this;
+  }
+
+  writeInto(target: Uint8Array, offset: number): void {
+    assert(this.#value !== undefined, 'writer reset before use');
+    encodeValueInto(this.#value, target, offset);
+    this.#value = undefined;
+  }
+}
+
+/** A ValueWriter for a walRecord value: the block's header bytes, then the record bytes. */
+export class WalRecordWriter implements ValueWriter {
+  #record: Uint8Array = new Uint8Array(0);
+  #blockId = 0;
+  #willInit = false;
+  encodedLength = 3;
+
+  reset(record: Uint8Array, blockId: number, willInit: boolean): this {
+    assert(blockId >= 0 && blockId <= 0xff, 'block id is a u8');
+    this.#record = record;
+    this.#blockId = blockId;
+    this.#willInit = willInit;
+    this.encodedLength = 3 + record.length;
+    return this;
+  }
+
+  writeInto(target: Uint8Array, offset: number): void {
+    target[offset] = ValueTag.WalRecord;
+    target[offset + 1] = this.#willInit ? FLAG_WILL_INIT : 0;
+    target[offset + 2] = this.#blockId;
+    target.set(this.#record, offset + 3);
+  }
+}
+
+/** Writes an image value's tag; the `pageLength` bytes after it are the caller's to fill. */
+export function writeImageTag(target: Uint8Array, offset: number): number {
+  target[offset] = ValueTag.Image;
+  return offset + 1;
 }
 
 export function encodeValue(value: Value): Uint8Array {

@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { InMemoryLayer } from '../../../src/storage/in-memory-layer.js';
 import { LayerMap } from '../../../src/storage/layer-map.js';
 import { MemoryTimelineStore } from '../../../src/storage/memory-timeline-store.js';
+import { decodeValue, WalRecordWriter, type ValueWriter } from '../../../src/storage/value-codec.js';
 import { blockKey, image, page, record } from './storage-harness.js';
 
 const key = blockKey(1);
@@ -125,6 +126,65 @@ test('keysInRange lists keys with a value at or below the LSN', async () => {
   store.put(blockKey(9), 30, image(9));
   assert.equal(await store.keysInRange(blockKey(0), blockKey(9), 25), [blockKey(1), blockKey(5)]);
   assert.equal(await store.keysInRange(blockKey(0), blockKey(10), 100), [blockKey(1), blockKey(5), blockKey(9)]);
+});
+
+test('putEncoded(high, low) is the key high + hex8(low), the same version put(key) would make', async () => {
+  const layer = new InMemoryLayer();
+  const high = blockKey(0x1234abcd).slice(0, 28);
+  const bytes = Uint8Array.of(1, 2, 3, 4);
+  layer.putEncoded(high, 0x1234abcd, 10, new WalRecordWriter().reset(bytes, 4, true));
+  layer.put(blockKey(0x1234abcd), 20, record(2));
+  assert.is(layer.keyCount, 1);
+  const map = new LayerMap();
+  map.add(layer);
+  const data = await map.getReconstructData(blockKey(0x1234abcd), 20);
+  assert.equal(data?.records.map((entry) => entry.value), [{ kind: 'walRecord', willInit: true, blockId: 4, record: bytes }, record(2)]);
+});
+
+test('entries() yield every version in string order of keys, whatever their shape', () => {
+  const layer = new InMemoryLayer();
+  const sizeKey = blockKey(0).slice(0, 28) + 'ffffffff';
+  const keys = [blockKey(5), blockKey(3_000_000), blockKey(1, 99), sizeKey, blockKey(70), 'zz-not-a-key', blockKey(5, 7), '00ABCDEF' + '0'.repeat(28)];
+  keys.forEach((key, index) => layer.put(key, 100 + index, image(index, 16)));
+  layer.put(blockKey(5), 200, record(9));
+  const listed = [...layer.entries()].map((entry) => [entry.key, entry.lsn]);
+  const expected = keys.map((key, index) => [key, 100 + index] as [string, number]);
+  expected.push([blockKey(5), 200]);
+  expected.sort((left, right) => (left[0] < right[0] ? -1 : left[0] > right[0] ? 1 : left[1] - right[1]));
+  assert.equal(listed, expected);
+  const first = [...layer.entries()].find((entry) => entry.key === sizeKey);
+  assert.equal(decodeValue(first!.encoded), image(3, 16));
+});
+
+test('entries() of canonical keys only: groups and block numbers sort as their hex strings', () => {
+  const layer = new InMemoryLayer();
+  const keys = [blockKey(16), blockKey(2, 20), blockKey(1), blockKey(0xffff_fffe), blockKey(2), blockKey(1, 20)];
+  keys.forEach((key, index) => layer.put(key, 10 + index, record(index)));
+  assert.equal([...layer.entries()].map((entry) => entry.key), [...keys].sort());
+  layer.freeze(100);
+  assert.is(layer.keyStart, [...keys].sort()[0]);
+});
+
+test('a writer that throws stores nothing, and the layer stays usable', async () => {
+  const layer = new InMemoryLayer({ chunkBytes: 8192 });
+  const failing: ValueWriter = { encodedLength: 50, writeInto: () => { throw new Error('corrupt image'); } };
+  const high = blockKey(0).slice(0, 28);
+  assert.throws(() => layer.putEncoded(high, 7, 10, failing), /corrupt image/);
+  assert.throws(() => layer.putEncoded(high, 7, 10, { encodedLength: 5000, writeInto: failing.writeInto }), /corrupt image/);
+  assert.is(layer.versionCount, 0);
+  assert.is(layer.keyCount, 0);
+  layer.put(blockKey(7), 10, record(1));
+  const map = new LayerMap();
+  map.add(layer);
+  assert.equal((await map.getReconstructData(blockKey(7), 10))?.records[0]?.value, record(1));
+});
+
+test('collectKeys and reads find keys with large and small block numbers alike', async () => {
+  const store = new MemoryTimelineStore();
+  [0, 1_048_575, 1_048_576, 0xffff_fffe].forEach((block, index) => store.put(blockKey(block), 10 + index, image(block & 0xff, 32)));
+  assert.equal(await store.keysInRange(blockKey(0), blockKey(0xffff_fffe), 1e9), [blockKey(0), blockKey(1_048_575), blockKey(1_048_576)]);
+  assert.equal((await store.getReconstructData(blockKey(0xffff_fffe), 1e9))?.image?.bytes, page(0xfe, 32));
+  assert.is(await store.getReconstructData(blockKey(2), 1e9), undefined);
 });
 
 test.run();

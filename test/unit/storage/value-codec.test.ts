@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { crc32c } from '../../../src/storage/checksum.js';
-import { decodeValue, encodedWillInit, encodeValue } from '../../../src/storage/value-codec.js';
+import { decodeValue, encodedWillInit, encodeValue, ValueObjectWriter, WalRecordWriter, type ValueWriter } from '../../../src/storage/value-codec.js';
 import type { Value } from '../../../src/storage/value.js';
 import { isStrataError } from '../../../src/errors.js';
 
@@ -67,6 +67,29 @@ test('unknown tags and truncated records are PS_ERR_IO', () => {
       assert.ok(isStrataError(error, 'PS_ERR_IO'), String(error));
     }
   }
+});
+
+function written(writer: ValueWriter, offset: number): Uint8Array {
+  const target = new Uint8Array(offset + writer.encodedLength + 4).fill(0xee);
+  writer.writeInto(target, offset);
+  return target.subarray(offset, offset + writer.encodedLength);
+}
+
+test('WalRecordWriter writes the same bytes as encodeValue of the walRecord', () => {
+  const record = Uint8Array.of(9, 8, 7, 6, 5);
+  const value: Value = { kind: 'walRecord', willInit: true, blockId: 7, record };
+  assert.is(hex(written(new WalRecordWriter().reset(record, 7, true), 5)), hex(encodeValue(value)));
+  assert.equal(decodeValue(written(new WalRecordWriter().reset(record, 2, false), 0)), { ...value, willInit: false, blockId: 2 });
+});
+
+test('ValueObjectWriter writes the same bytes as encodeValue for every value kind', () => {
+  const values: Value[] = [
+    { kind: 'image', bytes: Uint8Array.of(1, 2, 3) },
+    { kind: 'walRecord', willInit: false, blockId: 0, record: Uint8Array.of(4) },
+    { kind: 'strataRecord', willInit: false, record: { kind: 'ClogSetCommitted', xids: [5, 6], timestamp: 12.5 } },
+  ];
+  const writer = new ValueObjectWriter();
+  for (const value of values) assert.is(hex(written(writer.reset(value), 3)), hex(encodeValue(value)));
 });
 
 test.run();
