@@ -27,7 +27,8 @@ export function isTempFileName(name: string): boolean {
   return name.endsWith(TEMP_FILE_SUFFIX);
 }
 
-function tempPathFor(path: string): string {
+/** A fresh temp path next to `path` (the name `removeTempFiles` recognises). */
+export function tempPathFor(path: string): string {
   return join(dirname(path), `${basename(path)}.${randomBytes(6).toString('hex')}${TEMP_FILE_SUFFIX}`);
 }
 
@@ -82,8 +83,12 @@ export class CrashSafeFileWriter {
     this.#handle = handle;
   }
 
-  static async create(fs: Fs, path: string): Promise<CrashSafeFileWriter> {
-    const tempPath = tempPathFor(path);
+  /**
+   * Creates the temp file. `tempPath` (from `tempPathFor`, same directory) lets a caller that hands
+   * the write to another thread know the temp file's name, so it can remove it if that thread dies.
+   */
+  static async create(fs: Fs, path: string, tempPath: string = tempPathFor(path)): Promise<CrashSafeFileWriter> {
+    assert(dirname(tempPath) === dirname(path) && isTempFileName(tempPath), 'a temp file sits next to its target');
     try {
       return new CrashSafeFileWriter(fs, path, tempPath, await fs.open(tempPath, 'createExclusive'));
     } catch (error) {

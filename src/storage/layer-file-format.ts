@@ -71,6 +71,15 @@ export function writeU64(target: Buffer, offset: number, value: number): void {
   target.writeUInt32LE(Math.floor(value / TWO_TO_32), offset + 4);
 }
 
+/**
+ * writeU64 without its per-call check, for the flush's per-entry loop: the caller asserts once that
+ * every value it writes is a non-negative safe integer (e.g. all LSNs lie inside the layer's range).
+ */
+export function setU64(view: DataView, offset: number, value: number): void {
+  view.setUint32(offset, value % TWO_TO_32, true);
+  view.setUint32(offset + 4, Math.floor(value / TWO_TO_32), true);
+}
+
 export function readU64(source: Buffer, offset: number): number {
   return source.readUInt32LE(offset) + source.readUInt32LE(offset + 4) * TWO_TO_32;
 }

@@ -6,6 +6,29 @@
  *                (readable)          freeze is        (readable)        crash-safe, then it
  *                                    synchronous                        replaces the frozen layer
  *
+ * The flush pipeline (the ingest thread only freezes, hands over, and swaps):
+ *
+ *   INGEST THREAD                                      FLUSH THREAD (flush-worker.ts,
+ *                                                      workers/layer-flush-thread.ts)
+ *   flush(upTo)
+ *    ├─ freeze open layer, new open layer   (sync, µs)
+ *    └─ drain pending, oldest first:
+ *        1 snapshotFrozenLayer              time-sliced (flushSliceMs, then setImmediate):
+ *          (delta-layer-snapshot.ts)        walk versions in (key, LSN) order into typed
+ *                                           arrays; copy chunks into SharedArrayBuffers
+ *        2 postMessage ──────────────────────────────► writeDeltaLayerSnapshot (delta-layer.ts)
+ *          (arrays transferred,                        gather blobs, CRC-32C each, fill index,
+ *           chunk copies shared)                       temp file, append, header, footer,
+ *                                                      fsync, rename, fsync directory
+ *        3 await ◄──────────── 'written' {fileName} ──┤ or 'failed' {StrataError PS_ERR_IO}
+ *        4 openDeltaLayer (verifies the file)          (a crashed thread fails the request with
+ *        5 layerMap.replace(frozen, file)               PS_ERR_IO, removes its temp file, and
+ *        6 disk_consistent_lsn = upTo                   is replaced on the next request)
+ *
+ * While 1-4 run, the frozen layer stays in the layer map and readable; it leaves only at 5. With an
+ * injected Fs (tests) or `flushThread: 'inline'`, step 2 runs writeDeltaLayerSnapshot on the ingest
+ * thread instead, through that Fs.
+ *
  * flush(upToLsn) freezes the open layer at once (later puts go to a new open layer), queues it,
  * and writes queued layers oldest first. disk_consistent_lsn advances only past layers whose file
  * is durable; a failed write leaves the frozen layer readable and queued, and the next flush
@@ -28,16 +51,20 @@ import { limits } from '../limits.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import type { Logger } from '../observability/log.js';
 import { removeTempFiles } from './crashsafe.js';
-import { openDeltaLayer, writeDeltaLayer } from './delta-layer.js';
+import { openDeltaLayer, writeDeltaLayerSnapshot } from './delta-layer.js';
+import { snapshotFrozenLayer } from './delta-layer-snapshot.js';
 import { FileHandleCache } from './file-handle-cache.js';
+import { defaultLayerFlushWorker, type LayerFlushWorker } from './flush-worker.js';
 import { nodeFs, type Fs } from './fs.js';
 import { openImageLayer, writeImageLayer, type ImageEntries } from './image-layer.js';
 import { InMemoryLayer } from './in-memory-layer.js';
 import type { LayerFileReader } from './layer-file-reader.js';
+import type { FinishedLayerFile } from './layer-file-writer.js';
 import { LayerMap } from './layer-map.js';
 import { parseLayerName } from './layer-name.js';
 import type { TimelineStore } from './types.js';
 import type { ReconstructData, Value } from './value.js';
+import type { ValueWriter } from './value-codec.js';
 
 export interface LayeredTimelineStoreOptions {
   directory: string;
@@ -50,7 +77,19 @@ export interface LayeredTimelineStoreOptions {
   fileHandlesMax?: number;
   imageLayerBytesTarget?: number;
   inMemoryChunkBytes?: number;
+  /**
+   * Where delta layer files are written: 'worker' (the default with the real file system) on a
+   * flush thread, 'inline' on this thread through `fs` (the default when `fs` is injected).
+   */
+  flushThread?: 'worker' | 'inline';
+  /** The flush thread to use with 'worker'; default: this thread's shared one. */
+  flushWorker?: LayerFlushWorker;
+  /** Longest synchronous step of a flush hand-over before it yields to the event loop. */
+  flushSliceMs?: number;
 }
+
+/** A few ms: long enough that yielding costs nothing, short enough that ingest never stalls. */
+const FLUSH_SLICE_MS_DEFAULT = 4;
 
 interface PendingFlush {
   layer: InMemoryLayer | undefined;
@@ -67,6 +106,9 @@ export class LayeredTimelineStore implements TimelineStore {
   readonly #checkpointDistanceBytes: number;
   readonly #imageLayerBytesTarget: number;
   readonly #chunkBytes: number;
+  /** undefined: write inline through #fs. */
+  readonly #flushWorker: LayerFlushWorker | undefined;
+  readonly #flushSliceMs: number;
   #open: InMemoryLayer;
   #pending: PendingFlush[] = [];
   #flushTail: Promise<void> = Promise.resolve();
@@ -82,6 +124,10 @@ export class LayeredTimelineStore implements TimelineStore {
     this.#checkpointDistanceBytes = options.checkpointDistanceBytes ?? limits.checkpointDistanceBytesDefault;
     this.#imageLayerBytesTarget = options.imageLayerBytesTarget ?? limits.imageLayerBytesTarget;
     this.#chunkBytes = options.inMemoryChunkBytes ?? limits.inMemoryLayerChunkBytes;
+    const flushThread = options.flushThread ?? (options.fs === undefined || options.fs === nodeFs ? 'worker' : 'inline');
+    this.#flushWorker = flushThread === 'worker' ? (options.flushWorker ?? defaultLayerFlushWorker()) : undefined;
+    this.#flushSliceMs = options.flushSliceMs ?? FLUSH_SLICE_MS_DEFAULT;
+    assert(this.#flushSliceMs > 0, 'a flush slice is positive');
     assert(this.#checkpointDistanceBytes > 0 && this.#imageLayerBytesTarget > 0, 'storage sizes must be positive');
     this.#open = this.#newOpenLayer();
   }
@@ -145,6 +191,14 @@ export class LayeredTimelineStore implements TimelineStore {
     this.#lastPutLsn = lsn;
   }
 
+  /** The ingest fast path (TimelineStore.putEncoded): forwards to the open in-memory layer. */
+  putEncoded(keyHigh: string, keyLow: number, lsn: Lsn, writer: ValueWriter): void {
+    assert(!this.#closed, 'put after close');
+    assert(lsn >= this.#lastPutLsn, 'LSNs never go backwards');
+    this.#open.putEncoded(keyHigh, keyLow, lsn, writer);
+    this.#lastPutLsn = lsn;
+  }
+
   getReconstructData(key: Key, lsn: Lsn): Promise<ReconstructData | undefined> {
     assert(!this.#closed, 'read after close');
     return this.#layerMap.getReconstructData(key, lsn);
@@ -187,7 +241,8 @@ export class LayeredTimelineStore implements TimelineStore {
 
   async #writeFrozen(layer: InMemoryLayer): Promise<void> {
     const startedMs = Date.now();
-    const finished = await writeDeltaLayer({ fs: this.#fs, directory: this.directory, layer });
+    const finished = await this.#writeDeltaFile(layer);
+    assert(finished.entryCount === layer.versionCount, 'the file holds every version of the layer');
     const name = parseLayerName(finished.fileName);
     assert(name !== undefined && name.kind === 'delta', 'a written delta layer name parses back');
     const reader = await openDeltaLayer(finished.path, name, this.#handles);
@@ -195,6 +250,14 @@ export class LayeredTimelineStore implements TimelineStore {
     this.#addFile(finished.fileName, reader);
     this.#layerMap.replace(layer, reader);
     this.#logger.info({ layer: finished.fileName, entries: finished.entryCount, bytes: finished.fileBytes, ms: Date.now() - startedMs }, 'flushed in-memory layer');
+  }
+
+  /** Steps 1-3 of the pipeline in the header: snapshot (time-sliced), then the write, here or there. */
+  async #writeDeltaFile(layer: InMemoryLayer): Promise<FinishedLayerFile> {
+    const worker = this.#flushWorker;
+    const snapshot = await snapshotFrozenLayer(layer, { shareMemory: worker !== undefined, sliceMs: this.#flushSliceMs });
+    if (worker !== undefined) return worker.writeDelta(this.directory, snapshot);
+    return writeDeltaLayerSnapshot({ fs: this.#fs, directory: this.directory, snapshot });
   }
 
   /**

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isStrataError } from '../../../src/errors.js';
-import { removeTempFiles, writeFileCrashSafe, TEMP_FILE_SUFFIX } from '../../../src/storage/crashsafe.js';
+import { CrashSafeFileWriter, removeTempFiles, tempPathFor, writeFileCrashSafe, TEMP_FILE_SUFFIX } from '../../../src/storage/crashsafe.js';
 import { nodeFs } from '../../../src/storage/fs.js';
 import { faultyFs, withTempDirectory } from './storage-harness.js';
 
@@ -36,6 +36,21 @@ for (const [label, faults] of [
       assert.equal(readdirSync(directory), ['file']);
     }));
 }
+
+test('a caller-chosen temp path holds the bytes until commit renames it', () =>
+  withTempDirectory(async (directory) => {
+    const path = join(directory, 'file');
+    const tempPath = tempPathFor(path);
+    assert.ok(tempPath.endsWith(TEMP_FILE_SUFFIX) && tempPath.startsWith(`${path}.`));
+    const writer = await CrashSafeFileWriter.create(nodeFs, path, tempPath);
+    await writer.append(big);
+    await writer.writeAt(0, Buffer.from('head'));
+    assert.equal(readdirSync(directory), [tempPath.slice(directory.length + 1)]);
+    await writer.commit();
+    assert.equal(readdirSync(directory), ['file']);
+    assert.ok(readFileSync(path).subarray(0, 4).equals(Buffer.from('head')));
+    assert.is(readFileSync(path).length, big.length);
+  }));
 
 test('temp files left by a crash are removed at open', () =>
   withTempDirectory(async (directory) => {

@@ -4,12 +4,14 @@ import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync, truncateSync } from 'node:fs';
 import { basename } from 'node:path';
 import { isStrataError } from '../../../src/errors.js';
-import { openDeltaLayer, writeDeltaLayer } from '../../../src/storage/delta-layer.js';
+import { openDeltaLayer, writeDeltaLayer, writeDeltaLayerSnapshot } from '../../../src/storage/delta-layer.js';
+import { snapshotFrozenLayer } from '../../../src/storage/delta-layer-snapshot.js';
 import { FileHandleCache } from '../../../src/storage/file-handle-cache.js';
 import { nodeFs } from '../../../src/storage/fs.js';
 import { openImageLayer, writeImageLayer } from '../../../src/storage/image-layer.js';
 import { InMemoryLayer } from '../../../src/storage/in-memory-layer.js';
-import { HEADER_BYTES } from '../../../src/storage/layer-file-format.js';
+import { HEADER_BYTES, LayerFileKind } from '../../../src/storage/layer-file-format.js';
+import { LayerFileWriter } from '../../../src/storage/layer-file-writer.js';
 import type { LayerFileReader } from '../../../src/storage/layer-file-reader.js';
 import { parseLayerName } from '../../../src/storage/layer-name.js';
 import type { Value } from '../../../src/storage/value.js';
@@ -68,6 +70,60 @@ test('a delta layer reads back every version equal, with its ranges in name and 
     assert.equal(await readAll(reader), expected);
     await handles.close();
   }));
+
+test('the snapshot writer lays out the same bytes as the streaming LayerFileWriter', () =>
+  withTempDirectory(async (directory) => {
+    const { layer } = sampleLayer();
+    const streamed = await LayerFileWriter.create(nodeFs, directory, LayerFileKind.Delta);
+    for (const entry of layer.entries()) await streamed.add(entry.key, entry.lsn, entry.encoded);
+    const reference = await streamed.finish({ lsnStart: layer.lsnStart, lsnEnd: layer.lsnEnd, keyStart: layer.keyStart, keyEnd: layer.keyEnd });
+    const referenceBytes = readFileSync(reference.path);
+    const snapshot = await snapshotFrozenLayer(layer, { shareMemory: true, sliceMs: Infinity });
+    const finished = await writeDeltaLayerSnapshot({ fs: nodeFs, directory, snapshot });
+    assert.is(finished.fileName, reference.fileName);
+    assert.is(finished.entryCount, layer.versionCount);
+    assert.ok(readFileSync(finished.path).equals(referenceBytes), 'byte-identical files');
+  }));
+
+test('a shared snapshot lists every version in order, its bytes in SharedArrayBuffers', async () => {
+  const { layer, expected } = sampleLayer();
+  const snapshot = await snapshotFrozenLayer(layer, { shareMemory: true, sliceMs: Infinity });
+  assert.ok(snapshot.sources.every((source) => source instanceof SharedArrayBuffer));
+  assert.is(snapshot.entryLsn.length, expected.length);
+  const entries = [...layer.entries()];
+  let entry = 0;
+  for (let key = 0; key < snapshot.keyEntriesEnd.length; key++) {
+    for (; entry < snapshot.keyEntriesEnd[key]!; entry++) {
+      assert.is(snapshot.keysHex.slice(key * 36, key * 36 + 36), entries[entry]!.key);
+      assert.is(snapshot.entryLsn[entry], entries[entry]!.lsn);
+      const source = new Uint8Array(snapshot.sources[snapshot.entrySource[entry]!]!);
+      const offset = snapshot.entryOffset[entry]!;
+      const bytes = Buffer.from(source.subarray(offset, offset + snapshot.entryLength[entry]!));
+      assert.ok(bytes.equals(entries[entry]!.encoded), `bytes of entry ${entry}`);
+    }
+  }
+  assert.is(entry, expected.length);
+});
+
+test('a time-sliced snapshot yields to the event loop while it walks a large layer', async () => {
+  const layer = new InMemoryLayer();
+  for (let version = 0; version < 200_000; version++) layer.put(blockKey(version % 5000), 100 + version, record(version, false, 20));
+  layer.freeze(1_000_000);
+  let turns = 0;
+  let ticking = true;
+  const tick = (): void => { turns++; if (ticking) setImmediate(tick); };
+  setImmediate(tick);
+  const sliced = await snapshotFrozenLayer(layer, { shareMemory: true, sliceMs: 0.01 });
+  const turnsSliced = turns;
+  turns = 0;
+  const unsliced = snapshotFrozenLayer(layer, { shareMemory: true, sliceMs: Infinity });
+  const turnsDuringUnsliced = turns;
+  await unsliced;
+  ticking = false;
+  assert.ok(turnsSliced > 5, `the event loop ran ${turnsSliced} times during the sliced walk`);
+  assert.is(turnsDuringUnsliced, 0, 'an unsliced walk runs in one synchronous step');
+  assert.is(sliced.entryLsn.length, 200_000);
+});
 
 test('collectVersions answers from the index, ascending and bounded by the LSN', () =>
   withTempDirectory(async (directory) => {
