@@ -2,10 +2,17 @@
  * CRC-32C (Castagnoli), the checksum PostgreSQL puts on every WAL record (xl_crc) and on the
  * control file.
  *
- * WHY slicing-by-8: every byte of WAL passes through this function, so it sits on the hottest path
- * of the decoder. A byte-at-a-time table walk costs one dependent table load per byte; slicing-by-8
- * folds eight input bytes (two 32-bit word loads) per step with eight independent loads from
- * eight 256-entry tables: measured ~900 MiB/s against ~550 MiB/s for byte loads, no native code.
+ * WHY table slicing over whole words: every byte of WAL passes through this function, so it sits
+ * on the hottest path of the decoder. A byte-at-a-time table walk costs one dependent table load
+ * per byte; slicing folds four input bytes per 32-bit word load with independent loads from
+ * 256-entry tables. Sixteen tables (16 KiB, fits the L1 cache) fold sixteen bytes per step; on the
+ * 2-core machine, Node 20, 1 MiB inputs, that measured ~1.75 GiB/s, the same as slicing-by-8 when
+ * both run in one process (slicing-by-32 no better); it is kept for its shorter loop. No native code.
+ *
+ * Words are read through one Int32Array over the input's whole ArrayBuffer, cached for the last
+ * two buffers seen: the WAL decoder hands out records that are views of a few large buffers, so
+ * no view is made per record. Inputs shorter than WORD_PATH_BYTES_MIN use slicing-by-8 with byte
+ * loads, which needs no view at all.
  *
  * PostgreSQL's convention (pg_crc32c.h): start from 0xFFFFFFFF (INIT_CRC32C), feed bytes with the
  * reflected polynomial 0x82F63B78 (COMP_CRC32C), and xor with 0xFFFFFFFF at the end (FIN_CRC32C).
@@ -16,11 +23,14 @@
 import { endianness } from 'node:os';
 
 const POLYNOMIAL_REFLECTED = 0x82f63b78;
-const TABLE_COUNT = 8;
+const TABLE_COUNT = 16;
+/** Below this length the word path's setup (view lookup, alignment) costs more than it saves. */
+const WORD_PATH_BYTES_MIN = 16;
 
-/** Eight 256-entry tables: table k maps a byte to its CRC contribution k bytes further back. */
+/** Sixteen 256-entry tables: table k maps a byte to its CRC contribution k bytes further back. */
 const TABLES: Int32Array[] = buildTables();
-const [T0, T1, T2, T3, T4, T5, T6, T7] = TABLES as [
+const [T0, T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15] = TABLES as [
+  Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array,
   Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array,
 ];
 /** Whole 32-bit words can be loaded through an Int32Array only on a little-endian machine. */
@@ -45,6 +55,29 @@ function buildTables(): Int32Array[] {
   return tables;
 }
 
+/**
+ * Word views of the last two buffers checksummed (the decoder alternates between its read buffer
+ * and its slab of page-spanning records). They keep those buffers alive until others are
+ * checksummed; this is a cache, not state: any buffer gives the same results.
+ */
+let recentBuffer: ArrayBufferLike | undefined;
+let recentWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
+let olderBuffer: ArrayBufferLike | undefined;
+let olderWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
+
+/** A word view of `buffer` covering at least its first `byteEnd` bytes (a resizable buffer may have grown). */
+function wordsOf(buffer: ArrayBufferLike, byteEnd: number): Int32Array<ArrayBufferLike> {
+  if (buffer === recentBuffer && recentWords.length * 4 >= byteEnd) return recentWords;
+  let words: Int32Array<ArrayBufferLike>;
+  if (buffer === olderBuffer && olderWords.length * 4 >= byteEnd) words = olderWords;
+  else words = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+  olderBuffer = recentBuffer;
+  olderWords = recentWords;
+  recentBuffer = buffer;
+  recentWords = words;
+  return words;
+}
+
 /** The initial running value (INIT_CRC32C). */
 export const CRC32C_INIT = 0xffffffff;
 
@@ -54,17 +87,40 @@ function updateBytes(crc: number, bytes: Uint8Array, start: number, end: number)
   return value;
 }
 
-/** Eight bytes per step, loaded as two little-endian words; `start` must be 4-byte aligned in memory. */
-function updateWords(crc: number, bytes: Uint8Array, start: number, wordPairs: number): number {
-  const words = new Int32Array(bytes.buffer, bytes.byteOffset + start, wordPairs * 2);
+/** Slicing-by-8 with byte loads: for short inputs, where a word view does not pay. */
+function updateShort(crc: number, bytes: Uint8Array, start: number, end: number): number {
   let value = crc;
-  const count = wordPairs * 2;
-  for (let word = 0; word < count; word += 2) {
-    const low = value ^ words[word]!;
-    const high = words[word + 1]!;
+  let index = start;
+  for (const stop = end - 7; index < stop; index += 8) {
+    const low = value ^ (bytes[index]! | (bytes[index + 1]! << 8) | (bytes[index + 2]! << 16) | (bytes[index + 3]! << 24));
     value =
       T7[low & 0xff]! ^ T6[(low >>> 8) & 0xff]! ^ T5[(low >>> 16) & 0xff]! ^ T4[low >>> 24]! ^
-      T3[high & 0xff]! ^ T2[(high >>> 8) & 0xff]! ^ T1[(high >>> 16) & 0xff]! ^ T0[high >>> 24]!;
+      T3[bytes[index + 4]!]! ^ T2[bytes[index + 5]!]! ^ T1[bytes[index + 6]!]! ^ T0[bytes[index + 7]!]!;
+  }
+  return updateBytes(value, bytes, index, end);
+}
+
+/**
+ * Sixteen bytes per step from `words[first, first + wordCount)`, then four bytes per step
+ * (slicing-by-4) for the last up to three words.
+ */
+function updateWords(crc: number, words: Int32Array<ArrayBufferLike>, first: number, wordCount: number): number {
+  let value = crc;
+  let word = first;
+  for (const stop = first + (wordCount & ~3); word < stop; word += 4) {
+    const a = value ^ words[word]!;
+    const b = words[word + 1]!;
+    const c = words[word + 2]!;
+    const d = words[word + 3]!;
+    value =
+      T15[a & 0xff]! ^ T14[(a >>> 8) & 0xff]! ^ T13[(a >>> 16) & 0xff]! ^ T12[a >>> 24]! ^
+      T11[b & 0xff]! ^ T10[(b >>> 8) & 0xff]! ^ T9[(b >>> 16) & 0xff]! ^ T8[b >>> 24]! ^
+      T7[c & 0xff]! ^ T6[(c >>> 8) & 0xff]! ^ T5[(c >>> 16) & 0xff]! ^ T4[c >>> 24]! ^
+      T3[d & 0xff]! ^ T2[(d >>> 8) & 0xff]! ^ T1[(d >>> 16) & 0xff]! ^ T0[d >>> 24]!;
+  }
+  for (const end = first + wordCount; word < end; word++) {
+    const a = value ^ words[word]!;
+    value = T3[a & 0xff]! ^ T2[(a >>> 8) & 0xff]! ^ T1[(a >>> 16) & 0xff]! ^ T0[a >>> 24]!;
   }
   return value;
 }
@@ -75,15 +131,14 @@ function updateWords(crc: number, bytes: Uint8Array, start: number, wordPairs: n
  */
 export function crc32cUpdate(crc: number, bytes: Uint8Array, start = 0, end = bytes.length): number {
   let value = crc | 0;
-  if (!LITTLE_ENDIAN || end - start < 32) return updateBytes(value, bytes, start, end) >>> 0;
-  // Bytes one at a time up to a 4-byte aligned address, then eight per step, then the tail.
+  if (!LITTLE_ENDIAN || end - start < WORD_PATH_BYTES_MIN) return updateShort(value, bytes, start, end) >>> 0;
+  // Bytes one at a time up to a 4-byte aligned address, then whole words, then the last bytes.
   const misalignment = (bytes.byteOffset + start) & 3;
   const head = misalignment === 0 ? start : start + 4 - misalignment;
   value = updateBytes(value, bytes, start, head);
-  const wordPairs = (end - head) >>> 3;
-  value = updateWords(value, bytes, head, wordPairs);
-  value = updateBytes(value, bytes, head + wordPairs * 8, end);
-  return value >>> 0;
+  const wordCount = (end - head) >>> 2;
+  value = updateWords(value, wordsOf(bytes.buffer, bytes.byteOffset + end), (bytes.byteOffset + head) >>> 2, wordCount);
+  return updateBytes(value, bytes, head + wordCount * 4, end) >>> 0;
 }
 
 /** Finalizes a running value (FIN_CRC32C). */

@@ -72,12 +72,15 @@ export function walCorrupt(message: string, lsn: Lsn, extra: Record<string, unkn
   return new StrataError('PS_ERR_WAL_CORRUPT', message, { lsn, ...extra });
 }
 
-/** True when the record's stored xl_crc equals the CRC-32C PostgreSQL computes over it. */
-export function verifyRecordCrc(record: Uint8Array): boolean {
-  const totalLength = readUint32(record, 0);
-  let crc = crc32cUpdate(CRC32C_INIT, record, SIZE_OF_XLOG_RECORD, totalLength);
-  crc = crc32cUpdate(crc, record, 0, CRC_OFFSET);
-  return crc32cFinish(crc) === readUint32(record, CRC_OFFSET);
+/**
+ * True when the stored xl_crc of the record at `bytes[offset, offset + xl_tot_len)` equals the
+ * CRC-32C PostgreSQL computes over it.
+ */
+export function verifyRecordCrc(bytes: Uint8Array, offset = 0): boolean {
+  const totalLength = readUint32(bytes, offset);
+  let crc = crc32cUpdate(CRC32C_INIT, bytes, offset + SIZE_OF_XLOG_RECORD, offset + totalLength);
+  crc = crc32cUpdate(crc, bytes, offset, offset + CRC_OFFSET);
+  return crc32cFinish(crc) === readUint32(bytes, offset + CRC_OFFSET);
 }
 
 /** Mutable scratch for one block while headers are parsed (payload offsets are known later). */
@@ -104,11 +107,11 @@ class HeaderCursor {
   end = 0;
   lsn: Lsn = 0;
 
-  reset(record: Uint8Array, end: number, lsn: Lsn): void {
+  reset(record: Uint8Array, offset: number, end: number, lsn: Lsn): void {
     this.record = record;
     this.end = end;
     this.lsn = lsn;
-    this.offset = SIZE_OF_XLOG_RECORD;
+    this.offset = offset;
   }
 
   need(size: number): void {
@@ -132,6 +135,150 @@ class HeaderCursor {
   }
 }
 
+/**
+ * The concrete DecodedRecord and DecodedBlock. WHY classes with lazy views: every record has one
+ * hidden class (consumers' property loads stay monomorphic), and a Uint8Array view is the largest
+ * object a record needs (~70 bytes), so the views (`record`, `mainData`, `data`, `imageBytes`) are
+ * made on first access and then kept: a consumer pays only for the ones it reads (ingest never
+ * reads block data, for instance), and the garbage collector has far less to do. Every view is of
+ * `source`, the decoder's buffer the record's bytes lie in (never written again; see
+ * wal-decoder.ts), so the values are exactly those of eager subarrays of the record.
+ *
+ * Because the views are getters, these objects lose them when structured-cloned: to send a record
+ * to another thread, send `record.record.slice()` and decode it there.
+ */
+class XLogRecordValue implements DecodedRecord {
+  // Fields are `declare`d and set in the constructor only: emitted field definitions would run an
+  // initializer per construction and define every field twice.
+  private declare recordView: Uint8Array | undefined;
+  private declare mainDataView: Uint8Array | undefined;
+  declare readonly lsn: Lsn;
+  declare readonly endLsn: Lsn;
+  declare readonly prevLsn: Lsn;
+  declare readonly xid: number;
+  declare readonly rmgrId: number;
+  declare readonly info: number;
+  declare readonly totalLength: number;
+  declare readonly blocks: readonly DecodedBlock[];
+  declare readonly origin: number | undefined;
+  declare readonly toplevelXid: number | undefined;
+  private declare readonly source: Uint8Array;
+  private declare readonly offset: number;
+  private declare readonly mainDataOffset: number;
+  private declare readonly mainDataLength: number;
+
+  constructor(
+    lsn: Lsn,
+    endLsn: Lsn,
+    prevLsn: Lsn,
+    xid: number,
+    rmgrId: number,
+    info: number,
+    totalLength: number,
+    blocks: readonly DecodedBlock[],
+    origin: number | undefined,
+    toplevelXid: number | undefined,
+    source: Uint8Array,
+    offset: number,
+    mainDataOffset: number,
+    mainDataLength: number,
+  ) {
+    this.lsn = lsn;
+    this.endLsn = endLsn;
+    this.prevLsn = prevLsn;
+    this.xid = xid;
+    this.rmgrId = rmgrId;
+    this.info = info;
+    this.totalLength = totalLength;
+    this.blocks = blocks;
+    this.origin = origin;
+    this.toplevelXid = toplevelXid;
+    this.source = source;
+    this.offset = offset;
+    this.mainDataOffset = mainDataOffset;
+    this.mainDataLength = mainDataLength;
+    this.recordView = undefined;
+    this.mainDataView = undefined;
+  }
+
+  get record(): Uint8Array {
+    return (this.recordView ??= this.source.subarray(this.offset, this.offset + this.totalLength));
+  }
+
+  get mainData(): Uint8Array {
+    if (this.mainDataLength === 0) return EMPTY;
+    return (this.mainDataView ??= this.source.subarray(this.mainDataOffset, this.mainDataOffset + this.mainDataLength));
+  }
+}
+
+class BlockReference implements DecodedBlock {
+  private declare imageView: Uint8Array | undefined;
+  private declare dataView: Uint8Array | undefined;
+  declare readonly blockId: number;
+  declare readonly rel: RelFileNode;
+  declare readonly forkNumber: ForkNumber;
+  declare readonly blockNumber: number;
+  declare readonly willInit: boolean;
+  declare readonly hasImage: boolean;
+  declare readonly applyImage: boolean;
+  declare readonly imageCompression: ImageCompression;
+  declare readonly holeOffset: number;
+  declare readonly holeLength: number;
+  private declare readonly source: Uint8Array;
+  /** Offset in `source` of the image bytes, followed by the block data. */
+  private declare readonly payloadOffset: number;
+  private declare readonly imageLength: number;
+  private declare readonly dataLength: number;
+
+  constructor(
+    blockId: number,
+    rel: RelFileNode,
+    forkNumber: ForkNumber,
+    blockNumber: number,
+    willInit: boolean,
+    hasImage: boolean,
+    applyImage: boolean,
+    imageCompression: ImageCompression,
+    holeOffset: number,
+    holeLength: number,
+    source: Uint8Array,
+    payloadOffset: number,
+    imageLength: number,
+    dataLength: number,
+  ) {
+    this.blockId = blockId;
+    this.rel = rel;
+    this.forkNumber = forkNumber;
+    this.blockNumber = blockNumber;
+    this.willInit = willInit;
+    this.hasImage = hasImage;
+    this.applyImage = applyImage;
+    this.imageCompression = imageCompression;
+    this.holeOffset = holeOffset;
+    this.holeLength = holeLength;
+    this.source = source;
+    this.payloadOffset = payloadOffset;
+    this.imageLength = imageLength;
+    this.dataLength = dataLength;
+    this.imageView = undefined;
+    this.dataView = undefined;
+  }
+
+  get imageBytes(): Uint8Array | undefined {
+    if (!this.hasImage) return undefined;
+    return (this.imageView ??= this.source.subarray(this.payloadOffset, this.payloadOffset + this.imageLength));
+  }
+
+  get data(): Uint8Array {
+    if (this.dataLength === 0) return EMPTY;
+    const start = this.payloadOffset + this.imageLength;
+    return (this.dataView ??= this.source.subarray(start, start + this.dataLength));
+  }
+}
+
+/** Records without block references share one empty, frozen list. */
+const NO_BLOCKS: readonly DecodedBlock[] = Object.freeze([]);
+
 const CURSOR = new HeaderCursor();
 const EMPTY_REL: RelFileNode = { spcNode: 0, dbNode: 0, relNode: 0 };
 const SCRATCH: BlockHeader[] = Array.from({ length: XLR_MAX_BLOCK_ID + 1 }, () => ({
@@ -140,21 +287,23 @@ const SCRATCH: BlockHeader[] = Array.from({ length: XLR_MAX_BLOCK_ID + 1 }, () =
 }));
 
 /**
- * Decodes a complete, CRC-checked record. `record` must be exactly xl_tot_len bytes; subarrays of
- * it are returned for main data, block data and image bytes (no copies).
+ * Decodes the complete, CRC-checked record at `bytes[offset, offset + xl_tot_len)`. The result's
+ * views (record, main data, block data, image bytes) are views of `bytes` (no copies), made on
+ * first access: `bytes` must never change afterwards.
  */
-export function decodeXLogRecord(record: Uint8Array, lsn: Lsn, endLsn: Lsn): DecodedRecord {
-  const totalLength = readUint32(record, 0);
-  if (totalLength !== record.length) throw walCorrupt(`record at ${formatLsn(lsn)} has inconsistent length`, lsn);
+export function decodeXLogRecord(bytes: Uint8Array, lsn: Lsn, endLsn: Lsn, offset = 0, length = bytes.length - offset): DecodedRecord {
+  const totalLength = readUint32(bytes, offset);
+  if (totalLength !== length) throw walCorrupt(`record at ${formatLsn(lsn)} has inconsistent length`, lsn);
+  const end = offset + totalLength;
   const cursor = CURSOR;
-  cursor.reset(record, totalLength, lsn);
+  cursor.reset(bytes, offset + SIZE_OF_XLOG_RECORD, end, lsn);
   let blockCount = 0;
   let payloadLength = 0;
   let mainDataLength = 0;
   let origin: number | undefined;
   let toplevelXid: number | undefined;
   let previousRel: RelFileNode | undefined;
-  while (totalLength - cursor.offset > payloadLength) {
+  while (end - cursor.offset > payloadLength) {
     const blockId = cursor.u8();
     if (blockId === XLR_BLOCK_ID_DATA_SHORT) {
       mainDataLength = cursor.u8();
@@ -180,29 +329,22 @@ export function decodeXLogRecord(record: Uint8Array, lsn: Lsn, endLsn: Lsn): Dec
       throw walCorrupt(`invalid block_id ${blockId} at ${formatLsn(lsn)}`, lsn);
     }
   }
-  if (totalLength - cursor.offset !== payloadLength) throw walCorrupt(`record at ${formatLsn(lsn)} has bad payload length`, lsn);
+  if (end - cursor.offset !== payloadLength) throw walCorrupt(`record at ${formatLsn(lsn)} has bad payload length`, lsn);
   let payloadOffset = cursor.offset;
-  const blocks: DecodedBlock[] = new Array<DecodedBlock>(blockCount);
-  for (let index = 0; index < blockCount; index++) {
-    const header = SCRATCH[index]!;
-    blocks[index] = makeBlock(record, header, payloadOffset);
-    payloadOffset += header.imageLength + header.dataLength;
+  let blocks: readonly DecodedBlock[] = NO_BLOCKS;
+  if (blockCount > 0) {
+    const made = new Array<DecodedBlock>(blockCount);
+    for (let index = 0; index < blockCount; index++) {
+      const header = SCRATCH[index]!;
+      made[index] = makeBlock(bytes, header, payloadOffset);
+      payloadOffset += header.imageLength + header.dataLength;
+    }
+    blocks = made;
   }
-  const mainData = mainDataLength === 0 ? EMPTY : record.subarray(payloadOffset, payloadOffset + mainDataLength);
-  return {
-    lsn,
-    endLsn,
-    prevLsn: readUint64(record, 8),
-    xid: readUint32(record, 4),
-    rmgrId: record[17]!,
-    info: record[16]!,
-    totalLength,
-    blocks,
-    mainData,
-    origin,
-    toplevelXid,
-    record,
-  };
+  return new XLogRecordValue(
+    lsn, endLsn, readUint64(bytes, offset + 8), readUint32(bytes, offset + 4), bytes[offset + 17]!, bytes[offset + 16]!,
+    totalLength, blocks, origin, toplevelXid, bytes, offset, payloadOffset, mainDataLength,
+  );
 }
 
 function readBlockHeader(cursor: HeaderCursor, header: BlockHeader, blockId: number, previousRel: RelFileNode | undefined): BlockHeader {
@@ -227,7 +369,7 @@ function readBlockHeader(cursor: HeaderCursor, header: BlockHeader, blockId: num
   }
   let rel: RelFileNode;
   if ((forkFlags & BKPBLOCK_SAME_REL) === 0) {
-    rel = { spcNode: cursor.u32(), dbNode: cursor.u32(), relNode: cursor.u32() };
+    rel = internRel(cursor.u32(), cursor.u32(), cursor.u32());
   } else {
     if (previousRel === undefined) throw walCorrupt(`BKPBLOCK_SAME_REL set but no previous rel at ${formatLsn(lsn)}`, lsn);
     rel = previousRel;
@@ -242,6 +384,22 @@ function readBlockHeader(cursor: HeaderCursor, header: BlockHeader, blockId: num
   header.rel = rel;
   header.blockNumber = cursor.u32();
   return header;
+}
+
+/**
+ * RelFileNodes are immutable, and WAL names the same few relations over and over: a small
+ * direct-mapped cache hands out one shared object per relation instead of one per block reference.
+ */
+const REL_CACHE_SIZE = 256;
+const REL_CACHE: RelFileNode[] = Array.from({ length: REL_CACHE_SIZE }, () => EMPTY_REL);
+
+function internRel(spcNode: number, dbNode: number, relNode: number): RelFileNode {
+  const slot = (relNode ^ (relNode >>> 8) ^ dbNode) & (REL_CACHE_SIZE - 1);
+  const cached = REL_CACHE[slot]!;
+  if (cached.relNode === relNode && cached.dbNode === dbNode && cached.spcNode === spcNode) return cached;
+  const rel: RelFileNode = { spcNode, dbNode, relNode };
+  REL_CACHE[slot] = rel;
+  return rel;
 }
 
 /** The consistency checks of xlogreader.c DecodeXLogRecord on an image header. */
@@ -268,23 +426,24 @@ function compressionOf(imageInfo: number): ImageCompression {
   return 'none';
 }
 
-function makeBlock(record: Uint8Array, header: BlockHeader, payloadOffset: number): DecodedBlock {
+function makeBlock(bytes: Uint8Array, header: BlockHeader, payloadOffset: number): DecodedBlock {
   const hasImage = (header.forkFlags & BKPBLOCK_HAS_IMAGE) !== 0;
-  const dataOffset = payloadOffset + header.imageLength;
-  return {
-    blockId: header.blockId,
-    rel: header.rel,
-    forkNumber: (header.forkFlags & BKPBLOCK_FORK_MASK) as ForkNumber,
-    blockNumber: header.blockNumber,
-    willInit: (header.forkFlags & BKPBLOCK_WILL_INIT) !== 0,
+  return new BlockReference(
+    header.blockId,
+    header.rel,
+    (header.forkFlags & BKPBLOCK_FORK_MASK) as ForkNumber,
+    header.blockNumber,
+    (header.forkFlags & BKPBLOCK_WILL_INIT) !== 0,
     hasImage,
-    applyImage: hasImage && (header.imageInfo & BKPIMAGE_APPLY) !== 0,
-    imageCompression: compressionOf(header.imageInfo),
-    imageBytes: hasImage ? record.subarray(payloadOffset, dataOffset) : undefined,
-    holeOffset: header.holeOffset,
-    holeLength: header.holeLength,
-    data: header.dataLength === 0 ? EMPTY : record.subarray(dataOffset, dataOffset + header.dataLength),
-  };
+    hasImage && (header.imageInfo & BKPIMAGE_APPLY) !== 0,
+    compressionOf(header.imageInfo),
+    header.holeOffset,
+    header.holeLength,
+    bytes,
+    payloadOffset,
+    header.imageLength,
+    header.dataLength,
+  );
 }
 
 /**
