@@ -35,6 +35,8 @@ export const limits = {
   reconnectDelayMsMax: 10_000,
   /** HTTP request bodies. */
   httpBodyBytesMax: 1024 * 1024,
+  /** Young-generation size of each actor thread's heap (V8 semi-spaces), in MiB. */
+  actorThreadYoungGenerationMb: 64,
   /** Tenants per server and timelines per tenant. */
   tenantsMax: 10_000,
   timelinesPerTenantMax: 1_000,

@@ -68,7 +68,12 @@ export class ActorThreadClient {
       ringMessageBytesMax: this.#requestRing.messageBytesMax,
       logLevel: options.logger.level,
     };
-    this.worker = new Worker(options.workerModule, { workerData: data });
+    // Ingest allocates many short-lived objects per WAL record; a larger young generation means
+    // fewer scavenges (measured ~7% of ingest time on pgbench WAL).
+    this.worker = new Worker(options.workerModule, {
+      workerData: data,
+      resourceLimits: { maxYoungGenerationSizeMb: limits.actorThreadYoungGenerationMb },
+    });
   }
 
   /** Starts the thread and resolves once it reported ready. */
