@@ -29,6 +29,7 @@ import { attachFromPrimary } from '../timeline/attach-primary.js';
 import { createTimelineBehavior, timelineAddress, WAL_SOURCE_FILE, type TimelineMessage } from '../timeline/timeline-actor.js';
 import { beginTimelineCreation } from '../timeline/uninitialized-timeline.js';
 import { generateId, parseId } from './ids.js';
+import { decodePageRequest, encodeRelSizeResponse, PageRequestKind } from './page-request-codec.js';
 import { listTimelineIds, timelinePath } from './tenant-directory.js';
 import { applyTenantTransition, initialTenantState, tenantStateForApi, type TenantState } from './tenant-state.js';
 
@@ -45,7 +46,9 @@ export type TenantMessage =
   | { kind: 'ListTimelines' }
   | { kind: 'CreateTimeline'; request: CreateTimelineRequest }
   | { kind: 'ForTimeline'; timelineId: string; message: TimelineMessage }
-  | { kind: 'Shutdown'; reason: string };
+  | { kind: 'Shutdown'; reason: string }
+  /** A page read in byte form (page-request-codec.ts), arriving over the thread's ring. */
+  | Uint8Array;
 
 export function tenantAddress(tenantId: string): string {
   return `tenant/${tenantId}`;
@@ -135,6 +138,17 @@ export function createTenantBehavior(args: TenantActorArgs): Behavior<TenantMess
     }
   };
 
+  /** Answers a byte-form read: GetPage → the page, RelSize → u32 (page-request-codec.ts). */
+  const servePageRequest = async (bytes: Uint8Array): Promise<Uint8Array> => {
+    const request = decodePageRequest(bytes);
+    const timeline = timelineRef(request.timelineId);
+    const options = { timeoutMs: forwardTimeoutMs(args) };
+    if (request.kind === PageRequestKind.RelSize) {
+      return encodeRelSizeResponse(await timeline.ask<number>({ kind: 'RelSize', rel: request.rel, lsn: request.lsn }, options));
+    }
+    return timeline.ask<Uint8Array>({ kind: 'GetPage', rel: request.rel, blockNumber: request.blockNumber, lsn: request.lsn }, options);
+  };
+
   return {
     async start(context) {
       state = applyTenantTransition(state, { kind: 'Activate' }, logOf(context));
@@ -148,9 +162,11 @@ export function createTenantBehavior(args: TenantActorArgs): Behavior<TenantMess
       }
     },
     concurrent(message) {
+      if (message instanceof Uint8Array) return true;
       return message.kind === 'CreateTimeline' || message.kind === 'ForTimeline' || message.kind === 'ListTimelines';
     },
     async receive(message, context) {
+      if (message instanceof Uint8Array) return servePageRequest(message);
       switch (message.kind) {
         case 'Info':
           return info();

@@ -17,6 +17,7 @@ import type { Lsn } from '../lsn.js';
 import type { Logger } from '../observability/log.js';
 import type { TimelineMessage } from '../timeline/timeline-actor.js';
 import { generateId, parseId } from './ids.js';
+import { decodeRelSizeResponse, encodePageRequest, PageRequestKind, type PageRequest } from './page-request-codec.js';
 import { tenantAddress, type TenantActorArgs, type TenantMessage } from './tenant-actor.js';
 import { createTenantDirectory, listTenantIds, removeHalfCreatedDirectories } from './tenant-directory.js';
 
@@ -111,12 +112,21 @@ export class TenantManager implements ManagementApi {
     return this.#forTimeline<TimelineInfo>(tenantId, timelineId, { kind: 'Info' });
   }
 
-  relSize(tenantId: string, timelineId: string, rel: RelTag, lsn: Lsn | undefined): Promise<number> {
-    return this.#forTimeline<number>(tenantId, timelineId, { kind: 'RelSize', rel, lsn });
+  async relSize(tenantId: string, timelineId: string, rel: RelTag, lsn: Lsn | undefined): Promise<number> {
+    const response = await this.#askPage(tenantId, { kind: PageRequestKind.RelSize, timelineId, rel, blockNumber: 0, lsn });
+    return decodeRelSizeResponse(response);
   }
 
   getPage(tenantId: string, timelineId: string, rel: RelTag, blockNumber: number, lsn: Lsn | undefined): Promise<Uint8Array> {
-    return this.#forTimeline<Uint8Array>(tenantId, timelineId, { kind: 'GetPage', rel, blockNumber, lsn });
+    return this.#askPage(tenantId, { kind: PageRequestKind.GetPage, timelineId, rel, blockNumber, lsn });
+  }
+
+  /** Page reads take the hot path: bytes over the actor thread's SharedArrayBuffer ring. */
+  #askPage(tenantId: string, request: PageRequest): Promise<Uint8Array> {
+    const tenant = parseId(tenantId, 'tenant');
+    if (!this.#tenants.has(tenant)) return Promise.reject(new StrataError('PS_ERR_NOT_FOUND', `tenant ${tenant} not found`, { tenant_id: tenant }));
+    const bytes = encodePageRequest({ ...request, timelineId: parseId(request.timelineId, 'timeline') });
+    return this.#options.system.askBytes(tenantAddress(tenant), bytes, { timeoutMs: this.#readTimeoutMs() });
   }
 
   /** Flushes a timeline's open layer (tests and operators forcing durability). */
