@@ -99,3 +99,22 @@ export function listEdges<State extends { kind: string }, Message extends { kind
   }
   return edges;
 }
+
+/** The Stopping and Broken states both machines share, with the data their messages carry. */
+export type StoppingState = { readonly kind: 'Stopping'; readonly reason: string; readonly brokenReason?: string };
+export type BrokenState = { readonly kind: 'Broken'; readonly reason: string; readonly stack?: string };
+
+/** Enters Stopping from `from`, keeping the first failure's reason when it was Broken. */
+export function enterStopping(from: { kind: string; reason?: string }, message: { kind: string; reason?: string }): StoppingState {
+  assert(message.kind === 'Stop' && message.reason !== undefined, 'only Stop enters Stopping');
+  return from.kind === 'Broken' && from.reason !== undefined
+    ? { kind: 'Stopping', reason: message.reason, brokenReason: from.reason }
+    : { kind: 'Stopping', reason: message.reason };
+}
+
+/** Enters Broken with the reason (and stack, when known) that MarkBroken carries. */
+export function enterBroken(message: { kind: string; reason?: string; stack?: string }): BrokenState {
+  assert(message.kind === 'MarkBroken', 'only MarkBroken enters Broken');
+  assert(message.reason !== undefined && message.reason.length > 0, 'a Broken state names its reason');
+  return message.stack === undefined ? { kind: 'Broken', reason: message.reason } : { kind: 'Broken', reason: message.reason, stack: message.stack };
+}

@@ -42,12 +42,16 @@
  * Stopped is "Stopped"; Neon never shows it because it removes the tenant at that point, and the
  * tenant manager normally does the same.
  */
-import { assert, assertNever } from '../assert.js';
+import { assertNever } from '../assert.js';
 import type { Logger } from '../observability/log.js';
 import {
   applyTransition,
+  enterBroken,
+  enterStopping,
   transition,
+  type BrokenState,
   type StateMachine,
+  type StoppingState,
   type TransitionTable,
 } from './state-machine.js';
 
@@ -56,9 +60,9 @@ export type TenantState =
   | { readonly kind: 'Activating' }
   | { readonly kind: 'Active' }
   /** `reason` says why it stops ("shutdown", "detach"); `brokenReason` is kept when it was Broken. */
-  | { readonly kind: 'Stopping'; readonly reason: string; readonly brokenReason?: string }
+  | StoppingState
   | { readonly kind: 'Stopped' }
-  | { readonly kind: 'Broken'; readonly reason: string; readonly stack?: string };
+  | BrokenState;
 
 export type TenantStateKind = TenantState['kind'];
 
@@ -102,17 +106,10 @@ function enterTenantState(target: TenantStateKind, from: TenantState, message: T
     case 'Active':
     case 'Stopped':
       return { kind: target };
-    case 'Stopping': {
-      assert(message.kind === 'Stop', 'only Stop enters Stopping');
-      const reason = message.reason;
-      return from.kind === 'Broken' ? { kind: 'Stopping', reason, brokenReason: from.reason } : { kind: 'Stopping', reason };
-    }
+    case 'Stopping':
+      return enterStopping(from, message);
     case 'Broken':
-      assert(message.kind === 'MarkBroken', 'only MarkBroken enters Broken');
-      assert(message.reason.length > 0, 'a Broken state names its reason');
-      return message.stack === undefined
-        ? { kind: 'Broken', reason: message.reason }
-        : { kind: 'Broken', reason: message.reason, stack: message.stack };
+      return enterBroken(message);
     default:
       return assertNever(target);
   }

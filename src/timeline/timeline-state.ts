@@ -37,12 +37,16 @@
  * Stopped is added to the issue's four states for the same reason as for tenants: the owner must
  * tell "still closing" from "closed" before it reuses or deletes the timeline's directory.
  */
-import { assert, assertNever } from '../assert.js';
+import { assertNever } from '../assert.js';
 import type { Logger } from '../observability/log.js';
 import {
   applyTransition,
+  enterBroken,
+  enterStopping,
   transition,
+  type BrokenState,
   type StateMachine,
+  type StoppingState,
   type TransitionTable,
 } from '../tenant/state-machine.js';
 
@@ -50,9 +54,9 @@ export type TimelineState =
   | { readonly kind: 'Loading' }
   | { readonly kind: 'Active' }
   /** `reason` says why it stops ("shutdown", "delete"); `brokenReason` is kept when it was Broken. */
-  | { readonly kind: 'Stopping'; readonly reason: string; readonly brokenReason?: string }
+  | StoppingState
   | { readonly kind: 'Stopped' }
-  | { readonly kind: 'Broken'; readonly reason: string; readonly stack?: string };
+  | BrokenState;
 
 export type TimelineStateKind = TimelineState['kind'];
 
@@ -97,17 +101,10 @@ function enterTimelineState(
     case 'Active':
     case 'Stopped':
       return { kind: target };
-    case 'Stopping': {
-      assert(message.kind === 'Stop', 'only Stop enters Stopping');
-      const reason = message.reason;
-      return from.kind === 'Broken' ? { kind: 'Stopping', reason, brokenReason: from.reason } : { kind: 'Stopping', reason };
-    }
+    case 'Stopping':
+      return enterStopping(from, message);
     case 'Broken':
-      assert(message.kind === 'MarkBroken', 'only MarkBroken enters Broken');
-      assert(message.reason.length > 0, 'a Broken state names its reason');
-      return message.stack === undefined
-        ? { kind: 'Broken', reason: message.reason }
-        : { kind: 'Broken', reason: message.reason, stack: message.stack };
+      return enterBroken(message);
     default:
       return assertNever(target);
   }

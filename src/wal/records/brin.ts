@@ -5,7 +5,7 @@
  * is the block data of block 0.
  */
 import type { DecodedRecord } from '../types.js';
-import { BodyReader, recordType, unsupportedRecord } from './body-reader.js';
+import { BodyReader, unsupportedRecord } from './body-reader.js';
 
 export const XLOG_BRIN_CREATE_INDEX = 0x00;
 export const XLOG_BRIN_INSERT = 0x10;
