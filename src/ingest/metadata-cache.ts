@@ -49,6 +49,12 @@ export class MetadataCache {
   private readonly dirtySlruDirs = new Set<SlruKind>();
   private dbDirDirty = false;
   private twoPhaseDirDirty = false;
+  /**
+   * The last cachedSize lookup (WHY: ingest asks for the same fork's size several times per
+   * record; a string compare is cheaper than a Map lookup). Kept equal to `sizes` by storeSize.
+   */
+  private lastSizeKey: Key | undefined = undefined;
+  private lastSize: number | undefined = undefined;
   /** LSN at which misses are read: everything ingested so far. */
   private readLsn: Lsn;
 
@@ -60,13 +66,23 @@ export class MetadataCache {
   // Relation sizes. `sizeKey` is relSizeKey(rel) (ingest builds it once per block reference).
 
   cachedSize(sizeKey: Key): number | undefined {
-    return this.sizes.get(sizeKey);
+    if (sizeKey === this.lastSizeKey) return this.lastSize;
+    const blocks = this.sizes.get(sizeKey);
+    this.lastSizeKey = sizeKey;
+    this.lastSize = blocks;
+    return blocks;
+  }
+
+  /** Sets a size in the map and in the last-lookup memo. */
+  private storeSize(sizeKey: Key, blocks: number): void {
+    this.sizes.set(sizeKey, blocks);
+    if (sizeKey === this.lastSizeKey) this.lastSize = blocks;
   }
 
   async loadSize(sizeKey: Key): Promise<number> {
     const bytes = await readImage(this.store, sizeKey, this.readLsn);
     const blocks = bytes === undefined ? ABSENT : decodeRelSize(bytes) ?? ABSENT;
-    this.sizes.set(sizeKey, blocks);
+    this.storeSize(sizeKey, blocks);
     return blocks;
   }
 
@@ -77,7 +93,7 @@ export class MetadataCache {
 
   setSize(sizeKey: Key, blocks: number): void {
     assert(blocks >= 0 || blocks === ABSENT, 'a size is a block count or ABSENT');
-    this.sizes.set(sizeKey, blocks);
+    this.storeSize(sizeKey, blocks);
     this.dirtySizes.add(sizeKey);
   }
 
@@ -192,6 +208,8 @@ export class MetadataCache {
   clear(): void {
     assert(!this.hasDirty, 'cannot clear the metadata cache with unwritten changes');
     this.sizes.clear();
+    this.lastSizeKey = undefined;
+    this.lastSize = undefined;
     this.relDirs.clear();
     this.slruDirs.clear();
     this.dbDir = undefined;

@@ -12,6 +12,7 @@ import { SLRU_PAGES_PER_SEGMENT, SlruKind, slruBlockKey, type Key } from '../key
 import type { Lsn } from '../lsn.js';
 import type { TimelineStore } from '../storage/types.js';
 import type { StrataRecord } from '../storage/value.js';
+import { SingleClogStatusWriter } from '../storage/value-codec.js';
 import { BLCKSZ } from '../wal/types.js';
 import { CLOG_XACTS_PER_PAGE } from '../wal/records/clog.js';
 import { MULTIXACT_MEMBERS_PER_PAGE, MULTIXACT_OFFSETS_PER_PAGE, type MultiXactMember } from '../wal/records/multixact.js';
@@ -33,15 +34,23 @@ export function slruPageKey(kind: SlruKind, pageNumber: number): Key {
 /** The key of the CLOG page last asked for: consecutive commits almost always share a page. */
 let lastClogPage = -1;
 let lastClogPageKey: Key = '';
+/** The key's first 28 hex digits (its last 8 are the block in the segment): putEncoded's split. */
+let lastClogPageKeyHigh = '';
 
 /** slruPageKey for the CLOG, memoized for the last page (keys are pure functions of the page). */
 function clogPageKey(pageNumber: number): Key {
   if (pageNumber !== lastClogPage) {
     lastClogPageKey = slruPageKey(SlruKind.Clog, pageNumber);
+    // Flattened once, so layer lookups hash a sequential string.
+    lastClogPageKeyHigh = Buffer.from(lastClogPageKey.slice(0, KEY_HIGH_DIGITS), 'latin1').toString('latin1');
     lastClogPage = pageNumber;
   }
   return lastClogPageKey;
 }
+
+const KEY_HIGH_DIGITS = 28;
+/** Reused by putClogStatus (synchronous, never re-entered). */
+const SINGLE_CLOG_WRITER = new SingleClogStatusWriter();
 
 export function clogPageOf(xid: number): number {
   return Math.floor((xid >>> 0) / CLOG_XACTS_PER_PAGE);
@@ -59,9 +68,25 @@ export function groupXidsByClogPage(xids: readonly number[]): Map<number, number
   return pages;
 }
 
+/** putClogStatus of one xid: without the xid list when the store has the encoded fast path. */
+export function putSingleClogStatus(store: TimelineStore, lsn: Lsn, xid: number, committed: boolean, timestamp: number): void {
+  if (store.putEncoded === undefined) {
+    putClogStatus(store, lsn, [xid], committed, timestamp);
+    return;
+  }
+  const page = clogPageOf(xid);
+  clogPageKey(page);
+  store.putEncoded(lastClogPageKeyHigh, page % SLRU_PAGES_PER_SEGMENT, lsn, SINGLE_CLOG_WRITER.reset(xid, committed, timestamp));
+}
+
 /** One Strata record per CLOG page touched by a commit or abort. */
 export function putClogStatus(store: TimelineStore, lsn: Lsn, xids: number[], committed: boolean, timestamp: number): void {
   assert(xids.length > 0, 'a commit or abort names at least one xid');
+  if (xids.length === 1 && store.putEncoded !== undefined) {
+    // The commonest case: one xid encoded straight into the layer (no record, no key parsing).
+    putSingleClogStatus(store, lsn, xids[0]!, committed, timestamp);
+    return;
+  }
   if (xids.length === 1) {
     // The common case: no grouping, and the caller's one-element array becomes the record's.
     const record: StrataRecord = committed ? { kind: 'ClogSetCommitted', xids, timestamp } : { kind: 'ClogSetAborted', xids };

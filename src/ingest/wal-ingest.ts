@@ -33,9 +33,10 @@ import { CHECKPOINT_KEY, SlruKind, relmapFileKey, twoPhaseFileKey, type Key } fr
 import type { Lsn } from '../lsn.js';
 import type { TimelineStore } from '../storage/types.js';
 import type { Value } from '../storage/value.js';
-import { WalRecordWriter, writeImageTag, type ValueWriter } from '../storage/value-codec.js';
+import { CopiedWalRecordWriter, SingleVisibilityClearWriter, ValueObjectWriter, writeImageTag, type ValueWriter } from '../storage/value-codec.js';
 import { decodeBlockImage } from '../wal/wal-decoder.js';
-import { BLCKSZ, ForkNumber, RmgrId, type DecodedBlock, type DecodedRecord } from '../wal/types.js';
+import { copyRecordBytes, decodeBlockImageAt, recordByteLength, mainDataByte, mainDataLength } from '../wal/xlog-record.js';
+import { BLCKSZ, ForkNumber, RmgrId, type DecodedBlock, type DecodedRecord, type RelFileNode } from '../wal/types.js';
 import { decodeClogRecord } from '../wal/records/clog.js';
 import { decodeDbaseRecord } from '../wal/records/dbase.js';
 import {
@@ -55,7 +56,7 @@ import { ABSENT, MetadataCache } from './metadata-cache.js';
 import {
   HEAPBLOCKS_PER_VM_PAGE, copyDatabase, createFork, dropDatabase, dropRelation, forkTag, truncateRelation, type PageMaterializer,
 } from './relation-ops.js';
-import { putClogStatus, putMultiXactCreate, putZeroPage, truncateClog, truncateMultiXact } from './slru-ingest.js';
+import { putClogStatus, putMultiXactCreate, putSingleClogStatus, putZeroPage, truncateClog, truncateMultiXact } from './slru-ingest.js';
 
 export interface WalIngestOptions {
   logger: Logger;
@@ -73,6 +74,15 @@ function hex8(value: number): string {
 }
 function hex2(value: number): string {
   return HEX_DIGITS[(value >>> 4) & 0xf]! + HEX_DIGITS[value & 0xf]!;
+}
+
+/** The little-endian int32 at `index` of the main data (the caller checked the length). */
+function mainDataInt32(record: DecodedRecord, index: number): number {
+  return mainDataByte(record, index)! | (mainDataByte(record, index + 1)! << 8) | (mainDataByte(record, index + 2)! << 16) | (mainDataByte(record, index + 3)! << 24);
+}
+
+function visibilityClear(heapBlocks: number[], flags: number): Value {
+  return { kind: 'strataRecord', willInit: false, record: { kind: 'ClearVisibilityMapFlags', heapBlocks, flags } };
 }
 
 /** Relations whose key strings are memoized before the memo is cleared. */
@@ -111,8 +121,7 @@ class BlockImageWriter implements ValueWriter {
 
   writeInto(target: Uint8Array, offset: number): void {
     assert(this.#block !== undefined, 'writer reset before use');
-    const pageOffset = writeImageTag(target, offset);
-    decodeBlockImage(this.#block, target.subarray(pageOffset, pageOffset + BLCKSZ));
+    decodeBlockImageAt(this.#block, target, writeImageTag(target, offset));
     this.#block = undefined;
   }
 }
@@ -126,9 +135,13 @@ export class WalIngest {
   private recordCount = 0;
   /** Key strings per relation (built and hashed once, not per block reference). */
   private readonly relationKeys = new Map<number, RelationKeys>();
+  private lastRel: RelFileNode | undefined = undefined;
+  private lastRelKeys: RelationKeys | undefined = undefined;
   /** Reusable encoders for the store's putEncoded fast path (undefined: the store lacks it). */
-  private readonly recordWriter = new WalRecordWriter();
+  private readonly recordWriter = new CopiedWalRecordWriter<DecodedRecord>(copyRecordBytes);
   private readonly imageWriter = new BlockImageWriter();
+  private readonly objectWriter = new ValueObjectWriter();
+  private readonly visibilityClearWriter = new SingleVisibilityClearWriter();
   private readonly putEncoded: TimelineStore['putEncoded'];
 
   private constructor(store: TimelineStore, options: WalIngestOptions) {
@@ -164,8 +177,8 @@ export class WalIngest {
 
   /** Ingests records in order; awaits only for records that need the async path. */
   async ingestBatch(records: readonly DecodedRecord[]): Promise<void> {
-    for (const record of records) {
-      const pending = this.ingestOrDefer(record);
+    for (let index = 0; index < records.length; index++) {
+      const pending = this.ingestOrDefer(records[index]!);
       if (pending !== undefined) await pending;
     }
   }
@@ -213,6 +226,18 @@ export class WalIngest {
     this.recordCount += 1;
   }
 
+  /**
+   * keysOf for a block's relation, memoized for the last RelFileNode object (WHY: the decoder
+   * hands out one shared object per relation, and consecutive lookups mostly name the same one).
+   */
+  private keysOfRel(rel: RelFileNode): RelationKeys {
+    if (rel === this.lastRel && this.lastRelKeys !== undefined) return this.lastRelKeys;
+    const keys = this.keysOf(rel.spcNode, rel.dbNode, rel.relNode);
+    this.lastRel = rel;
+    this.lastRelKeys = keys;
+    return keys;
+  }
+
   private keysOf(spcNode: number, dbNode: number, relNode: number): RelationKeys {
     let keys = this.relationKeys.get(relNode);
     if (keys === undefined || keys.spcNode !== spcNode || keys.dbNode !== dbNode) {
@@ -223,22 +248,19 @@ export class WalIngest {
     return keys;
   }
 
-  private keyPrefix(spcNode: number, dbNode: number, relNode: number, forkNumber: number): string {
-    return this.keysOf(spcNode, dbNode, relNode).prefixes[forkNumber]!;
-  }
-
   private sizeKeyOf(block: DecodedBlock): Key {
-    return this.keysOf(block.rel.spcNode, block.rel.dbNode, block.rel.relNode).sizeKeys[block.forkNumber]!;
+    return this.keysOfRel(block.rel).sizeKeys[block.forkNumber]!;
   }
 
   private vmSizeKeyOf(block: DecodedBlock): Key {
-    return this.keysOf(block.rel.spcNode, block.rel.dbNode, block.rel.relNode).sizeKeys[ForkNumber.VisibilityMap]!;
+    return this.keysOfRel(block.rel).sizeKeys[ForkNumber.VisibilityMap]!;
   }
 
   /** True when every block's fork exists in the cache and no VM size is missing. */
   private blocksReady(record: DecodedRecord): boolean {
-    for (const block of record.blocks) {
-      const size = this.cache.cachedSize(this.sizeKeyOf(block));
+    const blocks = record.blocks;
+    for (let index = 0; index < blocks.length; index++) {
+      const size = this.cache.cachedSize(this.sizeKeyOf(blocks[index]!));
       if (size === undefined || size === ABSENT) return false;
     }
     if ((record.rmgrId === RmgrId.Heap || record.rmgrId === RmgrId.Heap2) && record.blocks.length > 0) {
@@ -268,11 +290,11 @@ export class WalIngest {
     const blocks = record.blocks;
     for (let index = 0; index < blocks.length; index++) {
       const block = blocks[index]!;
-      const keys = this.keysOf(block.rel.spcNode, block.rel.dbNode, block.rel.relNode);
+      const keys = this.keysOfRel(block.rel);
       const prefix = keys.prefixes[block.forkNumber]!;
       const image = block.hasImage && block.applyImage;
       if (this.putEncoded !== undefined) {
-        const writer = image ? this.imageWriter.reset(block) : this.recordWriter.reset(record.record, block.blockId, block.willInit);
+        const writer = image ? this.imageWriter.reset(block) : this.recordWriter.reset(record, recordByteLength(record), block.blockId, block.willInit);
         this.putEncoded(prefix, block.blockNumber, lsn, writer);
       } else {
         const value: Value = image
@@ -309,18 +331,17 @@ export class WalIngest {
   }
 
   private clearVisibilityForHeap(record: DecodedRecord): void {
-    const data = record.mainData;
     const operation = record.info & XLOG_HEAP_OPMASK;
     const block0 = record.blocks[0];
     if (block0 === undefined) return;
     if (operation === XLOG_HEAP_INSERT) {
-      if (data[2]! & XLH_INSERT_ALL_VISIBLE_CLEARED) this.putVisibilityClear(record, block0, [block0.blockNumber], VISIBILITYMAP_VALID_BITS);
+      if (mainDataByte(record, 2)! & XLH_INSERT_ALL_VISIBLE_CLEARED) this.putVisibilityClearOne(record, block0, block0.blockNumber, VISIBILITYMAP_VALID_BITS);
     } else if (operation === XLOG_HEAP_DELETE) {
-      if (data[7]! & XLH_DELETE_ALL_VISIBLE_CLEARED) this.putVisibilityClear(record, block0, [block0.blockNumber], VISIBILITYMAP_VALID_BITS);
+      if (mainDataByte(record, 7)! & XLH_DELETE_ALL_VISIBLE_CLEARED) this.putVisibilityClearOne(record, block0, block0.blockNumber, VISIBILITYMAP_VALID_BITS);
     } else if (operation === XLOG_HEAP_LOCK) {
-      if (data[7]! & XLH_LOCK_ALL_FROZEN_CLEARED) this.putVisibilityClear(record, block0, [block0.blockNumber], VISIBILITYMAP_ALL_FROZEN);
+      if (mainDataByte(record, 7)! & XLH_LOCK_ALL_FROZEN_CLEARED) this.putVisibilityClearOne(record, block0, block0.blockNumber, VISIBILITYMAP_ALL_FROZEN);
     } else if (operation === XLOG_HEAP_UPDATE || operation === XLOG_HEAP_HOT_UPDATE) {
-      const flags = data[7]!;
+      const flags = mainDataByte(record, 7)!;
       const oldBlock = record.blocks.find((block) => block.blockId === 1) ?? block0;
       const heapBlocks: number[] = [];
       if (flags & XLH_UPDATE_NEW_ALL_VISIBLE_CLEARED) heapBlocks.push(block0.blockNumber);
@@ -333,10 +354,10 @@ export class WalIngest {
     const operation = record.info & XLOG_HEAP_OPMASK;
     const block0 = record.blocks[0];
     if (block0 === undefined) return;
-    if (operation === XLOG_HEAP2_MULTI_INSERT && record.mainData[0]! & XLH_INSERT_ALL_VISIBLE_CLEARED) {
-      this.putVisibilityClear(record, block0, [block0.blockNumber], VISIBILITYMAP_VALID_BITS);
-    } else if (operation === XLOG_HEAP2_LOCK_UPDATED && record.mainData[7]! & XLH_LOCK_ALL_FROZEN_CLEARED) {
-      this.putVisibilityClear(record, block0, [block0.blockNumber], VISIBILITYMAP_ALL_FROZEN);
+    if (operation === XLOG_HEAP2_MULTI_INSERT && mainDataByte(record, 0)! & XLH_INSERT_ALL_VISIBLE_CLEARED) {
+      this.putVisibilityClearOne(record, block0, block0.blockNumber, VISIBILITYMAP_VALID_BITS);
+    } else if (operation === XLOG_HEAP2_LOCK_UPDATED && mainDataByte(record, 7)! & XLH_LOCK_ALL_FROZEN_CLEARED) {
+      this.putVisibilityClearOne(record, block0, block0.blockNumber, VISIBILITYMAP_ALL_FROZEN);
     }
   }
 
@@ -347,20 +368,35 @@ export class WalIngest {
       this.putVisibilityClear(record, block, heapBlocks, flags);
       return;
     }
-    for (const heapBlock of heapBlocks) this.putVisibilityClear(record, block, [heapBlock], flags);
+    for (const heapBlock of heapBlocks) this.putVisibilityClearOne(record, block, heapBlock, flags);
   }
 
   /** A ClearVisibilityMapFlags record on the VM page, if the VM fork covers it. */
   private putVisibilityClear(record: DecodedRecord, block: DecodedBlock, heapBlocks: number[], flags: number): void {
-    const prefix = this.keyPrefix(block.rel.spcNode, block.rel.dbNode, block.rel.relNode, ForkNumber.VisibilityMap);
+    const vmBlock = this.coveredVmBlock(block, heapBlocks[0]!);
+    if (vmBlock < 0) return;
+    const prefix = this.keysOfRel(block.rel).prefixes[ForkNumber.VisibilityMap]!;
+    if (this.putEncoded !== undefined) this.putEncoded(prefix, vmBlock, record.endLsn, this.objectWriter.reset(visibilityClear(heapBlocks, flags)));
+    else this.store.put(prefix + hex8(vmBlock), record.endLsn, visibilityClear(heapBlocks, flags));
+  }
+
+  /** putVisibilityClear of one heap block, without the block list on the fast path. */
+  private putVisibilityClearOne(record: DecodedRecord, block: DecodedBlock, heapBlock: number, flags: number): void {
+    const vmBlock = this.coveredVmBlock(block, heapBlock);
+    if (vmBlock < 0) return;
+    const prefix = this.keysOfRel(block.rel).prefixes[ForkNumber.VisibilityMap]!;
+    if (this.putEncoded !== undefined) this.putEncoded(prefix, vmBlock, record.endLsn, this.visibilityClearWriter.reset(heapBlock, flags));
+    else this.store.put(prefix + hex8(vmBlock), record.endLsn, visibilityClear([heapBlock], flags));
+  }
+
+  /** The VM page of a heap block, or -1 when the VM fork does not cover it. */
+  private coveredVmBlock(block: DecodedBlock, heapBlock: number): number {
     const vmSize = this.cache.cachedSize(this.vmSizeKeyOf(block));
     assert(vmSize !== undefined, 'the VM size is loaded before heap records are applied');
-    const vmBlock = Math.floor(heapBlocks[0]! / HEAPBLOCKS_PER_VM_PAGE);
-    if (vmSize === ABSENT || vmBlock >= vmSize) return;
-    this.store.put(prefix + hex8(vmBlock), record.endLsn, {
-      kind: 'strataRecord', willInit: false, record: { kind: 'ClearVisibilityMapFlags', heapBlocks, flags },
-    });
+    const vmBlock = Math.floor(heapBlock / HEAPBLOCKS_PER_VM_PAGE);
+    return vmSize === ABSENT || vmBlock >= vmSize ? -1 : vmBlock;
   }
+
 
   private async applyAsyncBody(record: DecodedRecord): Promise<void> {
     switch (record.rmgrId) {
@@ -414,18 +450,18 @@ export class WalIngest {
   private tryPlainTransactionEnd(record: DecodedRecord): boolean {
     const operation = record.info & XLOG_XACT_OPMASK;
     if (operation !== XLOG_XACT_COMMIT && operation !== XLOG_XACT_ABORT) return false;
-    const data = record.mainData;
-    if (data.length < 8) return false; // The full decoder reports the truncation.
+    const length = mainDataLength(record);
+    if (length < 8) return false; // The full decoder reports the truncation.
     if ((record.info & XLOG_XACT_HAS_INFO) !== 0) {
-      if (data.length < 12) return false;
-      const xinfo = data[8]! | (data[9]! << 8) | (data[10]! << 16) | (data[11]! << 24);
+      if (length < 12) return false;
+      const xinfo = mainDataInt32(record, 8);
       if ((xinfo & (XACT_XINFO_HAS_SUBXACTS | XACT_XINFO_HAS_RELFILENODES | XACT_XINFO_HAS_TWOPHASE)) !== 0) return false;
     }
     if (record.xid !== 0) {
       // xact_time is an int64: one rounding, exactly as Number(BigInt) of the full decoder.
-      const low = (data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! << 24)) >>> 0;
-      const high = data[4]! | (data[5]! << 8) | (data[6]! << 16) | (data[7]! << 24);
-      putClogStatus(this.store, record.endLsn, [record.xid], operation === XLOG_XACT_COMMIT, high * 0x1_0000_0000 + low);
+      const low = mainDataInt32(record, 0) >>> 0;
+      const high = mainDataInt32(record, 4);
+      putSingleClogStatus(this.store, record.endLsn, record.xid, operation === XLOG_XACT_COMMIT, high * 0x1_0000_0000 + low);
     }
     this.finish(record);
     return true;

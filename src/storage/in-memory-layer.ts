@@ -156,6 +156,9 @@ export class InMemoryLayer implements SearchableLayer {
   #chunkIndex = -1;
   #chunkUsed = 0;
   readonly #groups = new Map<string, KeyGroup>();
+  /** The group of the last put: consecutive puts mostly hit the same relation fork. */
+  #lastGroupHigh: string | undefined;
+  #lastGroup: KeyGroup | undefined;
   // Per key id.
   readonly #keyHigh: string[] = [];
   #keyLow = new Float64Array(SLOTS_INITIAL);
@@ -249,12 +252,14 @@ export class InMemoryLayer implements SearchableLayer {
 
   /** The id of a key, created (with no versions) when new. */
   #keyIdFor(keyHigh: string, keyLow: number): number {
-    let group = this.#groups.get(keyHigh);
+    let group = keyHigh === this.#lastGroupHigh ? this.#lastGroup : this.#groups.get(keyHigh);
     if (group === undefined) {
       group = new KeyGroup();
       this.#groups.set(keyHigh, group);
       this.#bytesHeld += 4 * DENSE_LOWS_INITIAL;
     }
+    this.#lastGroupHigh = keyHigh;
+    this.#lastGroup = group;
     const known = group.idOf(keyLow);
     if (known >= 0) return known;
     const keyId = this.#keyHigh.length;

@@ -207,6 +207,101 @@ export class WalRecordWriter implements ValueWriter {
   }
 }
 
+/**
+ * A ValueWriter for a walRecord value whose record bytes the caller copies (`copyRecord`): ingest
+ * copies a decoded record without making a view of it. Writes the same bytes as WalRecordWriter.
+ */
+export class CopiedWalRecordWriter<Source> implements ValueWriter {
+  #source: Source | undefined;
+  #blockId = 0;
+  #willInit = false;
+  encodedLength = 3;
+
+  constructor(private readonly copyRecord: (source: Source, target: Uint8Array, offset: number) => void) {}
+
+  reset(source: Source, recordLength: number, blockId: number, willInit: boolean): this {
+    assert(blockId >= 0 && blockId <= 0xff, 'block id is a u8');
+    this.#source = source;
+    this.#blockId = blockId;
+    this.#willInit = willInit;
+    this.encodedLength = 3 + recordLength;
+    return this;
+  }
+
+  writeInto(target: Uint8Array, offset: number): void {
+    assert(this.#source !== undefined, 'writer reset before use');
+    target[offset] = ValueTag.WalRecord;
+    target[offset + 1] = this.#willInit ? FLAG_WILL_INIT : 0;
+    target[offset + 2] = this.#blockId;
+    this.copyRecord(this.#source, target, offset + 3);
+    this.#source = undefined;
+  }
+}
+
+/**
+ * A ValueWriter for the CLOG record of one transaction: ClogSetCommitted (with its timestamp) or
+ * ClogSetAborted of a single xid, written without the record object or its xid list. Writes the
+ * same bytes as encodeValue of `{ kind: 'strataRecord', willInit: false, record }`.
+ */
+export class SingleClogStatusWriter implements ValueWriter {
+  #xid = 0;
+  #committed = false;
+  #timestamp = 0;
+  encodedLength = 0;
+
+  reset(xid: number, committed: boolean, timestamp: number): this {
+    assert(xid >= 0 && xid <= 0xffffffff && Number.isInteger(xid), 'an xid is a u32');
+    this.#xid = xid;
+    this.#committed = committed;
+    this.#timestamp = timestamp;
+    this.encodedLength = committed ? 3 + 12 + 4 : 3 + 4 + 4;
+    return this;
+  }
+
+  writeInto(target: Uint8Array, offset: number): void {
+    target[offset] = ValueTag.StrataRecord;
+    target[offset + 1] = 0;
+    let position = offset + 3;
+    if (this.#committed) {
+      target[offset + 2] = StrataKind.ClogSetCommitted;
+      float64[0] = this.#timestamp;
+      target.set(float64Bytes, position);
+      position += 8;
+    } else {
+      target[offset + 2] = StrataKind.ClogSetAborted;
+    }
+    writeU32(target, writeU32(target, position, 1), this.#xid);
+  }
+}
+
+/**
+ * A ValueWriter for ClearVisibilityMapFlags of one heap block, without the record object or its
+ * block list. Writes the same bytes as encodeValue of `{ kind: 'strataRecord', willInit: false,
+ * record: { kind: 'ClearVisibilityMapFlags', heapBlocks: [heapBlock], flags } }`.
+ */
+export class SingleVisibilityClearWriter implements ValueWriter {
+  #heapBlock = 0;
+  #flags = 0;
+  readonly encodedLength = 3 + 3 + 4;
+
+  reset(heapBlock: number, flags: number): this {
+    assert(flags >= 0 && flags <= 0xff, 'visibility-map flags are a u8');
+    this.#heapBlock = heapBlock;
+    this.#flags = flags;
+    return this;
+  }
+
+  writeInto(target: Uint8Array, offset: number): void {
+    target[offset] = ValueTag.StrataRecord;
+    target[offset + 1] = 0;
+    target[offset + 2] = StrataKind.ClearVisibilityMapFlags;
+    target[offset + 3] = this.#flags;
+    target[offset + 4] = 1;
+    target[offset + 5] = 0;
+    writeU32(target, offset + 6, this.#heapBlock);
+  }
+}
+
 /** Writes an image value's tag; the `pageLength` bytes after it are the caller's to fill. */
 export function writeImageTag(target: Uint8Array, offset: number): number {
   target[offset] = ValueTag.Image;

@@ -2,7 +2,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { crc32c } from '../../../src/storage/checksum.js';
-import { decodeValue, encodedWillInit, encodeValue, ValueObjectWriter, WalRecordWriter, type ValueWriter } from '../../../src/storage/value-codec.js';
+import {
+  CopiedWalRecordWriter, decodeValue, encodedWillInit, encodeValue, SingleClogStatusWriter, SingleVisibilityClearWriter, ValueObjectWriter,
+  WalRecordWriter, type ValueWriter,
+} from '../../../src/storage/value-codec.js';
 import type { Value } from '../../../src/storage/value.js';
 import { isStrataError } from '../../../src/errors.js';
 
@@ -90,6 +93,26 @@ test('ValueObjectWriter writes the same bytes as encodeValue for every value kin
   ];
   const writer = new ValueObjectWriter();
   for (const value of values) assert.is(hex(written(writer.reset(value), 3)), hex(encodeValue(value)));
+});
+
+test('CopiedWalRecordWriter writes the same bytes as encodeValue, the record copied by its callback', () => {
+  const record = Uint8Array.of(9, 8, 7, 6, 5);
+  const value: Value = { kind: 'walRecord', willInit: true, blockId: 3, record };
+  const writer = new CopiedWalRecordWriter<Uint8Array>((source, target, offset) => target.set(source, offset));
+  assert.is(hex(written(writer.reset(record, record.length, 3, true), 4)), hex(encodeValue(value)));
+});
+
+test('SingleClogStatusWriter writes the same bytes as encodeValue of a one-xid commit or abort', () => {
+  const writer = new SingleClogStatusWriter();
+  const commit: Value = { kind: 'strataRecord', willInit: false, record: { kind: 'ClogSetCommitted', xids: [0xfffffff0], timestamp: 7.25e14 } };
+  const abort: Value = { kind: 'strataRecord', willInit: false, record: { kind: 'ClogSetAborted', xids: [42] } };
+  assert.is(hex(written(writer.reset(0xfffffff0, true, 7.25e14), 2)), hex(encodeValue(commit)));
+  assert.is(hex(written(writer.reset(42, false, 123), 0)), hex(encodeValue(abort)));
+});
+
+test('SingleVisibilityClearWriter writes the same bytes as encodeValue of a one-block clear', () => {
+  const value: Value = { kind: 'strataRecord', willInit: false, record: { kind: 'ClearVisibilityMapFlags', heapBlocks: [0x12345678], flags: 3 } };
+  assert.is(hex(written(new SingleVisibilityClearWriter().reset(0x12345678, 3), 1)), hex(encodeValue(value)));
 });
 
 test.run();

@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { DecodedRecord } from '../../../src/wal/types.js';
 import { decodeBlockImage, WalStreamDecoder } from '../../../src/wal/wal-decoder.js';
+import { copyRecordBytes, decodeBlockImageAt, mainDataByte, mainDataLength, recordByteLength } from '../../../src/wal/xlog-record.js';
 import { filler, WalBuilder } from './wal-builder.js';
 
 const START = 0x2000000;
@@ -98,6 +99,43 @@ test('an image header whose hole contradicts its length is corrupt', () => {
     assert.unreachable('accepted a short image without hole or compression');
   } catch (error) {
     assert.ok(error instanceof Error && /BKPIMAGE_HAS_HOLE not set/.test(error.message), String(error));
+  }
+});
+
+test('decodeBlockImageAt writes the restored page at an offset and nothing around it', () => {
+  const page = pageWithHole();
+  const images = [
+    { bytes: withoutHole(page), holeOffset: HOLE_OFFSET, holeLength: HOLE_LENGTH, info: 0x03 },
+    { bytes: lz4Literals(withoutHole(page)), holeOffset: HOLE_OFFSET, holeLength: HOLE_LENGTH, info: 0x0b },
+  ];
+  for (const image of images) {
+    const block = decodeOne(image).blocks[0]!;
+    const target = new Uint8Array(8192 + 10).fill(0xaa);
+    decodeBlockImageAt(block, target, 7);
+    assert.equal(target.subarray(7, 7 + 8192), page);
+    assert.equal([...target.subarray(0, 7), ...target.subarray(7 + 8192)], [0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa]);
+  }
+  const noHole = filler(8192, 4);
+  const target = new Uint8Array(8193);
+  decodeBlockImageAt(decodeOne({ bytes: noHole, holeOffset: 0, holeLength: 0, info: 0x02 }).blocks[0]!, target, 1);
+  assert.equal(target.subarray(1), noHole);
+});
+
+test('record byte helpers read what the record and mainData views hold', () => {
+  const wal = new WalBuilder(START);
+  wal.add({ rmgr: 10, info: 0x00, blocks: [{ id: 0, block: 3, data: filler(20, 2) }], mainData: filler(9, 5) });
+  wal.add({ rmgr: 10, info: 0x00, blocks: [], mainData: filler(300, 6) });
+  const decoder = new WalStreamDecoder(START);
+  decoder.feed(wal.bytes());
+  for (let count = 0; count < 2; count++) {
+    const record = decoder.next();
+    assert.ok(record, 'record decoded');
+    assert.is(recordByteLength(record), record.record.length);
+    assert.is(mainDataLength(record), record.mainData.length);
+    for (let index = -1; index <= record.mainData.length; index++) assert.is(mainDataByte(record, index), record.mainData[index]);
+    const target = new Uint8Array(record.record.length + 2);
+    copyRecordBytes(record, target, 2);
+    assert.equal(target.subarray(2), record.record);
   }
 });
 
