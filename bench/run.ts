@@ -281,7 +281,7 @@ async function runWalPart(options: RunnerOptions, logger: Logger): Promise<{ out
   try {
     const workloadText = workloadLine(options, workload);
     console.log(workloadText);
-    const recovery = await measurePostgresRecovery(workload, { logger });
+    const recovery = await measurePostgresRecovery(workload, { logger, runs: 3 });
     printRecovery(recovery);
     const outcomes: Outcome[] = [recoveryOutcome(recovery)];
     for (const bench of WAL_BENCHES) {

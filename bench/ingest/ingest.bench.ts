@@ -9,6 +9,8 @@
  *  - `runDurable` (durable): the same, plus flushing L0 layer files at the default checkpoint
  *    distance as the server does, until the last layer is fsynced.
  * Reading WAL files from the page cache is included in both, as PostgreSQL's replay reads them too.
+ * Decoding runs on a decode thread and ingest on this one, as in the server (wal-decode-stage.ts);
+ * the in-memory figure is the fastest of three runs, as PostgreSQL's is the fastest of its runs.
  *
  * Run alone: node dist/bench/ingest/ingest.bench.js WAL_DIRECTORY START_LSN END_LSN [--durable]
  * The bench runner (bench/run.ts) calls run() on the WAL of a pgbench run and reports the ratio
@@ -18,27 +20,43 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WalIngest } from '../../src/ingest/wal-ingest.js';
+import { WalDecodeThread } from '../../src/wal/wal-decode-stage.js';
 import { parseLsn, type Lsn } from '../../src/lsn.js';
 import { silentLogger } from '../../src/observability/log.js';
 import { LayeredTimelineStore } from '../../src/storage/layered-timeline-store.js';
 import { limits } from '../../src/limits.js';
-import { readWalFileBatches } from '../../src/wal/segment-reader.js';
 
-export interface IngestBenchResult { records: number; bytes: number; seconds: number; layerFiles: number }
+export interface IngestBenchResult { records: number; bytes: number; seconds: number; layerFiles: number; runSeconds: number[] }
+
+/** Timed runs; the fastest is reported, as for PostgreSQL's replay (postgres-recovery.ts). */
+const RUNS = 3;
 
 export function run(options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn }): Promise<IngestBenchResult> {
-  return measureIngest({ ...options, durable: false });
+  return fastestOf(RUNS, () => measureIngest({ ...options, durable: false }));
 }
 
 export function runDurable(options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn }): Promise<IngestBenchResult> {
-  return measureIngest({ ...options, durable: true });
+  return fastestOf(1, () => measureIngest({ ...options, durable: true }));
 }
 
-async function measureIngest(options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn; durable: boolean }): Promise<IngestBenchResult> {
+async function fastestOf(runs: number, measure: () => Promise<Omit<IngestBenchResult, 'runSeconds'>>): Promise<IngestBenchResult> {
+  const results: Omit<IngestBenchResult, 'runSeconds'>[] = [];
+  for (let run = 0; run < runs; run++) results.push(await measure());
+  const fastest = results.reduce((best, result) => (result.seconds < best.seconds ? result : best));
+  return { ...fastest, runSeconds: results.map((result) => result.seconds) };
+}
+
+/**
+ * One run, as the server ingests: a decode thread (wal-decode-stage.ts, started before the clock
+ * starts, as the server's is) decodes the files into packed batches, and this thread ingests them.
+ */
+async function measureIngest(options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn; durable: boolean }): Promise<Omit<IngestBenchResult, 'runSeconds'>> {
   const files = (await readdir(options.walDirectory)).filter((name) => /^[0-9A-F]{24}$/.test(name)).map((name) => join(options.walDirectory, name));
   const directory = await mkdtemp(join(tmpdir(), 'strata-ingest-bench-'));
   const logger = silentLogger();
+  const decodeThread = new WalDecodeThread();
   try {
+    await decodeThread.warm();
     // In memory: a checkpoint distance above the whole range, so nothing is flushed while timed.
     const checkpointDistanceBytes = options.durable ? limits.checkpointDistanceBytesDefault : 64 * 1024 * 1024 * 1024;
     const store = await LayeredTimelineStore.open({ directory, logger, checkpointDistanceBytes });
@@ -46,10 +64,10 @@ async function measureIngest(options: { walDirectory: string; startLsn: Lsn; end
     const started = process.hrtime.bigint();
     let records = 0;
     let lastEnd = options.startLsn;
-    for await (const batch of readWalFileBatches(files, { startLsn: options.startLsn, endLsn: options.endLsn })) {
-      await ingest.ingestBatch(batch);
-      records += batch.length;
-      lastEnd = batch[batch.length - 1]?.endLsn ?? lastEnd;
+    for await (const batch of decodeThread.readFiles(files, { startLsn: options.startLsn, endLsn: options.endLsn })) {
+      await ingest.ingestPacked(batch);
+      records += batch.count;
+      lastEnd = batch.count > 0 ? batch.endLsn[batch.count - 1]! : lastEnd;
       if (options.durable && store.openLayerBytes >= checkpointDistanceBytes) void store.flush(lastEnd);
     }
     if (options.durable) await store.flush(lastEnd);
@@ -58,6 +76,7 @@ async function measureIngest(options: { walDirectory: string; startLsn: Lsn; end
     await store.close();
     return { records, bytes: options.endLsn - options.startLsn, seconds, layerFiles };
   } finally {
+    await decodeThread.close();
     await rm(directory, { recursive: true, force: true });
   }
 }

@@ -33,9 +33,16 @@ import { CHECKPOINT_KEY, SlruKind, relmapFileKey, twoPhaseFileKey, type Key } fr
 import type { Lsn } from '../lsn.js';
 import type { TimelineStore } from '../storage/types.js';
 import type { Value } from '../storage/value.js';
-import { CopiedWalRecordWriter, SingleVisibilityClearWriter, ValueObjectWriter, writeImageTag, type ValueWriter } from '../storage/value-codec.js';
+import {
+  CopiedWalRecordWriter, holeField, SHAPE_IMAGE_VALUE, SingleVisibilityClearWriter, ValueObjectWriter, walRecordShape, writeImageTag,
+  type ValueWriter,
+} from '../storage/value-codec.js';
 import { decodeBlockImage } from '../wal/wal-decoder.js';
-import { copyRecordBytes, decodeBlockImageAt, recordByteLength, mainDataByte, mainDataLength } from '../wal/xlog-record.js';
+import type { PackedRecords } from '../wal/packed-records.js';
+import {
+  PackedRecordView, blockImageSource, blockImageSourceOffset, copyRecordBytes, decodeBlockImageAt, mainDataByte, mainDataLength, recordByteLength, recordSource,
+  recordSourceOffset,
+} from '../wal/xlog-record.js';
 import { BLCKSZ, ForkNumber, RmgrId, type DecodedBlock, type DecodedRecord, type RelFileNode } from '../wal/types.js';
 import { decodeClogRecord } from '../wal/records/clog.js';
 import { decodeDbaseRecord } from '../wal/records/dbase.js';
@@ -83,6 +90,11 @@ function mainDataInt32(record: DecodedRecord, index: number): number {
 
 function visibilityClear(heapBlocks: number[], flags: number): Value {
   return { kind: 'strataRecord', willInit: false, record: { kind: 'ClearVisibilityMapFlags', heapBlocks, flags } };
+}
+
+/** A record that may be kept across an await: a packed view (valid until it moves) is materialized. */
+function keepable(record: DecodedRecord): DecodedRecord {
+  return record instanceof PackedRecordView ? record.materialize() : record;
 }
 
 /** Relations whose key strings are memoized before the memo is cleared. */
@@ -143,6 +155,8 @@ export class WalIngest {
   private readonly objectWriter = new ValueObjectWriter();
   private readonly visibilityClearWriter = new SingleVisibilityClearWriter();
   private readonly putEncoded: TimelineStore['putEncoded'];
+  private readonly putReferenced: TimelineStore['putReferenced'];
+  private readonly packedView = new PackedRecordView();
 
   private constructor(store: TimelineStore, options: WalIngestOptions) {
     this.store = store;
@@ -151,6 +165,7 @@ export class WalIngest {
     this.cache = new MetadataCache(store, this.lastLsn);
     this.materializePage = options.materializePage;
     this.putEncoded = store.putEncoded?.bind(store);
+    this.putReferenced = store.putReferenced?.bind(store);
   }
 
   static async create(store: TimelineStore, options: WalIngestOptions): Promise<WalIngest> {
@@ -183,6 +198,19 @@ export class WalIngest {
     }
   }
 
+  /**
+   * Ingests a packed batch (packed-records.ts) in order, through one reusable record view: no
+   * object per record on the synchronous path; records that take the async path are materialized.
+   */
+  async ingestPacked(batch: PackedRecords, first = 0): Promise<void> {
+    assert(first >= 0 && first <= batch.count, 'first record inside the batch');
+    const view = this.packedView.reset(batch);
+    for (let index = first; index < batch.count; index++) {
+      const pending = this.ingestOrDefer(view.moveTo(index));
+      if (pending !== undefined) await pending;
+    }
+  }
+
   /** Handles the record synchronously when possible; otherwise returns the async work. */
   private ingestOrDefer(record: DecodedRecord): Promise<void> | undefined {
     if (record.endLsn <= this.lastLsn) return undefined; // Already ingested (before the consistent point).
@@ -201,9 +229,9 @@ export class WalIngest {
         this.finish(record);
         return undefined;
       }
-      return this.ingestAsync(record, body);
+      return this.ingestAsync(keepable(record), body);
     }
-    return this.ingestAsync(record);
+    return this.ingestAsync(keepable(record));
   }
 
   private async ingestAsync(record: DecodedRecord, xactBody?: XactRecord): Promise<void> {
@@ -293,7 +321,15 @@ export class WalIngest {
       const keys = this.keysOfRel(block.rel);
       const prefix = keys.prefixes[block.forkNumber]!;
       const image = block.hasImage && block.applyImage;
-      if (this.putEncoded !== undefined) {
+      if (this.putReferenced !== undefined && (!image || block.imageCompression === 'none')) {
+        // By reference: the decoder never writes these bytes again (wal-decoder.ts).
+        if (image) {
+          const source = blockImageSource(block);
+          this.putReferenced(prefix, block.blockNumber, lsn, SHAPE_IMAGE_VALUE, holeField(block.holeOffset, block.holeLength), source, blockImageSourceOffset(block), BLCKSZ - block.holeLength);
+        } else {
+          this.putReferenced(prefix, block.blockNumber, lsn, walRecordShape(block.blockId, block.willInit), 0, recordSource(record), recordSourceOffset(record), recordByteLength(record));
+        }
+      } else if (this.putEncoded !== undefined) {
         const writer = image ? this.imageWriter.reset(block) : this.recordWriter.reset(record, recordByteLength(record), block.blockId, block.willInit);
         this.putEncoded(prefix, block.blockNumber, lsn, writer);
       } else {

@@ -45,6 +45,8 @@ export interface DeltaLayerSnapshot {
   entrySource: Uint32Array;
   entryOffset: Uint32Array;
   entryLength: Uint32Array;
+  entryShape: Int32Array;
+  entryHole: Int32Array;
   sources: ArrayBufferLike[];
 }
 
@@ -111,23 +113,28 @@ export async function snapshotFrozenLayer(layer: InMemoryLayer, options: Snapsho
   const entrySource = new Uint32Array(entryCount);
   const entryOffset = new Uint32Array(entryCount);
   const entryLength = new Uint32Array(entryCount);
+  const entryShape = new Int32Array(entryCount);
+  const entryHole = new Int32Array(entryCount);
   const keyEntriesEnd = new Uint32Array(layer.keyCount);
   const keys: Key[] = [];
   const sources = new SourceTable();
   let entry = 0;
   let lastKey = '';
-  for (const version of layer.entries()) {
+  for (const version of layer.storedEntries()) {
     if (version.key !== lastKey) {
       assert(version.key > lastKey && version.key.length === KEY_HEX_DIGITS, 'keys arrive ascending, 36 hex digits each');
       if (keys.length > 0) keyEntriesEnd[keys.length - 1] = entry;
       keys.push(version.key);
       lastKey = version.key;
     }
-    const encoded = version.encoded;
+    const source = version.source;
+    const offset = source.byteOffset + version.offset;
     entryLsn[entry] = version.lsn;
-    entrySource[entry] = sources.idOf(encoded.buffer, encoded.byteOffset + encoded.length);
-    entryOffset[entry] = encoded.byteOffset;
-    entryLength[entry] = encoded.length;
+    entrySource[entry] = sources.idOf(source.buffer, offset + version.length);
+    entryOffset[entry] = offset;
+    entryLength[entry] = version.length;
+    entryShape[entry] = version.shape;
+    entryHole[entry] = version.hole;
     entry++;
     if ((entry & (ENTRIES_PER_CLOCK_CHECK - 1)) === 0) await slicer.yieldIfDue();
   }
@@ -138,7 +145,7 @@ export async function snapshotFrozenLayer(layer: InMemoryLayer, options: Snapsho
   return {
     lsnStart: layer.lsnStart, lsnEnd: layer.lsnEnd, keyStart: layer.keyStart, keyEnd: layer.keyEnd,
     keysHex: keys.join(''), keyEntriesEnd: keyEntriesEnd.subarray(0, keys.length),
-    entryLsn, entrySource, entryOffset, entryLength, sources: memory,
+    entryLsn, entrySource, entryOffset, entryLength, entryShape, entryHole, sources: memory,
   };
 }
 
@@ -163,7 +170,10 @@ async function shareSources(sources: SourceTable, slicer: Slicer): Promise<Array
 
 /** The transfer list of a snapshot: its typed arrays' own buffers (never the shared sources). */
 export function snapshotTransferList(snapshot: DeltaLayerSnapshot): ArrayBuffer[] {
-  const arrays = [snapshot.keyEntriesEnd, snapshot.entryLsn, snapshot.entrySource, snapshot.entryOffset, snapshot.entryLength];
+  const arrays = [
+    snapshot.keyEntriesEnd, snapshot.entryLsn, snapshot.entrySource, snapshot.entryOffset, snapshot.entryLength,
+    snapshot.entryShape, snapshot.entryHole,
+  ];
   const buffers = new Set<ArrayBuffer>();
   for (const array of arrays) {
     if (array.buffer instanceof ArrayBuffer) buffers.add(array.buffer);
@@ -177,7 +187,10 @@ export function snapshotProblem(snapshot: DeltaLayerSnapshot): string | undefine
   const keyCount = snapshot.keyEntriesEnd.length;
   if (entryCount === 0 || keyCount === 0) return 'snapshot holds no entries';
   if (snapshot.keysHex.length !== keyCount * KEY_HEX_DIGITS) return 'snapshot keys do not match their entry ranges';
-  if (snapshot.entrySource.length !== entryCount || snapshot.entryOffset.length !== entryCount || snapshot.entryLength.length !== entryCount) {
+  if (
+    snapshot.entrySource.length !== entryCount || snapshot.entryOffset.length !== entryCount || snapshot.entryLength.length !== entryCount ||
+    snapshot.entryShape.length !== entryCount || snapshot.entryHole.length !== entryCount
+  ) {
     return 'snapshot entry arrays differ in length';
   }
   if (snapshot.keyEntriesEnd[keyCount - 1] !== entryCount) return 'snapshot key ranges do not cover every entry';

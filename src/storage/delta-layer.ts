@@ -31,7 +31,7 @@ import {
 import { LayerFileReader } from './layer-file-reader.js';
 import type { FinishedLayerFile } from './layer-file-writer.js';
 import { formatLayerName, type LayerName } from './layer-name.js';
-import { encodedWillInit } from './value-codec.js';
+import { encodedWillInit, SHAPE_ENCODED, shapedEncodedLength, writeShaped } from './value-codec.js';
 
 /** Bytes gathered before one write; at least crashsafe's buffer, so appends skip its copy. */
 const STAGING_BYTES = 4 * 1024 * 1024;
@@ -104,6 +104,19 @@ class StagingBuffer {
     this.#used = at + length;
   }
 
+  /**
+   * Writes the encoded value of a stored entry (value-codec.ts writeShaped) into the buffer;
+   * returns its bytes, valid until the next flush.
+   */
+  stage(shape: number, hole: number, source: Uint8Array, offset: number, length: number, encodedLength: number): Uint8Array {
+    assert(this.fits(encodedLength), 'staged value fits');
+    const at = this.#used;
+    if (shape === SHAPE_ENCODED) this.copy(source, offset, length);
+    else this.#used = writeShaped(shape, hole, source, offset, length, this.#bytes, at);
+    assert(this.#used === at + encodedLength, 'a staged value has its encoded length');
+    return this.#bytes.subarray(at, at + encodedLength);
+  }
+
   async flush(): Promise<void> {
     if (this.#used === 0) return;
     await this.#file.append(this.#bytes.subarray(0, this.#used));
@@ -113,7 +126,7 @@ class StagingBuffer {
 
 /** Appends every blob in snapshot order; returns the filled index. */
 async function appendValues(file: CrashSafeFileWriter, snapshot: DeltaLayerSnapshot): Promise<Buffer> {
-  const { entryLsn, entrySource, entryOffset, entryLength, keyEntriesEnd, lsnStart, lsnEnd } = snapshot;
+  const { entryLsn, entrySource, entryOffset, entryLength, entryShape, entryHole, keyEntriesEnd, lsnStart, lsnEnd } = snapshot;
   assert(Number.isSafeInteger(lsnEnd) && lsnStart >= 0, 'the LSN range is made of safe integers');
   const keyBytes = Buffer.from(snapshot.keysHex, 'hex');
   assert(keyBytes.length === keyEntriesEnd.length * KEY_BYTES, 'every key is 18 bytes of hex');
@@ -135,18 +148,27 @@ async function appendValues(file: CrashSafeFileWriter, snapshot: DeltaLayerSnaps
       const source = sources[entrySource[entry]!];
       const offset = entryOffset[entry]!;
       const length = entryLength[entry]!;
+      const shape = entryShape[entry]!;
+      const hole = entryHole[entry]!;
       assert(source !== undefined && length > 0 && offset + length <= source.length, 'an entry lies inside its source');
+      const encodedLength = shapedEncodedLength(shape, hole, length);
+      if (!staging.fits(encodedLength)) await staging.flush();
+      let encoded: Uint8Array;
+      if (staging.fits(encodedLength)) {
+        encoded = staging.stage(shape, hole, source, offset, length, encodedLength);
+      } else {
+        encoded = shape === SHAPE_ENCODED ? source.subarray(offset, offset + length) : new Uint8Array(encodedLength);
+        if (shape !== SHAPE_ENCODED) writeShaped(shape, hole, source, offset, length, encoded, 0);
+        await file.append(encoded);
+      }
       const at = entry * INDEX_ENTRY_BYTES;
       for (let byte = 0; byte < KEY_BYTES; byte++) index[at + byte] = keyBytes[keyAt + byte]!;
-      index[at + 18] = encodedWillInit(source, offset) ? FLAG_WILL_INIT : 0;
+      index[at + 18] = encodedWillInit(encoded, 0) ? FLAG_WILL_INIT : 0;
       setU64(view, at + 20, lsn);
       setU64(view, at + 28, position);
-      view.setUint32(at + 36, length, true);
-      view.setUint32(at + 40, crc32cOfRange(source, offset, offset + length), true);
-      position += length;
-      if (!staging.fits(length)) await staging.flush();
-      if (staging.fits(length)) staging.copy(source, offset, length);
-      else await file.append(source.subarray(offset, offset + length));
+      view.setUint32(at + 36, encodedLength, true);
+      view.setUint32(at + 40, crc32cOfRange(encoded, 0, encodedLength), true);
+      position += encodedLength;
     }
   }
   await staging.flush();

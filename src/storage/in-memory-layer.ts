@@ -21,9 +21,19 @@
  * young-generation GC; typed-array backing stores live off the heap and are never copied.
  *
  * Values are encoded (value-codec.ts) straight into the chunks: `put` through encodeValueInto,
- * `putEncoded` through a ValueWriter that writes without an intermediate object (ingest decodes
- * full-page images directly into the chunk). Values larger than a quarter chunk get a chunk of
- * their own, so chunks waste at most a quarter of their size.
+ * `putEncoded` through a ValueWriter that writes without an intermediate object. Values larger than
+ * a quarter chunk get a chunk of their own, so chunks waste at most a quarter of their size.
+ *
+ * `putReferenced` keeps a value by reference instead (value-codec.ts, "Referenced values"): ingest
+ * hands over full-page images and WAL records that lie in the WAL decoder's buffers, which nobody
+ * writes again. The buffer joins `chunks` (registered once, its whole size charged to bytesHeld)
+ * and the version records where the bytes are plus a shape and hole that say how they become the
+ * encoded value. Readers get the encoded value assembled (a copy); the flush hands the references
+ * to the flush thread (delta-layer-snapshot.ts), which assembles the file's blobs there. So an
+ * image is copied once, on the flush thread, instead of once on the ingest thread and once more
+ * into the file.
+ *
+ *   versions  per slot: lsn, position, stored length, shape (0: encoded bytes), hole
  *
  * A put at the same (key, LSN) as the key's last version replaces it (as Neon's in-memory layer).
  * `freeze(lsnEnd)` makes the layer immutable; it stays readable until its delta file replaces it
@@ -35,7 +45,9 @@ import type { Lsn } from '../lsn.js';
 import { limits } from '../limits.js';
 import { keySuccessor, KEY_SPACE_END, KEY_SPACE_START } from './layer-name.js';
 import type { SearchableLayer, VersionRef } from './searchable-layer.js';
-import { decodeValue, encodedWillInit, ValueObjectWriter, type ValueWriter } from './value-codec.js';
+import {
+  decodeValue, SHAPE_ENCODED, shapedEncodedLength, shapedWillInit, ValueObjectWriter, writeShaped, type ValueWriter,
+} from './value-codec.js';
 import type { Value } from './value.js';
 
 const POSITION_CHUNK_FACTOR = 0x1_0000_0000;
@@ -141,16 +153,36 @@ function grownInt32(array: Int32Array, capacity: number): Int32Array<ArrayBuffer
   return grown;
 }
 
-/** One encoded version, as the flush iterates them (bytes is a view into a chunk). */
+/** One version with its encoded value (a view into a chunk, or assembled for a referenced value). */
 export interface InMemoryEntry {
   key: Key;
   lsn: Lsn;
   encoded: Uint8Array;
 }
 
+/**
+ * One version as stored, for the flush: the encoded value is `shape`/`hole` applied to
+ * `source[offset, offset + length)` (value-codec.ts writeShaped); `source` is a whole chunk or
+ * registered buffer, shared by many versions.
+ */
+export interface StoredEntry {
+  key: Key;
+  lsn: Lsn;
+  source: Uint8Array;
+  offset: number;
+  length: number;
+  shape: number;
+  hole: number;
+}
+
 export class InMemoryLayer implements SearchableLayer {
   readonly #chunkBytes: number;
-  readonly #chunks: Buffer[] = [];
+  /** Chunks written by puts, and registered buffers of referenced values (whole-buffer views). */
+  readonly #chunks: Uint8Array[] = [];
+  /** Chunk index of each registered buffer; the last one is cached (consecutive puts share it). */
+  readonly #registered = new Map<ArrayBufferLike, number>();
+  #lastRegisteredBuffer: ArrayBufferLike | undefined;
+  #lastRegisteredIndex = -1;
   /** The chunk small values are appended to (undefined until the first put). */
   #chunk: Buffer | undefined;
   #chunkIndex = -1;
@@ -170,6 +202,8 @@ export class InMemoryLayer implements SearchableLayer {
   #versionPosition = new Float64Array(SLOTS_INITIAL);
   #versionLength = new Int32Array(SLOTS_INITIAL);
   #versionNext = new Int32Array(SLOTS_INITIAL);
+  #versionShape = new Int32Array(SLOTS_INITIAL);
+  #versionHole = new Int32Array(SLOTS_INITIAL);
   readonly #objectWriter = new ValueObjectWriter();
   #lsnMin = NO_LSN;
   #lsnMax = -1;
@@ -214,20 +248,56 @@ export class InMemoryLayer implements SearchableLayer {
     assert(lsn >= this.#lsnMax && Number.isSafeInteger(lsn) && lsn >= 0, 'LSNs never go backwards within a layer');
     const length = writer.encodedLength;
     const position = this.#write(length, writer);
+    this.#bytesHeld += length;
+    this.#putVersion(keyHigh, keyLow, lsn, position, length, SHAPE_ENCODED, 0);
+  }
+
+  /**
+   * Puts, by reference, the value that `shape` and `hole` make of `source[start, start + length)`
+   * (value-codec.ts writeShaped). The caller promises that those bytes are never written again:
+   * the layer keeps the whole buffer behind `source` until it is dropped.
+   */
+  putReferenced(keyHigh: string, keyLow: number, lsn: Lsn, shape: number, hole: number, source: Uint8Array, start: number, length: number): void {
+    assert(this.#frozen === undefined, 'put into a frozen layer');
+    assert(lsn >= this.#lsnMax && Number.isSafeInteger(lsn) && lsn >= 0, 'LSNs never go backwards within a layer');
+    assert(shape !== SHAPE_ENCODED && start >= 0 && length > 0 && start + length <= source.length, 'a referenced value lies inside its source');
+    const buffer = source.buffer;
+    let chunkIndex = this.#lastRegisteredIndex;
+    if (buffer !== this.#lastRegisteredBuffer) {
+      chunkIndex = this.#registered.get(buffer) ?? this.#register(buffer);
+      this.#lastRegisteredBuffer = buffer;
+      this.#lastRegisteredIndex = chunkIndex;
+    }
+    const position = chunkIndex * POSITION_CHUNK_FACTOR + source.byteOffset + start;
+    this.#putVersion(keyHigh, keyLow, lsn, position, length, shape, hole);
+  }
+
+  #register(buffer: ArrayBufferLike): number {
+    const chunkIndex = this.#chunks.length;
+    this.#chunks.push(new Uint8Array(buffer));
+    this.#registered.set(buffer, chunkIndex);
+    this.#bytesHeld += buffer.byteLength;
+    return chunkIndex;
+  }
+
+  #putVersion(keyHigh: string, keyLow: number, lsn: Lsn, position: number, length: number, shape: number, hole: number): void {
     const keyId = this.#keyIdFor(keyHigh, keyLow);
     const last = this.#keyLast[keyId]!;
     if (last !== NO_SLOT && this.#keyLastLsn[keyId] === lsn) {
       this.#versionPosition[last] = position;
       this.#versionLength[last] = length;
+      this.#versionShape[last] = shape;
+      this.#versionHole[last] = hole;
     } else {
-      this.#appendVersion(keyId, last, lsn, position, length);
+      const slot = this.#appendVersion(keyId, last, lsn, position, length);
+      this.#versionShape[slot] = shape;
+      this.#versionHole[slot] = hole;
     }
-    this.#bytesHeld += length;
     if (lsn < this.#lsnMin) this.#lsnMin = lsn;
     this.#lsnMax = lsn;
   }
 
-  #appendVersion(keyId: number, last: number, lsn: Lsn, position: number, length: number): void {
+  #appendVersion(keyId: number, last: number, lsn: Lsn, position: number, length: number): number {
     const slot = this.#versionCount;
     if (slot === this.#versionLsn.length) this.#growVersions();
     this.#versionLsn[slot] = lsn;
@@ -240,6 +310,7 @@ export class InMemoryLayer implements SearchableLayer {
     this.#keyLastLsn[keyId] = lsn;
     this.#versionCount = slot + 1;
     this.#bytesHeld += VERSION_OVERHEAD_BYTES;
+    return slot;
   }
 
   #growVersions(): void {
@@ -248,6 +319,8 @@ export class InMemoryLayer implements SearchableLayer {
     this.#versionPosition = grownFloat64(this.#versionPosition, capacity);
     this.#versionLength = grownInt32(this.#versionLength, capacity);
     this.#versionNext = grownInt32(this.#versionNext, capacity);
+    this.#versionShape = grownInt32(this.#versionShape, capacity);
+    this.#versionHole = grownInt32(this.#versionHole, capacity);
   }
 
   /** The id of a key, created (with no versions) when new. */
@@ -326,6 +399,7 @@ export class InMemoryLayer implements SearchableLayer {
     return this.#groups.get(keyHighOf(key, low))?.idOf(low) ?? -1;
   }
 
+  /** Versions of `key`; an in-memory VersionRef's position is the version's slot. */
   collectVersions(key: Key, lsnMax: Lsn, into: VersionRef[]): void {
     const keyId = this.#keyIdOf(key);
     if (keyId < 0) return;
@@ -333,9 +407,11 @@ export class InMemoryLayer implements SearchableLayer {
       const lsn = this.#versionLsn[slot]!;
       if (lsn > lsnMax) break;
       const position = this.#versionPosition[slot]!;
+      const shape = this.#versionShape[slot]!;
       const chunk = this.#chunks[Math.floor(position / POSITION_CHUNK_FACTOR)]!;
-      const willInit = encodedWillInit(chunk, position % POSITION_CHUNK_FACTOR);
-      into.push({ lsn, willInit, layer: this, position, length: this.#versionLength[slot]!, checksum: 0 });
+      const willInit = shapedWillInit(shape, chunk, position % POSITION_CHUNK_FACTOR);
+      const length = shapedEncodedLength(shape, this.#versionHole[slot]!, this.#versionLength[slot]!);
+      into.push({ lsn, willInit, layer: this, position: slot, length, checksum: 0 });
     }
   }
 
@@ -349,15 +425,25 @@ export class InMemoryLayer implements SearchableLayer {
 
   /** Synchronous read (the in-memory layer needs no I/O). */
   readValueNow(ref: VersionRef): Value {
-    assert(ref.layer === this, 'version belongs to another layer');
-    return decodeValue(this.#encodedAt(ref.position, ref.length), true);
+    assert(ref.layer === this && ref.position >= 0 && ref.position < this.#versionCount, 'version belongs to this layer');
+    const slot = ref.position;
+    if (this.#versionShape[slot] === SHAPE_ENCODED) return decodeValue(this.#encodedAt(slot), true);
+    return decodeValue(this.#encodedAt(slot), false);
   }
 
-  #encodedAt(position: number, length: number): Uint8Array {
+  /** The encoded value of a slot: a view of its chunk, or assembled (a copy) when referenced. */
+  #encodedAt(slot: number): Uint8Array {
+    const position = this.#versionPosition[slot]!;
     const chunk = this.#chunks[Math.floor(position / POSITION_CHUNK_FACTOR)];
     assert(chunk !== undefined, 'position names an existing chunk');
     const offset = position % POSITION_CHUNK_FACTOR;
-    return chunk.subarray(offset, offset + length);
+    const length = this.#versionLength[slot]!;
+    const shape = this.#versionShape[slot]!;
+    if (shape === SHAPE_ENCODED) return chunk.subarray(offset, offset + length);
+    const hole = this.#versionHole[slot]!;
+    const encoded = new Uint8Array(shapedEncodedLength(shape, hole, length));
+    writeShaped(shape, hole, chunk, offset, length, encoded, 0);
+    return encoded;
   }
 
   collectKeys(start: Key, end: Key, lsnMax: Lsn, into: Set<Key>): void {
@@ -385,12 +471,27 @@ export class InMemoryLayer implements SearchableLayer {
     return sorted;
   }
 
-  /** Every version in (key, LSN) order: what a flush writes. Views are valid while the layer lives. */
+  /** Every version in (key, LSN) order with its encoded value (referenced values are assembled). */
   *entries(): Generator<InMemoryEntry> {
     for (const keyId of this.#sortedKeyIds()) {
       const key = keyOf(this.#keyHigh[keyId]!, this.#keyLow[keyId]!);
       for (let slot = this.#keyFirst[keyId]!; slot !== NO_SLOT; slot = this.#versionNext[slot]!) {
-        yield { key, lsn: this.#versionLsn[slot]!, encoded: this.#encodedAt(this.#versionPosition[slot]!, this.#versionLength[slot]!) };
+        yield { key, lsn: this.#versionLsn[slot]!, encoded: this.#encodedAt(slot) };
+      }
+    }
+  }
+
+  /** Every version in (key, LSN) order as stored (no copies): what a flush writes. */
+  *storedEntries(): Generator<StoredEntry> {
+    for (const keyId of this.#sortedKeyIds()) {
+      const key = keyOf(this.#keyHigh[keyId]!, this.#keyLow[keyId]!);
+      for (let slot = this.#keyFirst[keyId]!; slot !== NO_SLOT; slot = this.#versionNext[slot]!) {
+        const position = this.#versionPosition[slot]!;
+        yield {
+          key, lsn: this.#versionLsn[slot]!, source: this.#chunks[Math.floor(position / POSITION_CHUNK_FACTOR)]!,
+          offset: position % POSITION_CHUNK_FACTOR, length: this.#versionLength[slot]!,
+          shape: this.#versionShape[slot]!, hole: this.#versionHole[slot]!,
+        };
       }
     }
   }

@@ -47,6 +47,14 @@ export class MemoryTimelineStore implements TimelineStore {
     this.#lastPutLsn = lsn;
   }
 
+  /** The ingest fast path (TimelineStore.putReferenced): forwards to the open in-memory layer. */
+  putReferenced(keyHigh: string, keyLow: number, lsn: Lsn, shape: number, hole: number, source: Uint8Array, start: number, length: number): void {
+    assert(!this.#closed, 'put after close');
+    assert(lsn >= this.#lastPutLsn, 'LSNs never go backwards');
+    this.#layer.putReferenced(keyHigh, keyLow, lsn, shape, hole, source, start, length);
+    this.#lastPutLsn = lsn;
+  }
+
   getReconstructData(key: Key, lsn: Lsn): Promise<ReconstructData | undefined> {
     assert(!this.#closed, 'read after close');
     return this.#layerMap.getReconstructData(key, lsn);

@@ -28,6 +28,14 @@ export interface TimelineStore {
    */
   putEncoded?(keyHigh: string, keyLow: number, lsn: Lsn, writer: ValueWriter): void;
 
+  /**
+   * Optional fast path for ingest: stores by reference the value that `shape` and `hole` make of
+   * `source[start, start + length)` (value-codec.ts, "Referenced values"), at the key as for
+   * putEncoded. The caller promises that nobody writes those bytes again (the WAL decoder's
+   * buffers); the store may keep the whole buffer behind `source` until the value is flushed.
+   */
+  putReferenced?(keyHigh: string, keyLow: number, lsn: Lsn, shape: number, hole: number, source: Uint8Array, start: number, length: number): void;
+
   /** The newest image at or below `lsn` and the records after it; undefined when the key has no value. */
   getReconstructData(key: Key, lsn: Lsn): Promise<ReconstructData | undefined>;
 

@@ -405,3 +405,105 @@ export function decodeValue(bytes: Uint8Array, copy = false): Value {
       throw corrupt(`unknown value tag ${String(tag)}`);
   }
 }
+
+/*
+ * Referenced values. WHY: most of what ingest stores is bytes that already sit in memory nobody
+ * writes again — full-page images and WAL records inside the WAL decoder's buffers (wal-decoder.ts:
+ * the decoder never writes bytes it has returned). Copying them into layer chunks cost ingest about
+ * a fifth of its time, so the in-memory layer keeps such a value as a reference to those bytes plus
+ * a `shape` saying how they become the encoded value (the layout above), and the one copy happens
+ * when the layer is written to a file (on the flush thread) or when a reader asks for the value.
+ *
+ *   shape                                   encoded value
+ *   SHAPE_ENCODED (0)                       the stored bytes as they are
+ *   SHAPE_IMAGE (1)                         | 0x01 | stored bytes with a hole of zeros put back |
+ *   SHAPE_WAL_RECORD (2) | flags << 8       | 0x02 | flags | blockId | stored bytes |
+ *     | blockId << 16
+ *
+ *   hole = holeOffset << 16 | holeLength: an image's stored bytes are the page without the
+ *   `holeLength` zero bytes at `holeOffset` (PostgreSQL's FPI hole); 0 for no hole.
+ */
+export const SHAPE_ENCODED = 0;
+const SHAPE_KIND_MASK = 0xff;
+const SHAPE_IMAGE = 1;
+const SHAPE_WAL_RECORD = 2;
+/** A hole field's offset and length are each below 2^16 (pages are at most 32 KiB). */
+const HOLE_FIELD_MAX = 0xffff;
+
+/** The shape of a full-page image kept by reference (its hole goes in `holeField`). */
+export const SHAPE_IMAGE_VALUE = SHAPE_IMAGE;
+
+/** The shape of a walRecord value for block `blockId` kept by reference. */
+export function walRecordShape(blockId: number, willInit: boolean): number {
+  assert(blockId >= 0 && blockId <= 0xff, 'block id is a u8');
+  return SHAPE_WAL_RECORD | (willInit ? FLAG_WILL_INIT << 8 : 0) | (blockId << 16);
+}
+
+/** The hole field of an image whose stored bytes miss `holeLength` zero bytes at `holeOffset`. */
+export function holeField(holeOffset: number, holeLength: number): number {
+  assert(holeOffset >= 0 && holeOffset <= HOLE_FIELD_MAX && holeLength >= 0 && holeLength <= HOLE_FIELD_MAX, 'hole fields are u16');
+  return (holeOffset << 16) | holeLength;
+}
+
+/** Bytes of the encoded value a (shape, hole, stored length) stands for. */
+export function shapedEncodedLength(shape: number, hole: number, storedLength: number): number {
+  switch (shape & SHAPE_KIND_MASK) {
+    case SHAPE_ENCODED: return storedLength;
+    case SHAPE_IMAGE: return 1 + storedLength + (hole & HOLE_FIELD_MAX);
+    case SHAPE_WAL_RECORD: return 3 + storedLength;
+    default: throw new StrataError('PS_ERR_IO', `unknown stored value shape ${shape}`);
+  }
+}
+
+/** Whether the value stops a search (encodedWillInit of the encoded value), from its shape. */
+export function shapedWillInit(shape: number, source: Uint8Array, offset: number): boolean {
+  switch (shape & SHAPE_KIND_MASK) {
+    case SHAPE_ENCODED: return encodedWillInit(source, offset);
+    case SHAPE_IMAGE: return true;
+    case SHAPE_WAL_RECORD: return ((shape >>> 8) & FLAG_WILL_INIT) !== 0;
+    default: throw new StrataError('PS_ERR_IO', `unknown stored value shape ${shape}`);
+  }
+}
+
+/**
+ * Writes the encoded value of the stored bytes `source[start, start + length)` with `shape` and
+ * `hole` at `target[offset..]`; returns the offset after it.
+ */
+export function writeShaped(shape: number, hole: number, source: Uint8Array, start: number, length: number, target: Uint8Array, offset: number): number {
+  let at = offset;
+  switch (shape & SHAPE_KIND_MASK) {
+    case SHAPE_ENCODED:
+      break;
+    case SHAPE_IMAGE: {
+      target[at++] = ValueTag.Image;
+      const holeOffset = hole >>> 16;
+      const holeLength = hole & HOLE_FIELD_MAX;
+      if (holeLength > 0) {
+        assert(holeOffset <= length, 'an image hole lies inside the page');
+        copyRange(source, start, holeOffset, target, at);
+        target.fill(0, at + holeOffset, at + holeOffset + holeLength);
+        copyRange(source, start + holeOffset, length - holeOffset, target, at + holeOffset + holeLength);
+        return at + length + holeLength;
+      }
+      break;
+    }
+    case SHAPE_WAL_RECORD:
+      target[at] = ValueTag.WalRecord;
+      target[at + 1] = (shape >>> 8) & 0xff;
+      target[at + 2] = (shape >>> 16) & 0xff;
+      at += 3;
+      break;
+    default: throw new StrataError('PS_ERR_IO', `unknown stored value shape ${shape}`);
+  }
+  copyRange(source, start, length, target, at);
+  return at + length;
+}
+
+/** Short ranges byte by byte (a subarray costs more than the copy), long ones with set. */
+function copyRange(source: Uint8Array, start: number, length: number, target: Uint8Array, at: number): void {
+  if (length <= 64) {
+    for (let index = 0; index < length; index++) target[at + index] = source[start + index]!;
+  } else {
+    target.set(source.subarray(start, start + length), at);
+  }
+}

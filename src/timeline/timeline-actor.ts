@@ -12,6 +12,7 @@
  * to arrive, which needs Ingest messages to keep flowing, so they run concurrently with the
  * mailbox (bounded by the runtime) and only read state.
  */
+import type { PackedRecords } from '../wal/packed-records.js';
 import { join } from 'node:path';
 import { assertNever } from '../assert.js';
 import type { ActorContext, Behavior } from '../actor/types.js';
@@ -45,7 +46,8 @@ export interface TimelineActorArgs {
 }
 
 export type TimelineMessage =
-  | { kind: 'Ingest'; records: readonly DecodedRecord[] }
+  /** Records as objects, or a packed batch from the WAL decode stage (packed-records.ts). */
+  | { kind: 'Ingest'; records: readonly DecodedRecord[] | PackedRecords }
   | { kind: 'Info' }
   | { kind: 'RelSize'; rel: RelTag; lsn: Lsn | undefined }
   | { kind: 'GetPage'; rel: RelTag; blockNumber: number; lsn: Lsn | undefined }
@@ -54,6 +56,10 @@ export type TimelineMessage =
   /** Periodic: flush an open layer older than checkpoint_timeout. */
   | { kind: 'Tick' }
   | { kind: 'Shutdown'; reason: string };
+
+function isPackedRecords(records: readonly DecodedRecord[] | PackedRecords): records is PackedRecords {
+  return !Array.isArray(records);
+}
 
 export interface IngestReply {
   ingested: number;
@@ -156,7 +162,8 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
         case 'Ingest': {
           const active = requireActive();
           try {
-            const ingested = await active.ingestRecords(message.records);
+            const records = message.records;
+            const ingested = isPackedRecords(records) ? await active.ingestPacked(records) : await active.ingestRecords(records);
             return { ingested, lsns: active.snapshotLsns() } satisfies IngestReply;
           } catch (error) {
             // WAL that cannot be ingested will not become ingestible by retrying: the timeline stops

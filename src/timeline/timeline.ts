@@ -25,6 +25,7 @@ import type { Logger } from '../observability/log.js';
 import { threadMetrics } from '../observability/metrics.js';
 import type { TimelineStore } from '../storage/types.js';
 import type { ReconstructData } from '../storage/value.js';
+import { RECORD_FIELDS, RecordField, type PackedRecords } from '../wal/packed-records.js';
 import type { DecodedRecord } from '../wal/types.js';
 import { BLCKSZ, RMGR_NAMES } from '../wal/types.js';
 
@@ -32,6 +33,8 @@ import { BLCKSZ, RMGR_NAMES } from '../wal/types.js';
 export interface RecordIngest {
   /** Ingests records in LSN order, each at its end LSN. */
   ingestBatch(records: readonly DecodedRecord[]): Promise<void>;
+  /** Ingests the records of a packed batch from index `first` on, in order. */
+  ingestPacked(batch: PackedRecords, first: number): Promise<void>;
 }
 
 /** Relation metadata reads (src/ingest/ implements them over the store). */
@@ -155,6 +158,29 @@ export class Timeline {
     this.publishMetrics(this.recordsByRmgr.map((count, rmgrId) => count - before[rmgrId]!));
     if (this.store.openLayerBytes >= this.options.checkpointDistanceBytes) this.startFlush();
     return fresh.length;
+  }
+
+  /** ingestRecords for a packed batch (packed-records.ts), as the WAL decode stage delivers them. */
+  async ingestPacked(batch: PackedRecords): Promise<number> {
+    let first = 0;
+    while (first < batch.count && batch.endLsn[first]! <= this.lsns.lastRecordLsn) first += 1;
+    if (first === batch.count) return 0;
+    await this.options.ingest.ingestPacked(batch, first);
+    const before = this.recordsByRmgr.slice();
+    let previousEnd = this.lsns.lastRecordLsn;
+    for (let index = first; index < batch.count; index++) {
+      const endLsn = batch.endLsn[index]!;
+      assert(endLsn > previousEnd, 'records arrive in LSN order');
+      previousEnd = endLsn;
+      this.countRecord(batch.records[index * RECORD_FIELDS + RecordField.RmgrInfo]! >>> 8);
+    }
+    this.lsns.lastRecordLsn = nextRecordStart(previousEnd);
+    this.openSinceMs ??= Date.now();
+    this.recordsIngested += batch.count - first;
+    this.wakeWaiters();
+    this.publishMetrics(this.recordsByRmgr.map((count, rmgrId) => count - before[rmgrId]!));
+    if (this.store.openLayerBytes >= this.options.checkpointDistanceBytes) this.startFlush();
+    return batch.count - first;
   }
 
   /** Sets last_record_lsn after an import (the base backup's start LSN). */

@@ -7,6 +7,8 @@
  * The LSNs the walreceiver reports to the primary come from the parent's replies, so the actor
  * never reads the timeline's state except through messages.
  */
+import { defaultWalDecodeThread } from '../wal/wal-decode-stage.js';
+import type { PackedRecords } from '../wal/packed-records.js';
 import type { ActorContext, Behavior } from '../actor/types.js';
 import type { Lsn } from '../lsn.js';
 import { formatLsn } from '../lsn.js';
@@ -51,6 +53,11 @@ export function createWalReceiverBehavior(options: WalReceiverActorOptions): Beh
       lsns = reply.lsns;
       return reply.ingested;
     },
+    async ingestPacked(batch: PackedRecords): Promise<number> {
+      const reply = await context.ask<IngestReply>(options.parent, { kind: 'Ingest', records: batch }, { timeoutMs: INGEST_ASK_TIMEOUT_MS });
+      lsns = reply.lsns;
+      return reply.ingested;
+    },
     async flush(): Promise<Lsn> {
       const durable = await context.ask<Lsn>(options.parent, { kind: 'Flush' }, { timeoutMs: INGEST_ASK_TIMEOUT_MS });
       lsns = { ...lsns, diskConsistentLsn: Math.max(lsns.diskConsistentLsn, durable) };
@@ -77,6 +84,7 @@ export function createWalReceiverBehavior(options: WalReceiverActorOptions): Beh
           (await ReplicationClient.connect(connectionString, { signal })) as unknown as ReplicationClientLike,
         logger: logOf(context),
         signal: context.signal,
+        openDecoding: (startLsn) => defaultWalDecodeThread().openStream(startLsn),
         onWalBytes: (bytes) => threadMetrics().walReceivedBytes.inc(bytes),
         onStateChange: () => {
           try { context.tell(options.parent, { kind: 'WalReceiverStatus', status: status() }); } catch { /* parent stopping */ }

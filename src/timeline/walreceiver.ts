@@ -20,16 +20,20 @@
  * Standby status: write = end of the last WAL byte received, flush = disk_consistent_lsn,
  * apply = remote_consistent_lsn. Sent every `statusIntervalMs`, and at once when the primary asks.
  */
-import { assert, assertNever } from '../assert.js';
+import { assertNever } from '../assert.js';
 import { StrataError, isStrataError } from '../errors.js';
 import { failpoint, failpointError } from '../failpoints.js';
 import { limits } from '../limits.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import type { Logger } from '../observability/log.js';
 import { redactConnectionString } from '../observability/log.js';
-import { WalStreamDecoder } from '../wal/wal-decoder.js';
+import type { PackedRecords } from '../wal/packed-records.js';
+import { InlineWalDecoding, type WalDecoding } from '../wal/wal-decode-stage.js';
 import type { DecodedRecord } from '../wal/types.js';
 import { XLOG_BLCKSZ } from '../lsn.js';
+
+/** XLogData messages decoded but not yet ingested, at most (bounds memory and the decode queue). */
+const DELIVERIES_IN_FLIGHT_MAX = 4;
 
 /** The part of the replication client the walreceiver uses (src/pgwire/replication-client.ts). */
 export interface ReplicationStreamLike extends AsyncIterable<
@@ -53,6 +57,8 @@ export interface WalTarget {
   readonly diskConsistentLsn: Lsn;
   readonly remoteConsistentLsn: Lsn;
   ingestRecords(records: readonly DecodedRecord[]): Promise<number>;
+  /** ingestRecords for a packed batch (what the decode stage delivers). */
+  ingestPacked(batch: PackedRecords): Promise<number>;
   /** Makes everything ingested durable now; resolves with the new disk_consistent_lsn. */
   flush(): Promise<Lsn>;
 }
@@ -71,8 +77,11 @@ export interface WalReceiverOptions {
   logger: Logger;
   signal: AbortSignal;
   statusIntervalMs?: number;
-  /** Records handed to the timeline per ingest call. */
-  batchRecordsMax?: number;
+  /**
+   * Opens the decoding of a stream starting at `startLsn`: a session of the server's decode
+   * threads (wal-decode-stage.ts); default InlineWalDecoding on this thread.
+   */
+  openDecoding?: (startLsn: Lsn) => WalDecoding;
   onWalBytes?: (bytes: number) => void;
   /** Called after every state change (the actor reports it to the timeline). */
   onStateChange?: (state: WalReceiverState) => void;
@@ -146,7 +155,8 @@ export class WalReceiver {
         source: redactConnectionString(this.options.connectionString) }, 'starting replication');
       const stream = client.startReplication({ slotName: this.options.slotName, startLsn, timeline: system.timeline });
       this.setState({ kind: 'Streaming', startLsn, since: Date.now() });
-      await this.consume(stream, startLsn);
+      // A failed delivery ends the stream at once (consumeMessages), not at the next message.
+      await this.consume(stream, startLsn, onAbort);
       if (!signal.aborted) throw new StrataError('PS_ERR_UPSTREAM', 'replication stream ended');
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -154,18 +164,16 @@ export class WalReceiver {
     }
   }
 
-  private async consume(stream: ReplicationStreamLike, startLsn: Lsn): Promise<void> {
+  private async consume(stream: ReplicationStreamLike, startLsn: Lsn, interrupt: () => void): Promise<void> {
     const { target } = this.options;
     const statusIntervalMs = this.options.statusIntervalMs ?? 1000;
-    const decoder = new WalStreamDecoder(startLsn);
-    let expected = startLsn;
+    const decoding = this.options.openDecoding?.(startLsn) ?? new InlineWalDecoding(startLsn);
     let lastStatusAt = 0;
     const sendStatus = (replyRequested = false) => {
       stream.sendStatus({ write: Math.max(this.lastReceivedLsn, target.lastRecordLsn), flush: target.diskConsistentLsn,
         apply: target.remoteConsistentLsn, replyRequested });
       lastStatusAt = Date.now();
     };
-    const batch: DecodedRecord[] = [];
     // Status also goes out while the primary is idle, so the slot follows disk_consistent_lsn.
     const timer = setInterval(() => {
       if (Date.now() - lastStatusAt >= statusIntervalMs) {
@@ -173,39 +181,70 @@ export class WalReceiver {
       }
     }, statusIntervalMs);
     try {
-      await this.consumeMessages(stream, decoder, batch, sendStatus, () => expected, (lsn) => { expected = lsn; });
+      await this.consumeMessages(stream, decoding, startLsn, sendStatus, interrupt);
     } finally {
       clearInterval(timer);
+      decoding.close();
     }
   }
 
+  /**
+   * The message loop. XLogData bytes go to the decode stage at once; their records are ingested
+   * in order on a delivery chain, so decoding the next message overlaps ingesting the previous
+   * one (wal-decode-stage.ts). At most DELIVERIES_IN_FLIGHT_MAX messages are between the two; a
+   * keepalive that asks for a reply, and the end of the stream, wait for every delivery. A failed
+   * delivery `interrupt`s the stream (closes the connection) and is what the loop then throws.
+   */
   private async consumeMessages(
-    stream: ReplicationStreamLike, decoder: WalStreamDecoder, batch: DecodedRecord[],
-    sendStatus: (replyRequested?: boolean) => void, getExpected: () => Lsn, setExpected: (lsn: Lsn) => void,
+    stream: ReplicationStreamLike, decoding: WalDecoding, startLsn: Lsn, sendStatus: (replyRequested?: boolean) => void,
+    interrupt: () => void,
+  ): Promise<void> {
+    let delivering: Promise<void> = Promise.resolve();
+    let deliveryFailed = false;
+    try {
+      await this.messageLoop(stream, decoding, startLsn, sendStatus, (next) => {
+        delivering = next;
+        next.catch(() => {
+          if (!deliveryFailed) interrupt();
+          deliveryFailed = true;
+        });
+      }, () => delivering);
+    } catch (error) {
+      if (!deliveryFailed) throw error;
+    }
+    await delivering;
+  }
+
+  private async messageLoop(
+    stream: ReplicationStreamLike, decoding: WalDecoding, startLsn: Lsn, sendStatus: (replyRequested?: boolean) => void,
+    setDelivering: (next: Promise<void>) => void, getDelivering: () => Promise<void>,
   ): Promise<void> {
     const { signal } = this.options;
-    const batchMax = this.options.batchRecordsMax ?? 4096;
+    let expected = startLsn;
+    let inFlight = 0;
     for await (const message of stream) {
       if (signal.aborted) return;
       switch (message.kind) {
         case 'xlogData': {
-          const expected = getExpected();
           if (message.dataStart !== expected) {
             throw new StrataError('PS_ERR_PROTOCOL', `WAL gap: expected data at ${formatLsn(expected)}, got ${formatLsn(message.dataStart)}`);
           }
-          decoder.feed(message.data);
-          setExpected(expected + message.data.length);
-          this.lastReceivedLsn = expected + message.data.length;
+          const decoded = decoding.decode(message.data);
+          decoded.catch(() => undefined); // Surfaces through the delivery chain.
+          expected += message.data.length;
+          this.lastReceivedLsn = expected;
           this.options.onWalBytes?.(message.data.length);
-          for (let record = decoder.next(); record !== undefined; record = decoder.next()) {
-            batch.push(record);
-            if (batch.length >= batchMax) await this.deliver(batch);
-          }
-          await this.deliver(batch);
+          inFlight += 1;
+          setDelivering(getDelivering().then(async () => {
+            inFlight -= 1;
+            await this.deliver(await decoded);
+          }));
+          if (inFlight >= DELIVERIES_IN_FLIGHT_MAX) await getDelivering();
           break;
         }
         case 'keepalive':
           if (message.replyRequested) {
+            await getDelivering();
             // A primary shutting down waits until our flush position reaches what it sent. When
             // we have everything it sent, make it durable now instead of at checkpoint_distance.
             const { target } = this.options;
@@ -219,14 +258,12 @@ export class WalReceiver {
     }
   }
 
-  private async deliver(batch: DecodedRecord[]): Promise<void> {
-    if (batch.length === 0) return;
+  private async deliver(batch: PackedRecords): Promise<void> {
+    if (batch.count === 0) return;
     // Fault injection: behaves like the connection breaking just before records are handed over.
     const fired = await failpoint('walreceiver-before-ingest');
     if (fired !== undefined) throw failpointError('walreceiver-before-ingest', fired);
-    const records = batch.splice(0, batch.length);
-    await this.options.target.ingestRecords(records);
-    assert(batch.length === 0, 'batch handed over whole');
+    await this.options.target.ingestPacked(batch);
   }
 }
 

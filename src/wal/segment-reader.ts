@@ -22,6 +22,7 @@ import { isStrataError, StrataError } from '../errors.js';
 import { formatLsn, WAL_SEGMENT_SIZE } from '../lsn.js';
 import type { Lsn } from '../lsn.js';
 import type { DecodedRecord } from './types.js';
+import { PackedRecordsBuilder, type PackedRecords } from './packed-records.js';
 import { WalStreamDecoder } from './wal-decoder.js';
 
 const READ_CHUNK_BYTES = 1024 * 1024;
@@ -122,14 +123,19 @@ function* readPlans(files: readonly WalSegmentFile[], startLsn: Lsn, segmentSize
 }
 
 /** Reads one chunk into a fresh array with headroom in front (for the decoder, see adoptFeed). */
-async function readChunk(handle: FileHandle, plan: ReadPlan): Promise<WalChunk> {
+async function readChunk(handle: FileHandle, plan: ReadPlan, sharedMemory: boolean): Promise<WalChunk> {
   const lsn = plan.file.startLsn + plan.position;
   // `&`, not `%`: an int32 keeps every buffer offset derived from it a small integer (not a double).
   const dataStart = HEADROOM_BYTES + (lsn & 7);
   // Not zero-filled (filling measured ~3% of decoding): the read overwrites the data range, and the
   // decoder only ever reads bytes it was given or wrote itself (the headroom), never the rest.
-  const unfilled = Buffer.allocUnsafeSlow(dataStart + plan.length);
-  const bytes = new Uint8Array(unfilled.buffer, unfilled.byteOffset, unfilled.length);
+  let bytes: Uint8Array;
+  if (sharedMemory) {
+    bytes = new Uint8Array(new SharedArrayBuffer(dataStart + plan.length));
+  } else {
+    const unfilled = Buffer.allocUnsafeSlow(dataStart + plan.length);
+    bytes = new Uint8Array(unfilled.buffer, unfilled.byteOffset, unfilled.length);
+  }
   const { bytesRead } = await handle.read(bytes, dataStart, plan.length, plan.position);
   return { lsn, bytes, dataStart, requested: plan.length, bytesRead };
 }
@@ -140,7 +146,7 @@ async function readChunk(handle: FileHandle, plan: ReadPlan): Promise<WalChunk> 
  * open from its first read to the start of the next file's first read; everything is closed when
  * the caller stops, after the read in flight is done.
  */
-async function* readChunks(files: readonly WalSegmentFile[], startLsn: Lsn, segmentSize: number): AsyncGenerator<WalChunk> {
+async function* readChunks(files: readonly WalSegmentFile[], startLsn: Lsn, segmentSize: number, sharedMemory = false): AsyncGenerator<WalChunk> {
   const plans = readPlans(files, startLsn, segmentSize);
   let handle: FileHandle | undefined;
   let handleFile: WalSegmentFile | undefined;
@@ -154,7 +160,7 @@ async function* readChunks(files: readonly WalSegmentFile[], startLsn: Lsn, segm
       handle = await open(plan.file.path, 'r');
       handleFile = plan.file;
     }
-    const read = readChunk(handle!, plan);
+    const read = readChunk(handle!, plan, sharedMemory);
     read.catch(() => undefined); // Rejections surface where the chunk is awaited, never unhandled.
     return { read };
   };
@@ -198,6 +204,59 @@ export async function* readWalFileBatches(paths: readonly string[], options: Wal
     const batch: DecodedRecord[] = [];
     const more = drain(decoder, batch, endLsn);
     if (batch.length > 0) yield batch;
+    if (!more || chunk.bytesRead < chunk.requested) return;
+  }
+}
+
+/**
+ * Drains the decoder into `builder` (packed-records.ts); returns false when the end of valid WAL or
+ * endLsn was reached.
+ */
+function drainPacked(decoder: WalStreamDecoder, builder: PackedRecordsBuilder, endLsn: Lsn): boolean {
+  for (;;) {
+    let added: boolean;
+    try {
+      added = decoder.nextInto(builder);
+    } catch (error) {
+      if (isEndOfWal(error)) return false;
+      throw error;
+    }
+    if (!added) return true;
+    if (builder.lastEndLsn! > endLsn) {
+      builder.truncate(builder.count - 1);
+      return false;
+    }
+  }
+}
+
+/**
+ * readWalFileBatches, but each batch is a PackedRecords (columns instead of record objects; read
+ * them through xlog-record.ts PackedRecordView). With `sharedMemory`, the WAL is read into
+ * SharedArrayBuffers, so batches can be posted to another thread without copying their bytes.
+ */
+export async function* readWalFilePackedBatches(
+  paths: readonly string[],
+  options: WalFileOptions & { sharedMemory?: boolean } = {},
+): AsyncGenerator<PackedRecords> {
+  const segmentSize = options.segmentSize ?? WAL_SEGMENT_SIZE;
+  const files = orderWalFiles(paths, segmentSize);
+  if (files.length === 0) return;
+  const first = files[0]!;
+  const last = files[files.length - 1]!;
+  const startLsn = options.startLsn ?? first.startLsn;
+  const endLsn = options.endLsn ?? Number.MAX_SAFE_INTEGER;
+  if (startLsn < first.startLsn || startLsn >= last.startLsn + segmentSize) {
+    throw new StrataError('PS_ERR_BAD_REQUEST', `start LSN ${formatLsn(startLsn)} is not inside the WAL files`);
+  }
+  const sharedMemory = options.sharedMemory ?? false;
+  const decoder = new WalStreamDecoder(startLsn, { segmentSize, sharedMemory });
+  const builder = new PackedRecordsBuilder();
+  for await (const chunk of readChunks(files, startLsn, segmentSize, sharedMemory)) {
+    if (chunk.bytesRead === 0) return;
+    assert(decoder.fedUpTo === chunk.lsn, 'WAL bytes must be fed contiguously');
+    decoder.adoptFeed(chunk.bytes, chunk.dataStart, chunk.dataStart + chunk.bytesRead);
+    const more = drainPacked(decoder, builder, endLsn);
+    if (builder.count > 0) yield builder.finish();
     if (!more || chunk.bytesRead < chunk.requested) return;
   }
 }

@@ -54,8 +54,9 @@ import { formatLsn, WAL_SEGMENT_SIZE, XLOG_BLCKSZ } from '../lsn.js';
 import type { Lsn } from '../lsn.js';
 import type { DecodedRecord } from './types.js';
 import { RmgrId } from './types.js';
+import type { PackedRecordsBuilder } from './packed-records.js';
 import {
-  decodeXLogRecord, readUint16, readUint32, readUint64, SIZE_OF_XLOG_RECORD, verifyRecordCrc, walCorrupt,
+  decodeXLogRecord, decodeXLogRecordPacked, readUint16, readUint32, readUint64, SIZE_OF_XLOG_RECORD, verifyRecordCrc, walCorrupt,
 } from './xlog-record.js';
 
 export { decodeBlockImage } from './xlog-record.js';
@@ -68,6 +69,8 @@ export const XLP_LONG_HEADER = 0x0002;
 const XLP_ALL_FLAGS = 0x000f;
 const XLOG_SWITCH = 0x40;
 const JOIN_NONE = 0;
+/** readRecord's result when the record went into a PackedRecordsBuilder. */
+const PACKED = Symbol('packed');
 const JOIN_FIRST_MOVED = 1;
 const JOIN_SECOND_MOVED = 2;
 const MAXIMUM_ALIGNOF = 8;
@@ -93,6 +96,11 @@ const BUFFER_BYTES_MAX = Math.ceil(limits.walRecordBytesMax * 1.01) + 64 * 1024 
 export interface WalStreamDecoderOptions {
   /** WAL segment size in bytes (a power of two); PostgreSQL's default 16 MiB. */
   segmentSize?: number;
+  /**
+   * Allocate the buffers records lie in as SharedArrayBuffers, so records (or PackedRecords) can
+   * go to another thread without copying their bytes. Default false.
+   */
+  sharedMemory?: boolean;
 }
 
 function maxAlign(lsn: Lsn): Lsn {
@@ -102,9 +110,10 @@ function maxAlign(lsn: Lsn): Lsn {
 
 export class WalStreamDecoder {
   private readonly segmentSize: number;
+  private readonly sharedMemory: boolean;
   /** segmentSize - 1: offset in the segment = lsn & segmentMask (see PAGE_OFFSET_MASK). */
   private readonly segmentMask: number;
-  private buffer: Uint8Array<ArrayBufferLike> = new Uint8Array(BUFFER_BYTES_INITIAL);
+  private buffer: Uint8Array<ArrayBufferLike>;
   private bufferStart = 0;
   private bufferEnd = 0;
   /** LSN of buffer[bufferStart]: the next byte to interpret. */
@@ -118,7 +127,7 @@ export class WalStreamDecoder {
   private previousRecordLsn: Lsn | undefined;
   private systemIdentifier: number | undefined;
   private decodedUpTo: Lsn;
-  private slab = new Uint8Array(0);
+  private slab: Uint8Array = new Uint8Array(0);
   private slabUsed = 0;
   /** True once a returned record is a view of `buffer`: its bytes below bufferEnd are then frozen. */
   private bufferShared = false;
@@ -135,6 +144,8 @@ export class WalStreamDecoder {
 
   constructor(startLsn: Lsn, options: WalStreamDecoderOptions = {}) {
     this.segmentSize = options.segmentSize ?? WAL_SEGMENT_SIZE;
+    this.sharedMemory = options.sharedMemory ?? false;
+    this.buffer = this.allocate(BUFFER_BYTES_INITIAL);
     this.segmentMask = this.segmentSize - 1;
     assert(Number.isSafeInteger(startLsn) && startLsn >= 0, 'start LSN must be a safe integer');
     assert(Number.isInteger(Math.log2(this.segmentSize)) && this.segmentSize % XLOG_BLCKSZ === 0, 'bad segment size');
@@ -242,13 +253,17 @@ export class WalStreamDecoder {
       this.buffer.copyWithin(offset, this.bufferStart, this.bufferEnd);
     } else {
       const capacity = Math.min(offset + live + Math.max(incoming, BUFFER_BYTES_INITIAL), BUFFER_BYTES_MAX + MAXIMUM_ALIGNOF);
-      const grown = new Uint8Array(capacity);
+      const grown = this.allocate(capacity);
       grown.set(this.buffer.subarray(this.bufferStart, this.bufferEnd), offset);
       this.buffer = grown;
       this.bufferShared = false;
     }
     this.bufferStart = offset;
     this.bufferEnd = offset + live;
+  }
+
+  private allocate(length: number): Uint8Array {
+    return this.sharedMemory ? new Uint8Array(new SharedArrayBuffer(length)) : new Uint8Array(length);
   }
 
   private consume(count: number): void {
@@ -283,7 +298,35 @@ export class WalStreamDecoder {
         this.skipContinuationBytes();
         continue;
       }
-      return this.readRecord();
+      const record = this.readRecord(undefined);
+      assert(record !== PACKED, 'a record object without a builder');
+      return record;
+    }
+  }
+
+  /**
+   * next(), but the record goes into `builder`'s columns (packed-records.ts) instead of an object:
+   * true when one was added, false when more bytes are needed. Same checks, same errors.
+   */
+  nextInto(builder: PackedRecordsBuilder): boolean {
+    // Bounded as next().
+    for (;;) {
+      const available = this.bufferEnd - this.bufferStart;
+      if (this.skipUntilLsn > this.readLsn) {
+        const skip = Math.min(available, this.skipUntilLsn - this.readLsn);
+        this.consume(skip);
+        if (this.skipUntilLsn > this.readLsn) return false;
+        continue;
+      }
+      if ((this.readLsn & PAGE_OFFSET_MASK) === 0) {
+        if (!this.readPageHeaderAtStart()) return false;
+        continue;
+      }
+      if (this.continuationRemaining > 0) {
+        this.skipContinuationBytes();
+        continue;
+      }
+      return this.readRecord(builder) !== undefined;
     }
   }
 
@@ -368,7 +411,8 @@ export class WalStreamDecoder {
     }
   }
 
-  private readRecord(): DecodedRecord | undefined {
+  /** Reads the record at readLsn into `builder` when given (then returns PACKED), else as an object. */
+  private readRecord(builder: PackedRecordsBuilder | undefined): DecodedRecord | typeof PACKED | undefined {
     const start = this.readLsn;
     assert((start & ALIGN_MASK) === 0 && (start & PAGE_OFFSET_MASK) !== 0, 'record start must be aligned and inside a page');
     const available = this.bufferEnd - this.bufferStart;
@@ -383,18 +427,24 @@ export class WalStreamDecoder {
     if (available < rawEnd - start) return undefined;
     const source = this.assembleRecord(start, totalLength, rawEnd);
     const offset = this.assembledOffset;
-    let decoded: DecodedRecord;
+    let decoded: DecodedRecord | undefined;
+    let rmgrInfo: number;
     try {
       this.checkRecordHeader(source, offset, start);
       if (!verifyRecordCrc(source, offset)) throw walCorrupt(`incorrect resource manager data checksum in record at ${formatLsn(start)}`, start);
-      decoded = decodeXLogRecord(source, start, rawEnd, offset, totalLength);
+      if (builder === undefined) {
+        decoded = decodeXLogRecord(source, start, rawEnd, offset, totalLength);
+        rmgrInfo = (decoded.rmgrId << 8) | decoded.info;
+      } else {
+        rmgrInfo = decodeXLogRecordPacked(source, start, rawEnd, offset, totalLength, builder);
+      }
     } catch (error) {
       this.undoJoin();
       throw error;
     }
     this.joined = JOIN_NONE;
-    this.finishRecord(decoded, rawEnd);
-    return decoded;
+    this.finishRecord(start, rmgrInfo, rawEnd);
+    return decoded ?? PACKED;
   }
 
   /** Catches misframed WAL before waiting for a (possibly huge, bogus) length: the prev link. */
@@ -503,11 +553,11 @@ export class WalStreamDecoder {
   private allocateRecord(totalLength: number): Uint8Array {
     if (totalLength > SLAB_RECORD_BYTES_MAX) {
       this.assembledOffset = 0;
-      return new Uint8Array(totalLength);
+      return this.allocate(totalLength);
     }
     const aligned = (totalLength + 7) & ~7; // keeps every record 8-byte aligned in its slab
     if (this.slabUsed + aligned > this.slab.length) {
-      this.slab = new Uint8Array(SLAB_BYTES);
+      this.slab = this.allocate(SLAB_BYTES);
       this.slabUsed = 0;
     }
     this.assembledOffset = this.slabUsed;
@@ -529,10 +579,10 @@ export class WalStreamDecoder {
     }
   }
 
-  private finishRecord(decoded: DecodedRecord, rawEnd: Lsn): void {
+  private finishRecord(lsn: Lsn, rmgrInfo: number, rawEnd: Lsn): void {
     this.consume(rawEnd - this.readLsn);
-    this.previousRecordLsn = decoded.lsn;
-    const isSwitch = decoded.rmgrId === RmgrId.Xlog && (decoded.info & 0xf0) === XLOG_SWITCH;
+    this.previousRecordLsn = lsn;
+    const isSwitch = rmgrInfo >>> 8 === RmgrId.Xlog && (rmgrInfo & 0xf0) === XLOG_SWITCH;
     if (isSwitch) {
       const segmentOffset = rawEnd & this.segmentMask;
       this.skipUntilLsn = segmentOffset === 0 ? rawEnd : rawEnd - segmentOffset + this.segmentSize;
@@ -540,6 +590,6 @@ export class WalStreamDecoder {
       this.skipUntilLsn = maxAlign(rawEnd);
     }
     this.decodedUpTo = isSwitch ? this.skipUntilLsn : rawEnd;
-    assert(this.decodedUpTo > decoded.lsn, 'position must advance');
+    assert(this.decodedUpTo > lsn, 'position must advance');
   }
 }

@@ -22,12 +22,13 @@
  * The CRC covers the bytes after the header first, then the header up to xl_crc
  * (xlogreader.c ValidXLogRecord); `verifyRecordCrc` does exactly that.
  */
-import { assertNever } from '../assert.js';
+import { assert, assertNever } from '../assert.js';
 import { StrataError } from '../errors.js';
 import { formatLsn } from '../lsn.js';
 import type { Lsn } from '../lsn.js';
 import { lz4Decompress, pglzDecompress, zstdDecompressInto } from './compression.js';
-import { CRC32C_INIT, crc32cFinish, crc32cUpdate } from './crc32c.js';
+import { crc32cOfRecord } from './crc32c.js';
+import { BLOCK_FIELDS, BlockField, RECORD_FIELDS, RecordField, type PackedRecords, type PackedRecordsBuilder, type RecordExtras } from './packed-records.js';
 import { BLCKSZ } from './types.js';
 import type { DecodedBlock, DecodedRecord, ForkNumber, ImageCompression, RelFileNode } from './types.js';
 
@@ -78,15 +79,9 @@ export function walCorrupt(message: string, lsn: Lsn, extra: Record<string, unkn
  */
 export function verifyRecordCrc(bytes: Uint8Array, offset = 0): boolean {
   const totalLength = readUint32(bytes, offset);
-  let crc = crc32cUpdate(CRC32C_INIT, bytes, offset + SIZE_OF_XLOG_RECORD, offset + totalLength);
-  crc = crc32cUpdate(crc, bytes, offset, offset + CRC_OFFSET);
-  return crc32cFinish(crc) === readUint32(bytes, offset + CRC_OFFSET);
+  return crc32cOfRecord(bytes, offset, totalLength) === readUint32(bytes, offset + CRC_OFFSET);
 }
 
-interface RecordExtras {
-  readonly origin: number | undefined;
-  readonly toplevelXid: number | undefined;
-}
 
 /** Mutable scratch for one block while headers are parsed (payload offsets are known later). */
 interface BlockHeader {
@@ -208,6 +203,16 @@ class XLogRecordValue implements DecodedRecord {
     return this.rmgrInfo >>> 8;
   }
 
+  /** The decoder's array the record's bytes lie in (see recordSource). */
+  get sourceBytes(): Uint8Array {
+    return this.source;
+  }
+
+  /** Where the record starts in sourceBytes. */
+  get sourceOffset(): number {
+    return this.offset;
+  }
+
   get info(): number {
     return this.rmgrInfo & 0xff;
   }
@@ -263,6 +268,15 @@ class XLogRecordValue implements DecodedRecord {
   }
 }
 
+function copySourceRange(source: Uint8Array, start: number, length: number, target: Uint8Array, offset: number): void {
+  if (offset < 0 || offset + length > target.length) throw new RangeError('record does not fit the target');
+  if (length > SHORT_COPY_MAX) {
+    target.set(source.subarray(start, start + length), offset);
+    return;
+  }
+  for (let index = 0; index < length; index++) target[offset + index] = source[start + index]!;
+}
+
 /** Records up to this length are copied byte by byte: cheaper than making a view to copy from. */
 const SHORT_COPY_MAX = 192;
 
@@ -273,12 +287,13 @@ const SHORT_COPY_MAX = 192;
  */
 export function copyRecordBytes(record: DecodedRecord, target: Uint8Array, offset: number): void {
   if (record instanceof XLogRecordValue) record.copyInto(target, offset);
+  else if (record instanceof PackedRecordView) copySourceRange(record.sourceBytes, record.sourceOffset, record.totalLength, target, offset);
   else target.set(record.record, offset);
 }
 
 /** `record.record.length`, without making the record view for this module's records. */
 export function recordByteLength(record: DecodedRecord): number {
-  return record instanceof XLogRecordValue ? record.totalLength : record.record.length;
+  return record instanceof XLogRecordValue || record instanceof PackedRecordView ? record.totalLength : record.record.length;
 }
 
 /**
@@ -287,12 +302,47 @@ export function recordByteLength(record: DecodedRecord): number {
  * buffer without making the main-data view (one object fewer per record).
  */
 export function mainDataByte(record: DecodedRecord, index: number): number | undefined {
-  return record instanceof XLogRecordValue ? record.mainDataByte(index) : record.mainData[index];
+  if (record instanceof XLogRecordValue || record instanceof PackedRecordView) return record.mainDataByte(index);
+  return record.mainData[index];
 }
 
 /** The length of a record's main data, as `record.mainData.length`, without making the view. */
 export function mainDataLength(record: DecodedRecord): number {
-  return record instanceof XLogRecordValue ? record.mainDataSize : record.mainData.length;
+  return record instanceof XLogRecordValue || record instanceof PackedRecordView ? record.mainDataSize : record.mainData.length;
+}
+
+/**
+ * The array a record's bytes lie in, and (recordSourceOffset) where they start in it: for storing
+ * the record by reference (in-memory-layer.ts putReferenced) without making the record view. For
+ * this module's records that is the decoder's buffer; for any other record, `record.record`.
+ */
+export function recordSource(record: DecodedRecord): Uint8Array {
+  return record instanceof XLogRecordValue || record instanceof PackedRecordView ? record.sourceBytes : record.record;
+}
+
+export function recordSourceOffset(record: DecodedRecord): number {
+  return record instanceof XLogRecordValue || record instanceof PackedRecordView ? record.sourceOffset : 0;
+}
+
+/**
+ * The array an uncompressed full-page image's stored bytes (the page without its hole) lie in, and
+ * (blockImageSourceOffset) where they start: for storing the image by reference. Throws
+ * PS_ERR_WAL_CORRUPT when the image length does not match its hole. The block must have an
+ * uncompressed image.
+ */
+export function blockImageSource(block: DecodedBlock): Uint8Array {
+  assert(block.hasImage && block.imageCompression === 'none', 'an uncompressed image is referenced');
+  const known = block instanceof BlockReference || block instanceof PackedBlockView;
+  const source = known ? block.sourceBytes : block.imageBytes!;
+  const imageLength = known ? block.storedImageLength : block.imageBytes!.length;
+  if (imageLength !== BLCKSZ - block.holeLength || block.holeOffset + block.holeLength > BLCKSZ) {
+    throw new StrataError('PS_ERR_WAL_CORRUPT', 'image length does not match its hole');
+  }
+  return source;
+}
+
+export function blockImageSourceOffset(block: DecodedBlock): number {
+  return block instanceof BlockReference || block instanceof PackedBlockView ? block.imageSourceOffset : 0;
 }
 
 class BlockReference implements DecodedBlock {
@@ -340,6 +390,21 @@ class BlockReference implements DecodedBlock {
 
   get blockId(): number {
     return this.flags >>> 16;
+  }
+
+  /** The decoder's array the image and data lie in (see blockImageSource). */
+  get sourceBytes(): Uint8Array {
+    return this.source;
+  }
+
+  /** Where the image's stored bytes start in sourceBytes. */
+  get imageSourceOffset(): number {
+    return this.payloadOffset;
+  }
+
+  /** Stored bytes of the image (BLCKSZ minus the hole, when uncompressed). */
+  get storedImageLength(): number {
+    return this.imageLength;
   }
 
   get forkNumber(): ForkNumber {
@@ -397,6 +462,193 @@ class BlockReference implements DecodedBlock {
 }
 
 /**
+ * A DecodedRecord over one record of a PackedRecords batch (packed-records.ts) at a time: one
+ * object per batch, moved from record to record with `moveTo`, with one reusable block view per
+ * block position. WHY: ingest handles most records synchronously and keeps nothing of them, so
+ * it needs no object per record; the few records that are kept (across an await, say) are turned
+ * into ordinary record objects with `materialize()`. A view is only valid until the next
+ * `moveTo`: never keep it, or its blocks.
+ */
+export class PackedRecordView implements DecodedRecord {
+  // Columns of the batch, held directly (read on every field access).
+  #batch: PackedRecords | undefined;
+  #lsns: Float64Array = new Float64Array(0);
+  #endLsns: Float64Array = new Float64Array(0);
+  #prevLsns: Float64Array = new Float64Array(0);
+  #records: Int32Array = new Int32Array(0);
+  /** The batch's blocks column (read by the block views). */
+  blockColumn: Int32Array = new Int32Array(0);
+  /** Whole-buffer byte views of the batch's sources, and the batch's relations as objects. */
+  #sources: Uint8Array[] = [];
+  #rels: (RelFileNode | undefined)[] = [];
+  #relColumn: Uint32Array = new Uint32Array(0);
+  #extras: readonly RecordExtras[] = [];
+  #count = 0;
+  /** Block views by record block count: #blockLists[n] holds n views. */
+  readonly #blockLists: PackedBlockView[][] = [[]];
+  #index = 0;
+  #base = 0;
+  /** The current record's source array (its block views read it too). */
+  source: Uint8Array = EMPTY;
+  #blocks: readonly DecodedBlock[] = NO_BLOCKS;
+
+  /** Points the view at a new batch (before the first moveTo). */
+  reset(batch: PackedRecords): this {
+    this.#batch = batch;
+    this.#lsns = batch.lsn;
+    this.#endLsns = batch.endLsn;
+    this.#prevLsns = batch.prevLsn;
+    this.#records = batch.records;
+    this.blockColumn = batch.blocks;
+    this.#sources = batch.sources.map((buffer) => new Uint8Array(buffer));
+    this.#relColumn = batch.rels;
+    this.#rels = new Array<RelFileNode | undefined>(batch.rels.length / 3);
+    this.#extras = batch.extras;
+    this.#count = batch.count;
+    return this;
+  }
+
+  moveTo(index: number): this {
+    assert(this.#batch !== undefined && index >= 0 && index < this.#count, 'record index inside the batch');
+    this.#index = index;
+    const base = index * RECORD_FIELDS;
+    this.#base = base;
+    const records = this.#records;
+    this.source = this.#sources[records[base + RecordField.Source]!]!;
+    const blocksEnd = records[base + RecordField.BlocksEnd]!;
+    const blocksStart = index === 0 ? 0 : records[base - RECORD_FIELDS + RecordField.BlocksEnd]!;
+    const count = blocksEnd - blocksStart;
+    if (count === 0) {
+      this.#blocks = NO_BLOCKS;
+    } else {
+      const list = this.#blockLists[count] ?? this.#makeBlockList(count);
+      for (let block = 0; block < count; block++) list[block]!.base = (blocksStart + block) * BLOCK_FIELDS;
+      this.#blocks = list;
+    }
+    return this;
+  }
+
+  #makeBlockList(count: number): PackedBlockView[] {
+    assert(count <= XLR_MAX_BLOCK_ID + 1, 'a record has at most 33 blocks');
+    const list = Array.from({ length: count }, () => new PackedBlockView(this));
+    this.#blockLists[count] = list;
+    return list;
+  }
+
+  /** The relation at `index` of the batch, one object per relation and batch. */
+  relAt(index: number): RelFileNode {
+    let rel = this.#rels[index];
+    if (rel === undefined) {
+      const rels = this.#relColumn;
+      rel = { spcNode: rels[index * 3]!, dbNode: rels[index * 3 + 1]!, relNode: rels[index * 3 + 2]! };
+      this.#rels[index] = rel;
+    }
+    return rel;
+  }
+
+  get lsn(): Lsn { return this.#lsns[this.#index]!; }
+  get endLsn(): Lsn { return this.#endLsns[this.#index]!; }
+  get prevLsn(): Lsn { return this.#prevLsns[this.#index]!; }
+  get xid(): number { return this.#records[this.#base + RecordField.Xid]! >>> 0; }
+  get rmgrId(): number { return this.#records[this.#base + RecordField.RmgrInfo]! >>> 8; }
+  get info(): number { return this.#records[this.#base + RecordField.RmgrInfo]! & 0xff; }
+  get totalLength(): number { return this.#records[this.#base + RecordField.TotalLength]!; }
+  get blocks(): readonly DecodedBlock[] { return this.#blocks; }
+  get sourceBytes(): Uint8Array { return this.source; }
+  get sourceOffset(): number { return this.#records[this.#base + RecordField.Offset]!; }
+  get mainDataSize(): number { return this.#records[this.#base + RecordField.MainDataLength]!; }
+
+  get origin(): number | undefined {
+    const extras = this.#records[this.#base + RecordField.Extras]!;
+    return extras < 0 ? undefined : this.#extras[extras]!.origin;
+  }
+
+  get toplevelXid(): number | undefined {
+    const extras = this.#records[this.#base + RecordField.Extras]!;
+    return extras < 0 ? undefined : this.#extras[extras]!.toplevelXid;
+  }
+
+  get record(): Uint8Array {
+    const offset = this.sourceOffset;
+    return this.source.subarray(offset, offset + this.totalLength);
+  }
+
+  get mainData(): Uint8Array {
+    const length = this.mainDataSize;
+    if (length === 0) return EMPTY;
+    const end = this.sourceOffset + this.totalLength;
+    return this.source.subarray(end - length, end);
+  }
+
+  /** Byte `index` of the main data (undefined past its end), as XLogRecordValue.mainDataByte. */
+  mainDataByte(index: number): number | undefined {
+    const base = this.#base;
+    const records = this.#records;
+    const length = records[base + RecordField.MainDataLength]!;
+    if (index < 0 || index >= length) return undefined;
+    return this.source[records[base + RecordField.Offset]! + records[base + RecordField.TotalLength]! - length + index];
+  }
+
+  /** An ordinary record object with the same fields and views (safe to keep). */
+  materialize(): DecodedRecord {
+    const blocks = this.#blocks.length === 0 ? NO_BLOCKS : this.#blocks.map((block) => (block as PackedBlockView).materialize());
+    const extras = this.#records[this.#base + RecordField.Extras]!;
+    const extra = extras < 0 ? undefined : this.#extras[extras];
+    return new XLogRecordValue(
+      this.lsn, this.endLsn, this.prevLsn, this.xid, this.rmgrId, this.info, this.totalLength, blocks,
+      extra?.origin, extra?.toplevelXid, this.source, this.sourceOffset, this.mainDataSize,
+    );
+  }
+}
+
+/** One block position of a PackedRecordView (valid until the view moves). */
+class PackedBlockView implements DecodedBlock {
+  readonly #owner: PackedRecordView;
+  /** Index of the block's first field in the blocks column. */
+  base = 0;
+
+  constructor(owner: PackedRecordView) {
+    this.#owner = owner;
+  }
+
+  get #flags(): number { return this.#owner.blockColumn[this.base + BlockField.Flags]!; }
+  get blockId(): number { return this.#flags >>> 16; }
+  get rel(): RelFileNode { return this.#owner.relAt(this.#owner.blockColumn[this.base + BlockField.Rel]!); }
+  get forkNumber(): ForkNumber { return (this.#flags & BKPBLOCK_FORK_MASK) as ForkNumber; }
+  get blockNumber(): number { return this.#owner.blockColumn[this.base + BlockField.BlockNumber]! >>> 0; }
+  get willInit(): boolean { return (this.#flags & BKPBLOCK_WILL_INIT) !== 0; }
+  get hasImage(): boolean { return (this.#flags & BKPBLOCK_HAS_IMAGE) !== 0; }
+  get applyImage(): boolean { const flags = this.#flags; return (flags & BKPBLOCK_HAS_IMAGE) !== 0 && ((flags >>> 8) & BKPIMAGE_APPLY) !== 0; }
+  get imageCompression(): ImageCompression { return compressionOf((this.#flags >>> 8) & 0xff); }
+  get holeOffset(): number { return this.#owner.blockColumn[this.base + BlockField.HoleOffset]!; }
+  get holeLength(): number { return this.#owner.blockColumn[this.base + BlockField.HoleLength]!; }
+  get sourceBytes(): Uint8Array { return this.#owner.source; }
+  get imageSourceOffset(): number { return this.#owner.blockColumn[this.base + BlockField.PayloadOffset]!; }
+  get storedImageLength(): number { return this.#owner.blockColumn[this.base + BlockField.ImageLength]!; }
+
+  get imageBytes(): Uint8Array | undefined {
+    if (!this.hasImage) return undefined;
+    const start = this.imageSourceOffset;
+    return this.sourceBytes.subarray(start, start + this.storedImageLength);
+  }
+
+  get data(): Uint8Array {
+    const length = this.#owner.blockColumn[this.base + BlockField.DataLength]!;
+    if (length === 0) return EMPTY;
+    const start = this.imageSourceOffset + this.storedImageLength;
+    return this.sourceBytes.subarray(start, start + length);
+  }
+
+  materialize(): DecodedBlock {
+    const flags = this.#flags;
+    return new BlockReference(
+      flags >>> 16, flags & 0xff, (flags >>> 8) & 0xff, this.rel, this.blockNumber, this.holeOffset, this.holeLength,
+      this.sourceBytes, this.imageSourceOffset, this.storedImageLength, this.#owner.blockColumn[this.base + BlockField.DataLength]!,
+    );
+  }
+}
+
+/**
  * Writes a block's full page (decodeBlockImage) into `target[offset, offset + BLCKSZ)`. WHY: the
  * ingest fast path decodes images straight into layer chunks; for this module's blocks an
  * uncompressed image is copied without the intermediate views decodeBlockImage needs.
@@ -417,12 +669,14 @@ const SCRATCH: BlockHeader[] = Array.from({ length: XLR_MAX_BLOCK_ID + 1 }, () =
   rel: EMPTY_REL, blockNumber: 0,
 }));
 
+/** What parseRecordHeaders found, besides the block headers in SCRATCH (one instance, reused). */
+const PARSED = { blockCount: 0, mainDataLength: 0, payloadOffset: 0, origin: undefined as number | undefined, toplevelXid: undefined as number | undefined };
+
 /**
- * Decodes the complete, CRC-checked record at `bytes[offset, offset + xl_tot_len)`. The result's
- * views (record, main data, block data, image bytes) are views of `bytes` (no copies), made on
- * first access: `bytes` must never change afterwards.
+ * Parses the headers of the record at `bytes[offset, offset + length)` into SCRATCH and PARSED,
+ * with every consistency check of xlogreader.c DecodeXLogRecord; throws PS_ERR_WAL_CORRUPT.
  */
-export function decodeXLogRecord(bytes: Uint8Array, lsn: Lsn, endLsn: Lsn, offset = 0, length = bytes.length - offset): DecodedRecord {
+function parseRecordHeaders(bytes: Uint8Array, lsn: Lsn, offset: number, length: number): void {
   const totalLength = readUint32(bytes, offset);
   if (totalLength !== length) throw walCorrupt(`record at ${formatLsn(lsn)} has inconsistent length`, lsn);
   const end = offset + totalLength;
@@ -461,7 +715,22 @@ export function decodeXLogRecord(bytes: Uint8Array, lsn: Lsn, endLsn: Lsn, offse
     }
   }
   if (end - cursor.offset !== payloadLength) throw walCorrupt(`record at ${formatLsn(lsn)} has bad payload length`, lsn);
-  let payloadOffset = cursor.offset;
+  PARSED.blockCount = blockCount;
+  PARSED.mainDataLength = mainDataLength;
+  PARSED.payloadOffset = cursor.offset;
+  PARSED.origin = origin;
+  PARSED.toplevelXid = toplevelXid;
+}
+
+/**
+ * Decodes the complete, CRC-checked record at `bytes[offset, offset + xl_tot_len)`. The result's
+ * views (record, main data, block data, image bytes) are views of `bytes` (no copies), made on
+ * first access: `bytes` must never change afterwards.
+ */
+export function decodeXLogRecord(bytes: Uint8Array, lsn: Lsn, endLsn: Lsn, offset = 0, length = bytes.length - offset): DecodedRecord {
+  parseRecordHeaders(bytes, lsn, offset, length);
+  const blockCount = PARSED.blockCount;
+  let payloadOffset = PARSED.payloadOffset;
   let blocks: readonly DecodedBlock[] = NO_BLOCKS;
   if (blockCount > 0) {
     const made = new Array<DecodedBlock>(blockCount);
@@ -474,8 +743,30 @@ export function decodeXLogRecord(bytes: Uint8Array, lsn: Lsn, endLsn: Lsn, offse
   }
   return new XLogRecordValue(
     lsn, endLsn, readUint64(bytes, offset + 8), readUint32(bytes, offset + 4), bytes[offset + 17]!, bytes[offset + 16]!,
-    totalLength, blocks, origin, toplevelXid, bytes, offset, mainDataLength,
+    length, blocks, PARSED.origin, PARSED.toplevelXid, bytes, offset, PARSED.mainDataLength,
   );
+}
+
+/**
+ * decodeXLogRecord into the columns of a PackedRecordsBuilder instead of objects (packed-records.ts):
+ * the same checks, no allocation per record. Returns xl_rmid << 8 | xl_info.
+ */
+export function decodeXLogRecordPacked(
+  bytes: Uint8Array, lsn: Lsn, endLsn: Lsn, offset: number, length: number, builder: PackedRecordsBuilder,
+): number {
+  parseRecordHeaders(bytes, lsn, offset, length);
+  const blockCount = PARSED.blockCount;
+  const extras = PARSED.origin === undefined && PARSED.toplevelXid === undefined ? undefined : { origin: PARSED.origin, toplevelXid: PARSED.toplevelXid };
+  const rmgrInfo = (bytes[offset + 17]! << 8) | bytes[offset + 16]!;
+  builder.addRecord(lsn, endLsn, readUint64(bytes, offset + 8), readUint32(bytes, offset + 4), rmgrInfo, length, bytes, offset, PARSED.mainDataLength, extras);
+  let payloadOffset = PARSED.payloadOffset;
+  for (let index = 0; index < blockCount; index++) {
+    const header = SCRATCH[index]!;
+    const flags = header.forkFlags | (header.imageInfo << 8) | (header.blockId << 16);
+    builder.addBlock(flags, header.rel, header.blockNumber, header.holeOffset, header.holeLength, payloadOffset, header.imageLength, header.dataLength, bytes);
+    payloadOffset += header.imageLength + header.dataLength;
+  }
+  return rmgrInfo;
 }
 
 function readBlockHeader(cursor: HeaderCursor, header: BlockHeader, blockId: number, previousRel: RelFileNode | undefined): BlockHeader {

@@ -84,7 +84,10 @@ async function harness(options: HarnessOptions = {}) {
   const store = new RecordingStore();
   const walIngest = await WalIngest.create(store, { logger: capture.logger });
   const batches: DecodedRecord[][] = [];
-  const ingest: RecordIngest = { ingestBatch: async (records) => { batches.push([...records]); await walIngest.ingestBatch(records); } };
+  const ingest: RecordIngest = {
+    ingestBatch: async (records) => { batches.push([...records]); await walIngest.ingestBatch(records); },
+    ingestPacked: (batch, first) => walIngest.ingestPacked(batch, first),
+  };
   const persisted: TimelineLsns[] = [];
   const lsns: TimelineLsns = { consistentLsn: BASE, lastRecordLsn: BASE, diskConsistentLsn: BASE, remoteConsistentLsn: 0, ...options.lsns };
   const timeline = new Timeline({

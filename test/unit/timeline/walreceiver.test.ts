@@ -9,6 +9,8 @@
  * WAL bytes are real (test/unit/wal/wal-builder.ts), so the real decoder inside the walreceiver
  * decodes them. Expected start LSNs are written out by hand, not computed like the module does.
  */
+import type { PackedRecords } from '../../../src/wal/packed-records.js';
+import { PackedRecordView } from '../../../src/wal/xlog-record.js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { StrataError } from '../../../src/errors.js';
@@ -80,6 +82,13 @@ class FakeTarget implements WalTarget {
     if (fresh.length > 0) this.lastRecordLsn = nextRecordStart(fresh[fresh.length - 1]!.endLsn);
     this.journal.push('ingest');
     return fresh.length;
+  }
+
+  /** Packed batches (what the walreceiver delivers) are checked like record lists. */
+  ingestPacked(batch: PackedRecords): Promise<number> {
+    const view = new PackedRecordView().reset(batch);
+    const records = Array.from({ length: batch.count }, (_, index) => view.moveTo(index).materialize());
+    return this.ingestRecords(records);
   }
 
   async flush(): Promise<Lsn> {
