@@ -32,11 +32,25 @@ export interface IngestBenchResult { records: number; bytes: number; seconds: nu
 const RUNS = 3;
 
 export function run(options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn }): Promise<IngestBenchResult> {
-  return fastestOf(RUNS, () => measureIngest({ ...options, durable: false }));
+  return withDecodeThread((decodeThread) => fastestOf(RUNS, () => measureIngest({ ...options, durable: false }, decodeThread)));
 }
 
 export function runDurable(options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn }): Promise<IngestBenchResult> {
-  return fastestOf(1, () => measureIngest({ ...options, durable: true }));
+  return withDecodeThread((decodeThread) => fastestOf(1, () => measureIngest({ ...options, durable: true }, decodeThread)));
+}
+
+/**
+ * One decode thread for all runs, started before the first, as the server's lives as long as the
+ * server (so later runs see it warm, as a running server's is).
+ */
+async function withDecodeThread<T>(body: (decodeThread: WalDecodeThread) => Promise<T>): Promise<T> {
+  const decodeThread = new WalDecodeThread();
+  try {
+    await decodeThread.warm();
+    return await body(decodeThread);
+  } finally {
+    await decodeThread.close();
+  }
 }
 
 async function fastestOf(runs: number, measure: () => Promise<Omit<IngestBenchResult, 'runSeconds'>>): Promise<IngestBenchResult> {
@@ -47,16 +61,16 @@ async function fastestOf(runs: number, measure: () => Promise<Omit<IngestBenchRe
 }
 
 /**
- * One run, as the server ingests: a decode thread (wal-decode-stage.ts, started before the clock
- * starts, as the server's is) decodes the files into packed batches, and this thread ingests them.
+ * One run, as the server ingests: the decode thread (wal-decode-stage.ts) decodes the files into
+ * packed batches, and this thread ingests them.
  */
-async function measureIngest(options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn; durable: boolean }): Promise<Omit<IngestBenchResult, 'runSeconds'>> {
+async function measureIngest(
+  options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn; durable: boolean }, decodeThread: WalDecodeThread,
+): Promise<Omit<IngestBenchResult, 'runSeconds'>> {
   const files = (await readdir(options.walDirectory)).filter((name) => /^[0-9A-F]{24}$/.test(name)).map((name) => join(options.walDirectory, name));
   const directory = await mkdtemp(join(tmpdir(), 'strata-ingest-bench-'));
   const logger = silentLogger();
-  const decodeThread = new WalDecodeThread();
   try {
-    await decodeThread.warm();
     // In memory: a checkpoint distance above the whole range, so nothing is flushed while timed.
     const checkpointDistanceBytes = options.durable ? limits.checkpointDistanceBytesDefault : 64 * 1024 * 1024 * 1024;
     const store = await LayeredTimelineStore.open({ directory, logger, checkpointDistanceBytes });
@@ -76,7 +90,6 @@ async function measureIngest(options: { walDirectory: string; startLsn: Lsn; end
     await store.close();
     return { records, bytes: options.endLsn - options.startLsn, seconds, layerFiles };
   } finally {
-    await decodeThread.close();
     await rm(directory, { recursive: true, force: true });
   }
 }
@@ -88,8 +101,9 @@ if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].sp
     process.exit(2);
   }
   const durable = process.argv.includes('--durable');
-  const result = await measureIngest({ walDirectory, startLsn: parseLsn(start), endLsn: parseLsn(end), durable });
+  const options = { walDirectory, startLsn: parseLsn(start), endLsn: parseLsn(end) };
+  const result = await (durable ? runDurable(options) : run(options));
   const megabytes = result.bytes / 1048576;
   process.stdout.write(`ingest${durable ? ' (durable)' : ' (in memory)'}: ${result.records} records, ${megabytes.toFixed(1)} MiB in ${result.seconds.toFixed(2)} s = ` +
-    `${(megabytes / result.seconds).toFixed(1)} MiB/s, ${Math.round(result.records / result.seconds)} records/s, ${result.layerFiles} layer files\n`);
+    `${(megabytes / result.seconds).toFixed(1)} MiB/s, ${Math.round(result.records / result.seconds)} records/s, ${result.layerFiles} layer files (runs ${result.runSeconds.map((seconds) => seconds.toFixed(3)).join(", ")} s)\n`);
 }

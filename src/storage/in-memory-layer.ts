@@ -181,8 +181,10 @@ export class InMemoryLayer implements SearchableLayer {
   readonly #chunks: Uint8Array[] = [];
   /** Chunk index of each registered buffer; the last one is cached (consecutive puts share it). */
   readonly #registered = new Map<ArrayBufferLike, number>();
-  #lastRegisteredBuffer: ArrayBufferLike | undefined;
-  #lastRegisteredIndex = -1;
+  /** The array of the last putReferenced, its chunk position base, and its length. */
+  #lastSourceArray: Uint8Array | undefined;
+  #lastSourceBase = 0;
+  #lastSourceLength = 0;
   /** The chunk small values are appended to (undefined until the first put). */
   #chunk: Buffer | undefined;
   #chunkIndex = -1;
@@ -259,17 +261,17 @@ export class InMemoryLayer implements SearchableLayer {
    */
   putReferenced(keyHigh: string, keyLow: number, lsn: Lsn, shape: number, hole: number, source: Uint8Array, start: number, length: number): void {
     assert(this.#frozen === undefined, 'put into a frozen layer');
-    assert(lsn >= this.#lsnMax && Number.isSafeInteger(lsn) && lsn >= 0, 'LSNs never go backwards within a layer');
-    assert(shape !== SHAPE_ENCODED && start >= 0 && length > 0 && start + length <= source.length, 'a referenced value lies inside its source');
-    const buffer = source.buffer;
-    let chunkIndex = this.#lastRegisteredIndex;
-    if (buffer !== this.#lastRegisteredBuffer) {
-      chunkIndex = this.#registered.get(buffer) ?? this.#register(buffer);
-      this.#lastRegisteredBuffer = buffer;
-      this.#lastRegisteredIndex = chunkIndex;
+    assert(lsn >= this.#lsnMax && lsn >= 0, 'LSNs never go backwards within a layer');
+    // WHY cached by array identity: consecutive puts name the same decoder buffer, and an identity
+    // check is much cheaper than reading the `buffer` and `byteOffset` accessors per put.
+    if (source !== this.#lastSourceArray) {
+      const buffer = source.buffer;
+      this.#lastSourceArray = source;
+      this.#lastSourceBase = (this.#registered.get(buffer) ?? this.#register(buffer)) * POSITION_CHUNK_FACTOR + source.byteOffset;
+      this.#lastSourceLength = source.length;
     }
-    const position = chunkIndex * POSITION_CHUNK_FACTOR + source.byteOffset + start;
-    this.#putVersion(keyHigh, keyLow, lsn, position, length, shape, hole);
+    assert(shape !== SHAPE_ENCODED && start >= 0 && length > 0 && start + length <= this.#lastSourceLength, 'a referenced value lies inside its source');
+    this.#putVersion(keyHigh, keyLow, lsn, this.#lastSourceBase + start, length, shape, hole);
   }
 
   #register(buffer: ArrayBufferLike): number {

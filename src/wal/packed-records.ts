@@ -106,6 +106,8 @@ export class PackedRecordsBuilder {
   #lastSource: ArrayBufferLike | undefined;
   #lastSourceIndex = -1;
   #extras: RecordExtras[] = [];
+  #lastArray: Uint8Array | undefined;
+  #lastArrayOffset = 0;
 
   get count(): number {
     return this.#count;
@@ -131,8 +133,9 @@ export class PackedRecordsBuilder {
     records[base + RecordField.Xid] = xid;
     records[base + RecordField.RmgrInfo] = rmgrInfo;
     records[base + RecordField.TotalLength] = totalLength;
-    records[base + RecordField.Source] = this.#sourceIndexOf(source.buffer);
-    records[base + RecordField.Offset] = source.byteOffset + offset;
+    if (source !== this.#lastArray) this.#useArray(source);
+    records[base + RecordField.Source] = this.#lastSourceIndex;
+    records[base + RecordField.Offset] = this.#lastArrayOffset + offset;
     records[base + RecordField.MainDataLength] = mainDataLength;
     records[base + RecordField.BlocksEnd] = this.#blockCount;
     if (extras === undefined) {
@@ -159,7 +162,8 @@ export class PackedRecordsBuilder {
     blocks[base + BlockField.BlockNumber] = blockNumber;
     blocks[base + BlockField.HoleOffset] = holeOffset;
     blocks[base + BlockField.HoleLength] = holeLength;
-    blocks[base + BlockField.PayloadOffset] = source.byteOffset + payloadOffset;
+    if (source !== this.#lastArray) this.#useArray(source);
+    blocks[base + BlockField.PayloadOffset] = this.#lastArrayOffset + payloadOffset;
     blocks[base + BlockField.ImageLength] = imageLength;
     blocks[base + BlockField.DataLength] = dataLength;
     this.#blockCount += 1;
@@ -202,8 +206,21 @@ export class PackedRecordsBuilder {
     this.#sources = [];
     this.#lastSource = undefined;
     this.#lastSourceIndex = -1;
+    this.#lastArray = undefined;
+    this.#lastArrayOffset = 0;
     this.#extras = [];
     return batch;
+  }
+
+  /**
+   * Makes `array` the current source array. WHY cached by array: nearly every record of a batch
+   * lies in the same decoder buffer, and an identity check is far cheaper than reading `.buffer`
+   * and `.byteOffset` (accessors) per record and block.
+   */
+  #useArray(array: Uint8Array): void {
+    this.#lastArray = array;
+    this.#lastArrayOffset = array.byteOffset;
+    this.#sourceIndexOf(array.buffer);
   }
 
   #sourceIndexOf(buffer: ArrayBufferLike): number {
