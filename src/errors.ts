@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'PS_ERR_WAL_UNSUPPORTED'      // a WAL feature or record we do not decode
   | 'PS_ERR_LSN_TOO_OLD'          // read below the timeline's consistent start
   | 'PS_ERR_REDO_UNSUPPORTED'     // a page needs records applied and redo is not available
+  | 'PS_ERR_REDO_FAILED'          // WAL redo of a record failed (bad page state, routine error)
   | 'PS_ERR_PROTOCOL'             // the peer violated the pgwire/replication protocol
   | 'PS_ERR_UPSTREAM'             // the PostgreSQL primary returned an error
   | 'PS_ERR_IO'                   // a local file failed a checksum/magic/version check or I/O

@@ -11,6 +11,7 @@
  *   PS_ERR_ILLEGAL_TRANSITION                                   409
  *   PS_ERR_LSN_TOO_OLD                                          410 (the data is gone, not malformed)
  *   PS_ERR_REDO_UNSUPPORTED                                     501
+ *   PS_ERR_REDO_FAILED                                          500
  *   PS_ERR_MAILBOX_FULL, PS_ERR_SHUTTING_DOWN,
  *   PS_ERR_ACTOR_STOPPED                                        503 (retry later)
  *   PS_ERR_TIMEOUT                                              504
@@ -67,6 +68,7 @@ export function statusForCode(code: ErrorCode): number {
     case 'PS_ERR_UPSTREAM':
     case 'PS_ERR_IO':
     case 'PS_ERR_FAILPOINT':
+    case 'PS_ERR_REDO_FAILED':
       return 500;
     default:
       return assertNever(code, 'error code without an HTTP status');
