@@ -1,0 +1,61 @@
+/**
+ * The redo dispatcher: applies one WAL record to one page, as PostgreSQL's redo does to that
+ * buffer: restore a full-page image when the record carries one to apply, otherwise hand the page
+ * to the resource manager's routine (rmgr-table.ts), after the will-init and page-LSN rules of
+ * XLogReadBufferForRedo / XLogInitBufferForRedo (types.ts).
+ *
+ * Every failure is a StrataError naming the record: PS_ERR_REDO_UNSUPPORTED for a record type
+ * without a routine, PS_ERR_REDO_FAILED for anything a routine throws (a page not in the state
+ * the record expects, a bug), with the rmgr, record info, LSN and block id in its context.
+ */
+import { isStrataError, StrataError } from '../errors.js';
+import { formatLsn } from '../lsn.js';
+import { RMGR_NAMES, type DecodedBlock, type DecodedRecord } from '../wal/types.js';
+import { decodeBlockImage } from '../wal/xlog-record.js';
+import { BLCKSZ, pageGetLsn, pageIsNew, pageSetLsn } from './page.js';
+import { RMGR_REDO } from './rmgr-table.js';
+
+export function findBlock(record: DecodedRecord, blockId: number): DecodedBlock | undefined {
+  const blocks = record.blocks;
+  for (let index = 0; index < blocks.length; index++) if (blocks[index]!.blockId === blockId) return blocks[index];
+  return undefined;
+}
+
+function describe(record: DecodedRecord, blockId: number): Record<string, unknown> {
+  return { rmgr: RMGR_NAMES[record.rmgrId] ?? record.rmgrId, info: record.info, lsn: formatLsn(record.lsn), block_id: blockId };
+}
+
+/**
+ * Applies `record` to `page` (BLCKSZ bytes, changed in place), the page its block reference
+ * `blockId` names. Returns false when the page was already past the record (BLK_DONE: nothing done).
+ */
+export function redoBlock(page: Uint8Array, record: DecodedRecord, blockId: number): boolean {
+  if (page.length !== BLCKSZ) throw new StrataError('PS_ERR_REDO_FAILED', `a page is ${BLCKSZ} bytes, got ${page.length}`);
+  const block = findBlock(record, blockId);
+  if (block === undefined) {
+    throw new StrataError('PS_ERR_REDO_FAILED', `record at ${formatLsn(record.lsn)} has no block ${blockId}`, describe(record, blockId));
+  }
+  try {
+    if (block.hasImage && block.applyImage) {
+      decodeBlockImage(block, page);
+      if (!pageIsNew(page)) pageSetLsn(page, record.endLsn);
+      return true;
+    }
+    if (block.willInit) {
+      page.fill(0);
+    } else if (!pageIsNew(page) && pageGetLsn(page) >= record.endLsn) {
+      return false;
+    }
+    const rmgr = RMGR_REDO[record.rmgrId];
+    if (rmgr === undefined) {
+      throw new StrataError('PS_ERR_REDO_UNSUPPORTED', `no redo for resource manager ${RMGR_NAMES[record.rmgrId] ?? record.rmgrId}`, describe(record, blockId));
+    }
+    rmgr.redo(page, record, blockId);
+    return true;
+  } catch (error) {
+    if (isStrataError(error) && (error.code === 'PS_ERR_REDO_UNSUPPORTED' || error.code === 'PS_ERR_REDO_FAILED')) throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new StrataError('PS_ERR_REDO_FAILED', `redo of ${RMGR_NAMES[record.rmgrId] ?? record.rmgrId} record (info 0x${record.info.toString(16)}) at ${formatLsn(record.lsn)}, block ${blockId}: ${reason}`,
+      describe(record, blockId), { cause: error });
+  }
+}
