@@ -38,6 +38,10 @@ export class Metrics {
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly actorMailboxFull: Counter;
   readonly layerFlushes: Counter;
+  readonly walredoJobs: Counter;
+  readonly walredoRecordsApplied: Counter;
+  readonly walredoFailures: Counter;
+  readonly walredoLatencySeconds: Histogram;
   readonly #collectWorkerMetrics: (() => Promise<MetricsJson[]>) | undefined;
 
   constructor(options: MetricsOptions = {}) {
@@ -65,6 +69,13 @@ export class Metrics {
     });
     this.actorMailboxFull = new Counter({ name: 'strata_actor_mailbox_full_total', help: 'Messages rejected by a full mailbox', registers });
     this.layerFlushes = new Counter({ name: 'strata_layer_flushes_total', help: 'In-memory layers flushed to disk', registers });
+    this.walredoJobs = new Counter({ name: 'strata_walredo_jobs_total', help: 'Pages reconstructed by WAL redo', registers });
+    this.walredoRecordsApplied = new Counter({ name: 'strata_walredo_records_applied_total', help: 'WAL and Strata records applied by redo', registers });
+    this.walredoFailures = new Counter({ name: 'strata_walredo_failures_total', help: 'Redo jobs that failed (routine error, timeout, worker death)', registers });
+    this.walredoLatencySeconds = new Histogram({
+      name: 'strata_walredo_latency_seconds', help: 'Latency of a redo batch, queue wait included',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers,
+    });
     if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry });
   }
 

@@ -14,6 +14,7 @@
  * Timeline creation takes a base backup and may run for minutes, and reads may wait for WAL, so
  * both run concurrently with the mailbox; creations of one id are serialized by `creating`.
  */
+import { createWalRedoBehavior, walredoAddress, type WalRedoMessage } from '../walredo/walredo-actor.js';
 import { chmod, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assertNever } from '../assert.js';
@@ -153,6 +154,8 @@ export function createTenantBehavior(args: TenantActorArgs): Behavior<TenantMess
     async start(context) {
       state = applyTenantTransition(state, { kind: 'Activate' }, logOf(context));
       try {
+        // The tenant's walredo manager, asked by its timelines for pages that need records applied.
+        await context.spawn<WalRedoMessage>({ address: walredoAddress(args.tenantId), factory: () => createWalRedoBehavior({ tenantId: args.tenantId }) });
         for (const timelineId of await listTimelineIds(args.workdir, args.tenantId)) await spawnTimeline(context, timelineId);
         state = applyTenantTransition(state, { kind: 'ActivationDone' }, logOf(context));
       } catch (error) {

@@ -12,6 +12,7 @@
  * to arrive, which needs Ingest messages to keep flowing, so they run concurrently with the
  * mailbox (bounded by the runtime) and only read state.
  */
+import { walredoAddress, type WalRedoMessage } from '../walredo/walredo-actor.js';
 import type { PackedRecords } from '../wal/packed-records.js';
 import { join } from 'node:path';
 import { assertNever } from '../assert.js';
@@ -21,6 +22,7 @@ import { getRelSize } from '../ingest/metadata-readers.js';
 import { WalIngest } from '../ingest/wal-ingest.js';
 import type { RelTag } from '../keys.js';
 import { formatLsn, type Lsn } from '../lsn.js';
+import { BLCKSZ } from '../wal/types.js';
 import type { TimelineInfo } from '../http/management-api.js';
 import { boundLogger } from '../observability/log.js';
 import { readSmallFile } from '../storage/crashsafe.js';
@@ -35,6 +37,9 @@ import { slotNameForTimeline } from './attach-primary.js';
 
 /** The file (mode 0600) holding the full WAL source connection string, password included. */
 export const WAL_SOURCE_FILE = 'wal-source';
+
+/** A page's redo waits behind at most a queue of batches; beyond this the read fails (504). */
+const REDO_ASK_TIMEOUT_MS = 30_000;
 
 export interface TimelineActorArgs {
   tenantId: string;
@@ -115,12 +120,22 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       directory: args.directory, logger: logOf(context), diskConsistentLsn: loaded.diskConsistentLsn,
       checkpointDistanceBytes: args.checkpointDistanceBytes,
     });
-    const ingest = await WalIngest.create(store, { logger: logOf(context) });
+    // CREATE DATABASE (FILE_COPY) copies pages as of the record: those with records on top of
+    // their image are reconstructed by the walredo actor first.
+    const materializePage = async (key: string, lsn: Lsn): Promise<Uint8Array> => {
+      const data = await store.getReconstructData(key, lsn);
+      if (data === undefined) return new Uint8Array(BLCKSZ);
+      if (data.records.length === 0 && data.image !== undefined) return data.image.bytes;
+      return context.ask<Uint8Array>(walredoAddress(args.tenantId), { kind: 'Redo', key, data } satisfies WalRedoMessage, { timeoutMs: REDO_ASK_TIMEOUT_MS });
+    };
+    const ingest = await WalIngest.create(store, { logger: logOf(context), materializePage });
     timeline = new Timeline({
       tenantId: args.tenantId, timelineId: args.timelineId, store, ingest, relations: { getRelSize }, logger: logOf(context),
       lsns: { consistentLsn: loaded.initdbLsn, lastRecordLsn: loaded.diskConsistentLsn, diskConsistentLsn: loaded.diskConsistentLsn, remoteConsistentLsn: 0 },
       waitLsnTimeoutMs: args.waitLsnTimeoutMs, checkpointDistanceBytes: args.checkpointDistanceBytes,
       checkpointTimeoutMs: args.checkpointTimeoutMs,
+      // Pages that need records applied are reconstructed by the tenant's walredo actor.
+      redo: (key, data) => context.ask<Uint8Array>(walredoAddress(args.tenantId), { kind: 'Redo', key, data } satisfies WalRedoMessage, { timeoutMs: REDO_ASK_TIMEOUT_MS }),
       persist: async (lsns) => {
         metadata = { ...loaded, ...metadata, diskConsistentLsn: lsns.diskConsistentLsn };
         await writeTimelineMetadata(nodeFs, args.directory, metadata);

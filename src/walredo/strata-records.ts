@@ -1,0 +1,77 @@
+/**
+ * Redo of Strata records (storage/value.ts): the page changes PostgreSQL makes during redo of a
+ * record to a page the record does not reference, which ingest stores on that page's key instead.
+ *
+ *   ClearVisibilityMapFlags   visibility-map page: clear 2-bit flags of heap blocks
+ *                             (visibilitymap.c visibilitymap_clear; the VM page LSN is NOT set,
+ *                             as PostgreSQL does not set it there either)
+ *   ClogSetCommitted/Aborted  CLOG page: 2 status bits per xid (clog.c TransactionIdSetStatusBit)
+ *   MultixactOffsetCreate     pg_multixact/offsets page: the u32 offset of a multixact
+ *   MultixactMembersCreate    pg_multixact/members page: member xids and their status flag bytes,
+ *                             in groups of 4 members (multixact.c RecordNewMultiXact)
+ *
+ * SLRU pages (CLOG, multixact) have no page header: their bytes are all entries.
+ */
+import { StrataError } from '../errors.js';
+import type { StrataRecord } from '../storage/value.js';
+import { CLOG_XACTS_PER_PAGE } from '../wal/records/clog.js';
+import {
+  MULTIXACT_MEMBERGROUP_BYTES, MULTIXACT_MEMBERGROUPS_PER_PAGE, MULTIXACT_MEMBERS_PER_MEMBERGROUP, MULTIXACT_OFFSETS_PER_PAGE,
+} from '../wal/records/multixact.js';
+import { BLCKSZ, maxAlign, readU32, SIZE_OF_PAGE_HEADER, writeU32 } from './page.js';
+
+/** Visibility map: 2 bits per heap block after the (MAXALIGNed) page header. */
+const VM_MAP_OFFSET = maxAlign(SIZE_OF_PAGE_HEADER);
+const VM_MAPSIZE = BLCKSZ - VM_MAP_OFFSET;
+const VM_HEAPBLOCKS_PER_BYTE = 4;
+export const VM_HEAPBLOCKS_PER_PAGE = VM_MAPSIZE * VM_HEAPBLOCKS_PER_BYTE;
+
+const TRANSACTION_STATUS_COMMITTED = 0x01;
+const TRANSACTION_STATUS_ABORTED = 0x02;
+const CLOG_XACTS_PER_BYTE = 4;
+const MXACT_MEMBER_BITS_PER_XACT = 8;
+
+export function applyStrataRecord(page: Uint8Array, record: StrataRecord): void {
+  if (page.length !== BLCKSZ) throw new StrataError('PS_ERR_REDO_FAILED', `a page is ${BLCKSZ} bytes, got ${page.length}`);
+  switch (record.kind) {
+    case 'ClearVisibilityMapFlags':
+      for (const heapBlock of record.heapBlocks) clearVisibilityFlags(page, heapBlock, record.flags);
+      return;
+    case 'ClogSetCommitted':
+      for (const xid of record.xids) setClogStatus(page, xid, TRANSACTION_STATUS_COMMITTED);
+      return;
+    case 'ClogSetAborted':
+      for (const xid of record.xids) setClogStatus(page, xid, TRANSACTION_STATUS_ABORTED);
+      return;
+    case 'MultixactOffsetCreate':
+      writeU32(page, ((record.multiXactId >>> 0) % MULTIXACT_OFFSETS_PER_PAGE) * 4, record.offset >>> 0);
+      return;
+    case 'MultixactMembersCreate':
+      record.members.forEach((member, index) => setMultiXactMember(page, (record.offset + index) >>> 0, member.xid, member.status));
+      return;
+  }
+}
+
+function clearVisibilityFlags(page: Uint8Array, heapBlock: number, flags: number): void {
+  const inPage = heapBlock % VM_HEAPBLOCKS_PER_PAGE;
+  const byte = VM_MAP_OFFSET + Math.floor(inPage / VM_HEAPBLOCKS_PER_BYTE);
+  const shift = (inPage % VM_HEAPBLOCKS_PER_BYTE) * 2;
+  page[byte] = page[byte]! & ~((flags & 0x3) << shift);
+}
+
+function setClogStatus(page: Uint8Array, xid: number, status: number): void {
+  const inPage = (xid >>> 0) % CLOG_XACTS_PER_PAGE;
+  const byte = Math.floor(inPage / CLOG_XACTS_PER_BYTE);
+  const shift = (inPage % CLOG_XACTS_PER_BYTE) * 2;
+  page[byte] = (page[byte]! & ~(0x3 << shift)) | (status << shift);
+}
+
+function setMultiXactMember(page: Uint8Array, offset: number, xid: number, status: number): void {
+  const group = Math.floor(offset / MULTIXACT_MEMBERS_PER_MEMBERGROUP) % MULTIXACT_MEMBERGROUPS_PER_PAGE;
+  const inGroup = offset % MULTIXACT_MEMBERS_PER_MEMBERGROUP;
+  const flagsOffset = group * MULTIXACT_MEMBERGROUP_BYTES;
+  const shift = inGroup * MXACT_MEMBER_BITS_PER_XACT;
+  const flags = (readU32(page, flagsOffset) & ~(0xff << shift)) | ((status & 0xff) << shift);
+  writeU32(page, flagsOffset, flags >>> 0);
+  writeU32(page, flagsOffset + 4 + inGroup * 4, xid >>> 0);
+}

@@ -1,0 +1,41 @@
+/** Strata records applied to pages: visibility-map bits, CLOG status bits, multixact offsets and members. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { BLCKSZ, readU32 } from '../../../src/walredo/page.js';
+import { applyStrataRecord, VM_HEAPBLOCKS_PER_PAGE } from '../../../src/walredo/strata-records.js';
+
+test('ClearVisibilityMapFlags clears only the given bits of the given heap blocks', () => {
+  const page = new Uint8Array(BLCKSZ).fill(0xff);
+  applyStrataRecord(page, { kind: 'ClearVisibilityMapFlags', heapBlocks: [0, 5, VM_HEAPBLOCKS_PER_PAGE + 6], flags: 0x03 });
+  assert.is(page[24], 0b1111_1100, 'heap block 0: bits 0-1 of the first map byte');
+  assert.is(page[25], 0b1100_0011, 'heap block 5: bits 2-3, and block 6 of the next VM page (modulo a page): bits 4-5');
+  assert.is(page[26], 0xff, 'nothing else');
+  applyStrataRecord(page, { kind: 'ClearVisibilityMapFlags', heapBlocks: [8], flags: 0x02 });
+  assert.is(page[26], 0b1111_1101, 'all-frozen only: bit 1 of block 8');
+  assert.is(page[0], 0xff, 'the page header (LSN) is not touched');
+});
+
+test('CLOG status bits: committed 01, aborted 10, two bits per xid, four xids per byte', () => {
+  const page = new Uint8Array(BLCKSZ);
+  applyStrataRecord(page, { kind: 'ClogSetCommitted', xids: [0, 5, 32768 + 2], timestamp: 1 });
+  applyStrataRecord(page, { kind: 'ClogSetAborted', xids: [3] });
+  assert.is(page[0], 0b1000_0001 | (0b01 << 4), 'xid 0 committed, xid 2 (page 1) committed, xid 3 aborted');
+  assert.is(page[1], 0b0000_0100, 'xid 5 committed');
+  applyStrataRecord(page, { kind: 'ClogSetAborted', xids: [5] });
+  assert.is(page[1], 0b0000_1000, 'a status is replaced, not or-ed');
+});
+
+test('multixact offsets and members land where multixact.c puts them', () => {
+  const offsets = new Uint8Array(BLCKSZ);
+  applyStrataRecord(offsets, { kind: 'MultixactOffsetCreate', multiXactId: 2048 + 3, offset: 77 });
+  assert.is(readU32(offsets, 12), 77);
+  const members = new Uint8Array(BLCKSZ);
+  applyStrataRecord(members, { kind: 'MultixactMembersCreate', offset: 1636 + 3, members: [{ xid: 900, status: 1 }, { xid: 901, status: 5 }] });
+  // Offset 3 of this page: group 0, member 3 (flags byte 3); offset 4: group 1, member 0.
+  assert.is(readU32(members, 0), 1 << 24, 'status of member 3 in byte 3 of group 0\'s flags');
+  assert.is(readU32(members, 4 + 3 * 4), 900);
+  assert.is(readU32(members, 20), 5, 'status of the first member of group 1');
+  assert.is(readU32(members, 24), 901);
+});
+
+test.run();

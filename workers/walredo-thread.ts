@@ -1,0 +1,28 @@
+/**
+ * A walredo worker (piscina task module, src/walredo/walredo-pool.ts): reconstructs a batch of
+ * pages with Strata's TypeScript redo (src/walredo/reconstruct.ts) and returns them in one
+ * transferred buffer. A job that fails fails alone: its error (a serialized StrataError naming the
+ * key, LSN and record type) goes back in its slot, and the other jobs of the batch still run.
+ */
+import { isStrataError, StrataError } from '../src/errors.js';
+import { BLCKSZ } from '../src/walredo/page.js';
+import { reconstructPage } from '../src/walredo/reconstruct.js';
+import type { RedoBatchResult, RedoBatchTask } from '../src/walredo/walredo-protocol.js';
+
+export default function redoBatch(task: RedoBatchTask): RedoBatchResult {
+  const pages = new Uint8Array(task.jobs.length * BLCKSZ);
+  const errors: RedoBatchResult['errors'] = [];
+  let recordsApplied = 0;
+  task.jobs.forEach((job, index) => {
+    try {
+      reconstructPage(job.key, job.data, pages.subarray(index * BLCKSZ, (index + 1) * BLCKSZ));
+      recordsApplied += job.data.records.length;
+    } catch (error) {
+      const strata = isStrataError(error)
+        ? error
+        : new StrataError('PS_ERR_REDO_FAILED', `redo of ${job.key} failed: ${error instanceof Error ? error.message : String(error)}`, { key: job.key });
+      errors.push({ index, error: strata.toJSON() });
+    }
+  });
+  return { pages: pages.buffer, errors, recordsApplied };
+}
