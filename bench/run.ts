@@ -76,6 +76,8 @@ const WAL_BENCHES = [
   { name: 'wal-decode', label: 'Strata WAL decode', module: 'wal/decode.bench.js', exportName: 'run' },
   { name: 'wal-ingest', label: 'Strata WAL decode + ingest (in memory, as redo)', module: 'ingest/ingest.bench.js', exportName: 'run' },
   { name: 'wal-ingest-durable', label: 'Strata WAL decode + ingest + L0 flush (fsynced)', module: 'ingest/ingest.bench.js', exportName: 'runDurable' },
+  { name: 'walredo-replay', label: 'Strata WAL redo, replay (decode thread + 1 redo worker)', module: 'walredo/redo.bench.js', exportName: 'run' },
+  { name: 'walredo-replay-2', label: 'Strata WAL redo, replay (decode thread + 2 redo workers)', module: 'walredo/redo.bench.js', exportName: 'runTwoWorkers' },
 ] as const;
 
 const MICRO_BENCHES = [
@@ -221,7 +223,19 @@ function printWalBench(name: string, result: WalBenchResult, recovery: RecoveryM
     ratioMegabytesPerSecond: ours.megabytesPerSecond / recovery.megabytesPerSecond,
     recordsMatchPostgres: result.records === recovery.records ? 'yes' : 'no',
     ...(result.runSeconds === undefined ? {} : { runSeconds: result.runSeconds.map((seconds) => seconds.toFixed(3)).join(',') }),
+    ...extraFields(result),
   }));
+}
+
+/** Fields a WAL bench reports beyond records/bytes/seconds (redo: pages, unsupported records…). */
+function extraFields(result: WalBenchResult): Record<string, unknown> {
+  const extra: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(result)) {
+    if (['records', 'bytes', 'seconds', 'runSeconds'].includes(key)) continue;
+    if (typeof value === 'number') extra[key] = Number.isInteger(value) ? value : Math.round(value);
+    else if (typeof value === 'object' && value !== null) extra[key] = JSON.stringify(value);
+  }
+  return extra;
 }
 
 /** Flattens a micro benchmark's `results` (object, array of objects, or scalar) into lines. */
@@ -293,14 +307,34 @@ async function runWalPart(options: RunnerOptions, logger: Logger): Promise<{ out
       printUnmeasured(outcome);
       outcomes.push(outcome);
     }
+    const chains = await runRedoChains(workload);
     const cache = `PostgreSQL recovery cache: ${recovery.cache}; runs ${recovery.runSeconds.join(', ')} s.`;
     const runs = outcomes.flatMap((outcome) =>
       outcome.kind === 'measured' && outcome.runSeconds !== undefined && outcome.runSeconds.length > 1
         ? [`${outcome.label}: fastest of ${outcome.runSeconds.length} (one decode thread for all, as the server keeps it); runs ${outcome.runSeconds.map((seconds) => seconds.toFixed(3)).join(', ')} s.`]
         : []);
-    return { outcomes, context: [workloadText, cache, ...runs] };
+    return { outcomes, context: [workloadText, cache, ...runs, ...chains] };
   } finally {
     await workload.destroy();
+  }
+}
+
+/**
+ * Walredo pool pages/s for short and medium chains built from the workload's WAL (redo.bench.ts
+ * runChains); one context line, or none when the module is missing.
+ */
+async function runRedoChains(workload: WalWorkload): Promise<string[]> {
+  const loaded = await loadModule('walredo/redo.bench.js');
+  if (!('module' in loaded)) return [];
+  const runChains = (loaded.module as { runChains?: (options: unknown) => Promise<Record<string, number>> }).runChains;
+  if (typeof runChains !== 'function') return [];
+  try {
+    const result = await runChains({ walDirectory: workload.walDirectory, startLsn: workload.startLsn, endLsn: workload.endLsn });
+    console.log(benchLine('walredo-chains', result));
+    return [`Walredo pool (1 worker), chains from this WAL: ${Object.entries(result).map(([key, value]) => `${key}=${value}`).join(' ')} (Neon publishes ~120-130k short, ~10-12k medium pages/s per redo process).`];
+  } catch (error) {
+    console.log(benchLine('walredo-chains', { failed: String(error) }));
+    return [];
   }
 }
 

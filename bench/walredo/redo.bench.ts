@@ -1,0 +1,152 @@
+/**
+ * Redo throughput on real WAL (issue 3), against PostgreSQL's crash-recovery replay of the same
+ * WAL in the same run (bench/run.ts):
+ *
+ *  - `run`: the WAL of the pgbench run replayed with Strata's redo (src/walredo/replay-pool.ts):
+ *    the decode thread decodes, replay threads apply every record to the pages it references,
+ *    full-page images restored, everything else redone. Records/s is the ratio's numerator;
+ *    pages/s (block references applied) is reported too. Fastest of three; every run listed.
+ *  - `runChains` (micro): pages/s of the walredo pool (the GetPage path) for short chains (an
+ *    image and 1 record) and medium chains (an image and ~200 records on one page), built from
+ *    the same WAL, to compare with Neon's published walredo numbers (about 120–130k short and
+ *    10–12k medium pages/s for one redo process).
+ *
+ * Run alone: node dist/bench/walredo/redo.bench.js WAL_DIRECTORY START_LSN END_LSN [--workers N]
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseLsn, type Lsn } from '../../src/lsn.js';
+import type { ReconstructData } from '../../src/storage/value.js';
+import { readWalFileBatches } from '../../src/wal/segment-reader.js';
+import { replayWalFiles, type ReplayResult } from '../../src/walredo/replay-pool.js';
+import { WalRedoPool } from '../../src/walredo/walredo-pool.js';
+import type { RedoJob } from '../../src/walredo/walredo-protocol.js';
+import { decodeBlockImage } from '../../src/wal/xlog-record.js';
+
+const RUNS = 3;
+const MEDIUM_CHAIN_RECORDS = 200;
+
+export interface RedoBenchResult {
+  records: number;
+  bytes: number;
+  seconds: number;
+  runSeconds: number[];
+  pages: number;
+  pagesPerSecond: number;
+  workers: number;
+  unsupported: Record<string, number>;
+  failed: number;
+  noBase: number;
+}
+
+async function walFiles(directory: string): Promise<string[]> {
+  return (await readdir(directory)).filter((name) => /^[0-9A-F]{24}$/.test(name)).map((name) => join(directory, name));
+}
+
+function merged(result: ReplayResult): { unsupported: Record<string, number>; failed: number; noBase: number } {
+  const unsupported: Record<string, number> = {};
+  let failed = 0;
+  let noBase = 0;
+  for (const { stats } of result.workers) {
+    for (const [name, count] of Object.entries(stats.unsupported)) unsupported[name] = (unsupported[name] ?? 0) + count;
+    failed += stats.failed;
+    noBase += stats.noBase;
+  }
+  return { unsupported, failed, noBase };
+}
+
+export async function run(options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn; workers?: number }): Promise<RedoBenchResult> {
+  const files = await walFiles(options.walDirectory);
+  const workers = options.workers ?? 1;
+  const results: ReplayResult[] = [];
+  for (let run = 0; run < RUNS; run++) results.push(await replayWalFiles(files, { startLsn: options.startLsn, endLsn: options.endLsn, workers }));
+  const fastest = results.reduce((best, result) => (result.seconds < best.seconds ? result : best));
+  return {
+    records: fastest.records, bytes: options.endLsn - options.startLsn, seconds: fastest.seconds, runSeconds: results.map((result) => result.seconds),
+    pages: fastest.pages, pagesPerSecond: fastest.pages / fastest.seconds, workers, ...merged(fastest),
+  };
+}
+
+/** `run` with two replay threads (the pool of redo workers on this 2-core machine). */
+export function runTwoWorkers(options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn }): Promise<RedoBenchResult> {
+  return run({ ...options, workers: 2 });
+}
+
+/** Chains of one heap page: its image and the records after it, from the WAL. */
+async function collectChains(files: string[], startLsn: Lsn, endLsn: Lsn, length: number, wanted: number): Promise<RedoJob[]> {
+  const open = new Map<string, ReconstructData>();
+  const chains: RedoJob[] = [];
+  for await (const batch of readWalFileBatches(files, { startLsn, endLsn })) {
+    for (const record of batch) {
+      for (const block of record.blocks) {
+        if (record.rmgrId !== 10 || block.forkNumber !== 0) continue;
+        const key = `${block.rel.relNode}/${block.blockNumber}`;
+        if (block.hasImage && block.applyImage) {
+          open.set(key, { image: { lsn: record.endLsn, bytes: decodeBlockImage(block) }, records: [] });
+          continue;
+        }
+        const chain = open.get(key);
+        if (chain === undefined) continue;
+        chain.records.push({ lsn: record.endLsn, value: { kind: 'walRecord', willInit: block.willInit, blockId: block.blockId, record: record.record.slice() } });
+        if (chain.records.length === length) {
+          chains.push({ key, data: chain });
+          open.delete(key);
+          if (chains.length === wanted) return chains;
+        }
+      }
+    }
+  }
+  return chains;
+}
+
+async function chainPagesPerSecond(pool: WalRedoPool, chains: RedoJob[], seconds: number): Promise<{ pagesPerSecond: number; failed: number }> {
+  if (chains.length === 0) return { pagesPerSecond: 0, failed: 0 };
+  const batchSize = 64;
+  let pages = 0;
+  let failed = 0;
+  const started = process.hrtime.bigint();
+  const deadline = Date.now() + seconds * 1000;
+  for (let index = 0; Date.now() < deadline; index = (index + batchSize) % chains.length) {
+    const batch = chains.slice(index, index + batchSize);
+    const outcomes = await pool.redo(batch);
+    for (const outcome of outcomes) {
+      if (outcome instanceof Uint8Array) pages += 1;
+      else failed += 1;
+    }
+    if (failed > 0) break;
+  }
+  return { pagesPerSecond: pages / (Number(process.hrtime.bigint() - started) / 1e9), failed };
+}
+
+/** Short and medium chain pages/s through the walredo pool (one worker). */
+export async function runChains(options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn }): Promise<Record<string, number>> {
+  const files = await walFiles(options.walDirectory);
+  const short = await collectChains(files, options.startLsn, options.endLsn, 1, 2000);
+  const medium = await collectChains(files, options.startLsn, options.endLsn, MEDIUM_CHAIN_RECORDS, 50);
+  const pool = new WalRedoPool({ threads: 1 });
+  try {
+    const shortResult = await chainPagesPerSecond(pool, short, 2);
+    const mediumResult = await chainPagesPerSecond(pool, medium, 2);
+    return {
+      shortChains: short.length, shortPagesPerSecond: Math.round(shortResult.pagesPerSecond), shortFailed: shortResult.failed,
+      mediumChains: medium.length, mediumRecordsPerChain: MEDIUM_CHAIN_RECORDS, mediumPagesPerSecond: Math.round(mediumResult.pagesPerSecond), mediumFailed: mediumResult.failed,
+    };
+  } finally {
+    await pool.close();
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
+  const [walDirectory, start, end] = process.argv.slice(2);
+  if (!walDirectory || !start || !end) {
+    process.stderr.write('usage: redo.bench.js WAL_DIRECTORY START_LSN END_LSN [--workers N]\n');
+    process.exit(2);
+  }
+  const workersIndex = process.argv.indexOf('--workers');
+  const workers = workersIndex > 0 ? Number(process.argv[workersIndex + 1]) : 1;
+  const options = { walDirectory, startLsn: parseLsn(start), endLsn: parseLsn(end) };
+  const result = await run({ ...options, workers });
+  process.stdout.write(`redo: ${result.records} records, ${result.pages} pages in ${result.seconds.toFixed(3)} s = ${Math.round(result.records / result.seconds)} records/s, ` +
+    `${Math.round(result.pagesPerSecond)} pages/s (runs ${result.runSeconds.map((seconds) => seconds.toFixed(3)).join(', ')}); unsupported ${JSON.stringify(result.unsupported)}, failed ${result.failed}, no base ${result.noBase}\n`);
+  process.stdout.write(`chains: ${JSON.stringify(await runChains(options))}\n`);
+}
