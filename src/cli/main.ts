@@ -9,6 +9,8 @@
  *   strata relsize  --tenant T --timeline TL --rel S/D/R [--fork F] [--lsn X/Y]
  *   strata getpage  --tenant T --timeline TL --rel S/D/R [--fork F] [--lsn X/Y] --blk N   (8192 raw bytes)
  *   strata waldump  FILE…
+ *   strata redo verify [--start X/Y] [--end X/Y] [--rmgr NAME]… [--allow-unsupported] FILE|DIR…
+ *   strata bench redo  [--start X/Y] [--end X/Y] [--workers N] [--cpu-prof DIR] FILE|DIR…
  *   strata failpoints set SPEC | list
  *
  * Commands that talk to a server find it with `--endpoint URL` or `--workdir DIR` (listen_http_addr).
@@ -19,6 +21,10 @@ import { Command, CommanderError } from 'commander';
 import { StrataError } from '../errors.js';
 import { CliFailure } from './client.js';
 import * as commands from './commands.js';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { benchRedo, type BenchRedoOptions } from './bench-redo.js';
+import { redoVerify, type RedoVerifyOptions } from './redo-verify.js';
 import { init, start } from './server-commands.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -79,6 +85,38 @@ function addDataCommands(program: Command): void {
     .action((options: { endpoint?: string; workdir?: string }) => commands.failpointsList(options));
 }
 
+function addRedoCommands(program: Command): void {
+  const redo = program.command('redo').description('WAL redo tools');
+  redo.command('verify').description('check redo against WAL written with wal_consistency_checking = all')
+    .argument('<files...>', 'WAL segment files or directories of them')
+    .option('--start <X/Y>', 'first LSN to read').option('--end <X/Y>', 'stop before records ending after this LSN')
+    .option('--rmgr <name>', 'check only this resource manager (repeatable)', (value: string, previous: string[] | undefined) => [...(previous ?? []), value])
+    .option('--allow-unsupported', 'exit 0 even when some record types have no redo')
+    .option('--pages-max <n>', 'page states kept in memory')
+    .action((files: string[], options: RedoVerifyOptions) => redoVerify(files, options));
+  const bench = program.command('bench').description('measurements');
+  bench.command('redo').description('replay WAL segment files with Strata\'s redo; records/s, pages/s, optional CPU profiles')
+    .argument('<files...>', 'WAL segment files')
+    .option('--start <X/Y>', 'first LSN to replay').option('--end <X/Y>', 'stop before records ending after this LSN')
+    .option('--workers <n>', 'redo worker threads (default 1)')
+    .option('--cpu-prof <dir>', 'write a .cpuprofile of each redo worker into DIR')
+    .action(async (files: string[], options: BenchRedoOptions) => {
+      const status = await benchRedo(await expandSegmentFiles(files), options);
+      if (status !== 0) process.exitCode = status;
+    });
+}
+
+/** Directories stand for the segment files in them (as for redo verify). */
+async function expandSegmentFiles(paths: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const path of paths) {
+    const info = await stat(path);
+    if (!info.isDirectory()) files.push(path);
+    else files.push(...(await readdir(path)).filter((name) => /^[0-9A-F]{24}$/.test(name)).sort().map((name) => join(path, name)));
+  }
+  return files;
+}
+
 export function buildProgram(): Command {
   const program = new Command('strata')
     .description('Strata, a page server for PostgreSQL 15')
@@ -88,6 +126,7 @@ export function buildProgram(): Command {
   addServerCommands(program);
   addTenantCommands(program);
   addDataCommands(program);
+  addRedoCommands(program);
   return program;
 }
 

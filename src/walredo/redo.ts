@@ -10,16 +10,13 @@
  */
 import { isStrataError, StrataError } from '../errors.js';
 import { formatLsn } from '../lsn.js';
-import { RMGR_NAMES, type DecodedBlock, type DecodedRecord } from '../wal/types.js';
+import { RMGR_NAMES, type DecodedRecord } from '../wal/types.js';
+import { findBlock } from './blocks.js';
 import { decodeBlockImage } from '../wal/xlog-record.js';
 import { BLCKSZ, pageGetLsn, pageIsNew, pageSetLsn } from './page.js';
 import { RMGR_REDO } from './rmgr-table.js';
 
-export function findBlock(record: DecodedRecord, blockId: number): DecodedBlock | undefined {
-  const blocks = record.blocks;
-  for (let index = 0; index < blocks.length; index++) if (blocks[index]!.blockId === blockId) return blocks[index];
-  return undefined;
-}
+export { findBlock };
 
 function describe(record: DecodedRecord, blockId: number): Record<string, unknown> {
   return { rmgr: RMGR_NAMES[record.rmgrId] ?? record.rmgrId, info: record.info, lsn: formatLsn(record.lsn), block_id: blockId };
