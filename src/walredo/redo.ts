@@ -36,6 +36,7 @@ export function redoBlock(page: Uint8Array, record: DecodedRecord, blockId: numb
     if (block.hasImage && block.applyImage) {
       decodeBlockImage(block, page);
       if (!pageIsNew(page)) pageSetLsn(page, record.endLsn);
+      RMGR_REDO[record.rmgrId]?.afterImageRestore?.(page, record, blockId);
       return true;
     }
     if (block.willInit) {

@@ -10,7 +10,7 @@ import { brinRedo } from './brin.js';
 import { btreeRedo } from './btree.js';
 import { genericRedo } from './generic.js';
 import { ginRedo } from './gin.js';
-import { gistRedo } from './gist.js';
+import { gistAfterImageRestore, gistRedo } from './gist.js';
 import { hashRedo } from './hash.js';
 import { heap2Redo } from './heap2.js';
 import { heapRedo } from './heap.js';
@@ -25,7 +25,7 @@ export const RMGR_REDO: readonly (RmgrRedo | undefined)[] = (() => {
   table[RmgrId.Btree] = btreeRedo;
   table[RmgrId.Hash] = hashRedo;
   table[RmgrId.Gin] = ginRedo;
-  table[RmgrId.Gist] = gistRedo;
+  table[RmgrId.Gist] = { ...gistRedo, afterImageRestore: (page, record, blockId) => { gistAfterImageRestore(page, record, blockId); } };
   table[RmgrId.SPGist] = spgistRedo;
   table[RmgrId.BRIN] = brinRedo;
   table[RmgrId.Sequence] = sequenceRedo;

@@ -30,4 +30,10 @@ export type PageMask = (page: Uint8Array, blockNumber: number) => void;
 export interface RmgrRedo {
   readonly name: string;
   readonly redo: BlockRedo;
+  /**
+   * For the few records PostgreSQL still changes a page after restoring its full-page image
+   * (XLogReadBufferForRedo returning BLK_RESTORED, e.g. GiST's follow-right clear on the left
+   * child): runs after the dispatcher restored the image. Absent for most rmgrs.
+   */
+  readonly afterImageRestore?: (page: Uint8Array, record: DecodedRecord, blockId: number) => void;
 }

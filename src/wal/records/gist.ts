@@ -11,8 +11,8 @@ export const XLOG_GIST_PAGE_UPDATE = 0x00;
 export const XLOG_GIST_DELETE = 0x10;
 export const XLOG_GIST_PAGE_REUSE = 0x20;
 export const XLOG_GIST_PAGE_SPLIT = 0x30;
-export const XLOG_GIST_PAGE_DELETE = 0x50;
-export const XLOG_GIST_ASSIGN_LSN = 0x60;
+export const XLOG_GIST_PAGE_DELETE = 0x60;
+export const XLOG_GIST_ASSIGN_LSN = 0x70;
 
 export type GistRecord =
   | { type: 'pageUpdate'; deleteCount: number; insertCount: number }

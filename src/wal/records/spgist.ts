@@ -95,11 +95,13 @@ function decodePickSplit(reader: BodyReader): SpgistRecord {
   const insertCount = reader.u16();
   const initSource = reader.bool();
   const initDestination = reader.bool();
+  // spgxlogPickSplit (PostgreSQL 15): offnumInner u16 @8, initInner @10, storesNulls @11,
+  // innerIsParent @12, offnumParent u16 @14, nodeI u16 @16, stateSrc @20.
+  const innerOffset = reader.u16();
   const initInner = reader.bool();
   const storesNulls = reader.bool();
   const innerIsParent = reader.bool();
-  const innerOffset = (reader.seek(12), reader.u16());
-  const parentOffset = reader.u16();
+  const parentOffset = (reader.seek(14), reader.u16());
   const nodeIndex = reader.u16();
   const state = readState(reader, 20);
   return { type: 'pickSplit', isRootSplit, deleteCount, insertCount, initSource, initDestination, initInner, storesNulls, innerIsParent, innerOffset, parentOffset, nodeIndex, state, payload: reader.rest() };
