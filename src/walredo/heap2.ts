@@ -1,8 +1,141 @@
 /**
- * WAL redo of the Heap2 resource manager (PostgreSQL 15). Not implemented yet: every record is
- * PS_ERR_REDO_UNSUPPORTED (see types.ts for the contract a routine follows).
+ * WAL redo of the Heap2 resource manager (PostgreSQL 15 heapam.c heap_xlog_prune, _vacuum,
+ * _freeze_page, _visible, _multi_insert, _lock_updated), one page at a time.
+ *
+ * Block roles: PRUNE, VACUUM, FREEZE_PAGE, MULTI_INSERT, LOCK_UPDATED: block 0 = the heap page.
+ * VISIBLE: block 0 = the visibility map page, block 1 = the heap page whose bits are set.
+ * NEW_CID (logical decoding only) and REWRITE (a logical-rewrite mapping file, not a page) have no
+ * block: nothing to do.
+ *
+ * VISIBLE on the heap page sets PD_ALL_VISIBLE, and PostgreSQL bumps the page LSN only when
+ * XLogHintBitIsNeeded() (data checksums or wal_log_hints) — a cluster setting the record does not
+ * carry. `createHeap2Redo({ hintBitsLogged })` chooses; the default export assumes true, which is
+ * harmless otherwise (a later record always has a larger LSN, and page LSNs are masked by the
+ * consistency check) and required with checksums. On the VM page the bits are ORed in and the
+ * LSN set only when the heap block's two bits differ from the record's flags (visibilitymap_set).
  */
-import { unsupportedRedo } from './unsupported.js';
+import { StrataError } from '../errors.js';
+import { formatLsn } from '../lsn.js';
+import {
+  XLH_INSERT_ALL_FROZEN_SET, XLH_INSERT_ALL_VISIBLE_CLEARED, decodeHeap2Record, type Heap2Record,
+} from '../wal/records/heap.js';
+import { ForkNumber, type DecodedRecord } from '../wal/types.js';
+import {
+  BLCKSZ, INVALID_OFFSET_NUMBER, PAI_IS_HEAP, PAI_OVERWRITE, pageAddItem, pageClearAllVisible,
+  pageGetMaxOffsetNumber, pageInit, pageIsNew, pageSetAllVisible, pageSetLsn, writeU16, writeU32,
+} from './page.js';
+import {
+  FROZEN_TRANSACTION_ID, INVALID_TRANSACTION_ID, SIZEOF_HEAP_TUPLE_HEADER, TUPLE_CID, TUPLE_CTID, TUPLE_HOFF,
+  TUPLE_INFOMASK, TUPLE_INFOMASK2, TUPLE_XMAX, TUPLE_XMIN, findBlock, heapPagePruneExecute, heapVacuumUnused,
+  normalTupleOffset, resetXmaxBits, setItemPointer, vmBlockOfHeapBlock, vmSetBits,
+} from './page-heap.js';
 import type { RmgrRedo } from './types.js';
 
-export const heap2Redo: RmgrRedo = unsupportedRedo('Heap2');
+/** xl_heap_freeze_tuple frzflags. */
+const XLH_FREEZE_XVAC = 0x02;
+const XLH_INVALID_XVAC = 0x04;
+const MAX_HEAP_TUPLE_SIZE = BLCKSZ - 24 - 4;
+
+export interface Heap2RedoOptions {
+  /** XLogHintBitIsNeeded() on the primary: data checksums or wal_log_hints are on. */
+  readonly hintBitsLogged: boolean;
+}
+
+const tupleBuffer = new Uint8Array(BLCKSZ);
+
+function failed(record: DecodedRecord, message: string): StrataError {
+  return new StrataError('PS_ERR_REDO_FAILED', `Heap2 redo at ${formatLsn(record.lsn)}: ${message}`);
+}
+
+function blockNumberOf(record: DecodedRecord, blockId: number): number {
+  const block = findBlock(record, blockId);
+  if (block === undefined) throw failed(record, `no block ${blockId}`);
+  return block.blockNumber;
+}
+
+function redoFreeze(page: Uint8Array, record: DecodedRecord, body: Extract<Heap2Record, { type: 'freezePage' }>): void {
+  for (const plan of body.tuples) {
+    const tuple = normalTupleOffset(page, plan.offset, 'heap freeze');
+    writeU32(page, tuple + TUPLE_XMAX, plan.xmax);
+    if (plan.freezeFlags & XLH_FREEZE_XVAC) writeU32(page, tuple + TUPLE_CID, FROZEN_TRANSACTION_ID);
+    if (plan.freezeFlags & XLH_INVALID_XVAC) writeU32(page, tuple + TUPLE_CID, INVALID_TRANSACTION_ID);
+    writeU16(page, tuple + TUPLE_INFOMASK, plan.infomask);
+    writeU16(page, tuple + TUPLE_INFOMASK2, plan.infomask2);
+  }
+  pageSetLsn(page, record.endLsn);
+}
+
+function redoMultiInsert(page: Uint8Array, record: DecodedRecord, body: Extract<Heap2Record, { type: 'multiInsert' }>): void {
+  if (body.initPage) pageInit(page, 0);
+  if (body.tuples === undefined) throw failed(record, 'multi-insert without tuple data');
+  const blockNumber = blockNumberOf(record, 0);
+  for (const tuple of body.tuples) {
+    if (pageGetMaxOffsetNumber(page) + 1 < tuple.offsetNumber) throw failed(record, `invalid max offset number ${tuple.offsetNumber}`);
+    const length = SIZEOF_HEAP_TUPLE_HEADER + tuple.data.length;
+    if (length > MAX_HEAP_TUPLE_SIZE) throw failed(record, `tuple of ${length} bytes is too large`);
+    tupleBuffer.fill(0, 0, SIZEOF_HEAP_TUPLE_HEADER);
+    writeU16(tupleBuffer, TUPLE_INFOMASK2, tuple.infomask2);
+    writeU16(tupleBuffer, TUPLE_INFOMASK, tuple.infomask);
+    tupleBuffer[TUPLE_HOFF] = tuple.hoff;
+    writeU32(tupleBuffer, TUPLE_XMIN, record.xid);
+    setItemPointer(tupleBuffer, TUPLE_CTID, blockNumber, tuple.offsetNumber);
+    tupleBuffer.set(tuple.data, SIZEOF_HEAP_TUPLE_HEADER);
+    const added = pageAddItem(page, tupleBuffer.subarray(0, length), tuple.offsetNumber, PAI_OVERWRITE | PAI_IS_HEAP);
+    if (added === INVALID_OFFSET_NUMBER) throw failed(record, `failed to add tuple at offset ${tuple.offsetNumber}`);
+  }
+  pageSetLsn(page, record.endLsn);
+  if (body.flags & XLH_INSERT_ALL_VISIBLE_CLEARED) pageClearAllVisible(page);
+  if (body.flags & XLH_INSERT_ALL_FROZEN_SET) pageSetAllVisible(page);
+}
+
+function redoLockUpdated(page: Uint8Array, record: DecodedRecord, body: Extract<Heap2Record, { type: 'lockUpdated' }>): void {
+  const tuple = normalTupleOffset(page, body.offsetNumber, 'heap lock updated');
+  resetXmaxBits(page, tuple, body.infobitsSet);
+  writeU32(page, tuple + TUPLE_XMAX, body.xmax);
+  pageSetLsn(page, record.endLsn);
+}
+
+function redoVisible(page: Uint8Array, record: DecodedRecord, blockId: number, flags: number, options: Heap2RedoOptions): void {
+  if (blockId === 1) {
+    pageSetAllVisible(page);
+    if (options.hintBitsLogged) pageSetLsn(page, record.endLsn);
+    return;
+  }
+  const vmBlock = findBlock(record, 0);
+  if (blockId !== 0 || vmBlock === undefined) throw failed(record, `visible has no block ${blockId}`);
+  const heapBlock = blockNumberOf(record, 1);
+  if (vmBlock.forkNumber !== ForkNumber.VisibilityMap || vmBlock.blockNumber !== vmBlockOfHeapBlock(heapBlock)) {
+    throw failed(record, `wrong VM page ${vmBlock.blockNumber} (fork ${vmBlock.forkNumber}) for heap block ${heapBlock}`);
+  }
+  if (pageIsNew(page)) pageInit(page, 0);
+  if (vmSetBits(page, heapBlock, flags & 0x03)) pageSetLsn(page, record.endLsn);
+}
+
+function redoHeap2Block(page: Uint8Array, record: DecodedRecord, blockId: number, options: Heap2RedoOptions): void {
+  const body = decodeHeap2Record(record);
+  if (body.type !== 'visible' && blockId !== 0) throw failed(record, `${body.type} has no block ${blockId}`);
+  switch (body.type) {
+    case 'prune':
+      heapPagePruneExecute(page, body.redirected, body.dead, body.unused);
+      pageSetLsn(page, record.endLsn);
+      return;
+    case 'vacuum':
+      heapVacuumUnused(page, body.unused);
+      pageSetLsn(page, record.endLsn);
+      return;
+    case 'freezePage': redoFreeze(page, record, body); return;
+    case 'visible': redoVisible(page, record, blockId, body.flags, options); return;
+    case 'multiInsert': redoMultiInsert(page, record, body); return;
+    case 'lockUpdated': redoLockUpdated(page, record, body); return;
+    case 'newCid':
+    case 'rewrite': return;
+  }
+}
+
+/** Heap2 redo for a cluster whose XLogHintBitIsNeeded() is `options.hintBitsLogged`. */
+export function createHeap2Redo(options: Heap2RedoOptions): RmgrRedo {
+  return { name: 'Heap2', redo: (page, record, blockId) => redoHeap2Block(page, record, blockId, options) };
+}
+
+export const heap2Redo: RmgrRedo = createHeap2Redo({ hintBitsLogged: true });
+

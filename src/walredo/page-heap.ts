@@ -1,0 +1,359 @@
+/**
+ * Heap page helpers for WAL redo (PostgreSQL 15): the heap tuple header layout (htup_details.h),
+ * PageRepairFragmentation with compactify_tuples and PageTruncateLinePointerArray (bufpage.c),
+ * heap_page_prune_execute's line pointer changes (pruneheap.c), PageSetPrunable (bufpage.h) and
+ * the visibility map byte layout (visibilitymap.c).
+ *
+ * WHY our own copy of these: redo output is compared byte for byte with the primary's pages, and
+ * where PageRepairFragmentation puts each tuple decides the bytes of the whole page. The rules
+ * here are bufpage.c's: tuples are packed down from pd_special in line pointer order, each taking
+ * MAXALIGN(lp_len) bytes copied as they were (padding bytes included), and the space freed below
+ * pd_upper keeps whatever bytes it had (PostgreSQL does not clear it either).
+ *
+ *   HeapTupleHeaderData (23 bytes before the null bitmap)
+ *   offset  field
+ *   0       t_xmin        u32
+ *   4       t_xmax        u32
+ *   8       t_cid/t_xvac  u32
+ *   12      t_ctid        bi_hi u16, bi_lo u16, ip_posid u16
+ *   18      t_infomask2   u16
+ *   20      t_infomask    u16
+ *   22      t_hoff        u8
+ */
+import { assert } from '../assert.js';
+import { StrataError } from '../errors.js';
+import type { DecodedBlock, DecodedRecord } from '../wal/types.js';
+import {
+  BLCKSZ, FIRST_OFFSET_NUMBER, ITEM_ID_SIZE, LP_NORMAL, LP_UNUSED, MAX_HEAP_TUPLES_PER_PAGE, SIZE_OF_PAGE_HEADER, itemIdGet,
+  itemIdHasStorage, itemIdIsUsed, itemIdSet, itemIdSetDead, itemIdSetRedirect, itemIdSetUnused, lpFlags,
+  lpLen, lpOff, maxAlign, pageClearHasFreeLinePointers, pageGetLower, pageGetMaxOffsetNumber, pageGetPruneXid,
+  pageGetSpecial, pageGetUpper, pageSetHasFreeLinePointers, pageSetLower, pageSetPruneXid, pageSetUpper, readU16,
+  writeU16, writeU32,
+} from './page.js';
+
+// ---- heap tuple header ---------------------------------------------------------------------------
+
+export const SIZEOF_HEAP_TUPLE_HEADER = 23;
+export const TUPLE_XMIN = 0;
+export const TUPLE_XMAX = 4;
+export const TUPLE_CID = 8;
+export const TUPLE_CTID = 12;
+export const TUPLE_INFOMASK2 = 18;
+export const TUPLE_INFOMASK = 20;
+export const TUPLE_HOFF = 22;
+
+/** t_infomask bits. */
+export const HEAP_XMAX_KEYSHR_LOCK = 0x0010;
+export const HEAP_COMBOCID = 0x0020;
+export const HEAP_XMAX_EXCL_LOCK = 0x0040;
+export const HEAP_XMAX_LOCK_ONLY = 0x0080;
+export const HEAP_LOCK_MASK = HEAP_XMAX_EXCL_LOCK | HEAP_XMAX_KEYSHR_LOCK;
+export const HEAP_XMAX_COMMITTED = 0x0400;
+export const HEAP_XMAX_INVALID = 0x0800;
+export const HEAP_XMAX_IS_MULTI = 0x1000;
+export const HEAP_MOVED = 0x4000 | 0x8000;
+export const HEAP_XMAX_BITS = HEAP_XMAX_COMMITTED | HEAP_XMAX_INVALID | HEAP_XMAX_IS_MULTI | HEAP_LOCK_MASK | HEAP_XMAX_LOCK_ONLY;
+/** t_infomask2 bits. */
+export const HEAP_KEYS_UPDATED = 0x2000;
+export const HEAP_HOT_UPDATED = 0x4000;
+
+/** xl_heap_* infobits (heapam_xlog.h XLHL_*). */
+export const XLHL_XMAX_IS_MULTI = 0x01;
+export const XLHL_XMAX_LOCK_ONLY = 0x02;
+export const XLHL_XMAX_EXCL_LOCK = 0x04;
+export const XLHL_XMAX_KEYSHR_LOCK = 0x08;
+export const XLHL_KEYS_UPDATED = 0x10;
+
+export const INVALID_TRANSACTION_ID = 0;
+export const FROZEN_TRANSACTION_ID = 2;
+export const FIRST_NORMAL_TRANSACTION_ID = 3;
+/** ItemPointer of a tuple moved to another partition (MovedPartitions block and offset). */
+export const MOVED_PARTITIONS_BLOCK = 0xffffffff;
+export const MOVED_PARTITIONS_OFFSET = 0xfffd;
+
+/** Writes an ItemPointerData (block split in two u16 halves, high first, then the offset). */
+export function setItemPointer(page: Uint8Array, at: number, blockNumber: number, offsetNumber: number): void {
+  assert(blockNumber >= 0 && blockNumber <= 0xffffffff, 'a block number is a u32');
+  writeU16(page, at, blockNumber >>> 16);
+  writeU16(page, at + 2, blockNumber & 0xffff);
+  writeU16(page, at + 4, offsetNumber);
+}
+
+/**
+ * fix_infomask_from_infobits after the caller cleared HEAP_XMAX_BITS | HEAP_MOVED: rebuilds the
+ * xmax lock bits and HEAP_KEYS_UPDATED of the tuple at `tuple` from a record's infobits.
+ */
+export function applyInfobits(page: Uint8Array, tuple: number, infobits: number): void {
+  let infomask = readU16(page, tuple + TUPLE_INFOMASK);
+  let infomask2 = readU16(page, tuple + TUPLE_INFOMASK2);
+  infomask &= ~(HEAP_XMAX_IS_MULTI | HEAP_XMAX_LOCK_ONLY | HEAP_XMAX_KEYSHR_LOCK | HEAP_XMAX_EXCL_LOCK);
+  infomask2 &= ~HEAP_KEYS_UPDATED;
+  if (infobits & XLHL_XMAX_IS_MULTI) infomask |= HEAP_XMAX_IS_MULTI;
+  if (infobits & XLHL_XMAX_LOCK_ONLY) infomask |= HEAP_XMAX_LOCK_ONLY;
+  if (infobits & XLHL_XMAX_EXCL_LOCK) infomask |= HEAP_XMAX_EXCL_LOCK;
+  if (infobits & XLHL_XMAX_KEYSHR_LOCK) infomask |= HEAP_XMAX_KEYSHR_LOCK;
+  if (infobits & XLHL_KEYS_UPDATED) infomask2 |= HEAP_KEYS_UPDATED;
+  writeU16(page, tuple + TUPLE_INFOMASK, infomask);
+  writeU16(page, tuple + TUPLE_INFOMASK2, infomask2);
+}
+
+/**
+ * The common start of delete/update/lock redo on an existing tuple: clears the xmax bits,
+ * HEAP_MOVED and HEAP_KEYS_UPDATED, then applies the record's infobits.
+ */
+export function resetXmaxBits(page: Uint8Array, tuple: number, infobits: number): void {
+  writeU16(page, tuple + TUPLE_INFOMASK, readU16(page, tuple + TUPLE_INFOMASK) & ~(HEAP_XMAX_BITS | HEAP_MOVED));
+  writeU16(page, tuple + TUPLE_INFOMASK2, readU16(page, tuple + TUPLE_INFOMASK2) & ~HEAP_KEYS_UPDATED);
+  applyInfobits(page, tuple, infobits);
+}
+
+/** HeapTupleHeaderSetCmax(tuple, FirstCommandId, false): t_cid 0 and no combo CID. */
+export function setCmaxFirstCommand(page: Uint8Array, tuple: number): void {
+  writeU32(page, tuple + TUPLE_CID, 0);
+  writeU16(page, tuple + TUPLE_INFOMASK, readU16(page, tuple + TUPLE_INFOMASK) & ~HEAP_COMBOCID);
+}
+
+/** HEAP_XMAX_IS_LOCKED_ONLY. */
+export function xmaxIsLockedOnly(infomask: number): boolean {
+  return (infomask & HEAP_XMAX_LOCK_ONLY) !== 0 || (infomask & (HEAP_XMAX_IS_MULTI | HEAP_LOCK_MASK)) === HEAP_XMAX_EXCL_LOCK;
+}
+
+/**
+ * The byte offset of the tuple of line pointer `offsetNumber`, which must exist and be LP_NORMAL
+ * (heapam.c's "invalid lp" PANIC otherwise).
+ */
+export function normalTupleOffset(page: Uint8Array, offsetNumber: number, what: string): number {
+  if (offsetNumber < FIRST_OFFSET_NUMBER || offsetNumber > pageGetMaxOffsetNumber(page)) {
+    throw new StrataError('PS_ERR_REDO_FAILED', `${what}: invalid lp: offset ${offsetNumber} beyond ${pageGetMaxOffsetNumber(page)} line pointers`);
+  }
+  const itemId = itemIdGet(page, offsetNumber);
+  if (lpFlags(itemId) !== LP_NORMAL) {
+    throw new StrataError('PS_ERR_REDO_FAILED', `${what}: invalid lp: line pointer ${offsetNumber} has flags ${lpFlags(itemId)}`);
+  }
+  const offset = lpOff(itemId);
+  if (offset < SIZE_OF_PAGE_HEADER || offset + lpLen(itemId) > BLCKSZ || lpLen(itemId) < SIZEOF_HEAP_TUPLE_HEADER) {
+    throw new StrataError('PS_ERR_REDO_FAILED', `${what}: line pointer ${offsetNumber} points outside the page`);
+  }
+  return offset;
+}
+
+/**
+ * The block reference `blockId` of a record (redo.ts has the same helper; importing it from here
+ * would close an import cycle redo -> rmgr-table -> heap -> redo).
+ */
+export function findBlock(record: DecodedRecord, blockId: number): DecodedBlock | undefined {
+  for (const block of record.blocks) if (block.blockId === blockId) return block;
+  return undefined;
+}
+
+// ---- transaction ids and pd_prune_xid -------------------------------------------------------------
+
+/** TransactionIdPrecedes: modulo-2^32 comparison for normal xids, plain otherwise. */
+export function transactionIdPrecedes(first: number, second: number): boolean {
+  if (first < FIRST_NORMAL_TRANSACTION_ID || second < FIRST_NORMAL_TRANSACTION_ID) return first < second;
+  return ((first - second) | 0) < 0;
+}
+
+/** PageSetPrunable: pd_prune_xid becomes `xid` when unset or when `xid` is older. */
+export function pageSetPrunable(page: Uint8Array, xid: number): void {
+  const current = pageGetPruneXid(page);
+  if (current === INVALID_TRANSACTION_ID || transactionIdPrecedes(xid, current)) pageSetPruneXid(page, xid);
+}
+
+// ---- PageRepairFragmentation / compactify_tuples ---------------------------------------------------
+
+/** Scratch space, reused: items being compacted (line pointer index, offset, aligned length). */
+const compactIndex = new Int32Array(MAX_HEAP_TUPLES_PER_PAGE * 2);
+const compactOffset = new Int32Array(MAX_HEAP_TUPLES_PER_PAGE * 2);
+const compactLength = new Int32Array(MAX_HEAP_TUPLES_PER_PAGE * 2);
+const compactScratch = new Uint8Array(BLCKSZ);
+
+function corrupt(what: string, message: string): StrataError {
+  return new StrataError('PS_ERR_REDO_FAILED', `${what}: ${message}`);
+}
+
+function checkPointers(page: Uint8Array, what: string): void {
+  const lower = pageGetLower(page);
+  const upper = pageGetUpper(page);
+  const special = pageGetSpecial(page);
+  if (lower < SIZE_OF_PAGE_HEADER || lower > upper || upper > special || special > BLCKSZ || special !== maxAlign(special)) {
+    throw corrupt(what, `corrupted page pointers: lower = ${lower}, upper = ${upper}, special = ${special}`);
+  }
+}
+
+/**
+ * compactify_tuples (PostgreSQL 14 and later): packs the `count` collected items down from
+ * pd_special in the order collected, which is line pointer order (there is no sort by offset any
+ * more, presorted or not), and updates their lp_off and pd_upper. Every item keeps its
+ * MAXALIGNed length of bytes; a snapshot of the tuple space is taken first so overlapping moves
+ * read the original bytes, as PostgreSQL's memmove / scratch-buffer copy does.
+ */
+function compactifyTuples(page: Uint8Array, count: number): void {
+  assert(count > 0, 'compactify_tuples needs at least one item');
+  const oldUpper = pageGetUpper(page);
+  const special = pageGetSpecial(page);
+  compactScratch.set(page.subarray(oldUpper, special), oldUpper);
+  let upper = special;
+  for (let index = 0; index < count; index++) {
+    const length = compactLength[index]!;
+    const from = compactOffset[index]!;
+    upper -= length;
+    if (upper !== from) page.set(compactScratch.subarray(from, from + length), upper);
+    const lineNumber = compactIndex[index]! + 1;
+    const itemId = itemIdGet(page, lineNumber);
+    itemIdSet(page, lineNumber, upper, lpFlags(itemId), lpLen(itemId));
+  }
+  assert(upper >= pageGetLower(page), 'compacted tuples stay above the line pointers');
+  pageSetUpper(page, upper);
+}
+
+/**
+ * PageRepairFragmentation (PostgreSQL 15): compacts the storage of used line pointers, marks
+ * unused ones fully unused, truncates the unused line pointers at the end of the array (all of
+ * them when none is used; new in 15, measured against PostgreSQL's own pages), and sets
+ * PD_HAS_FREE_LINES when an unused one remains before the last used one. Used line pointers are
+ * never renumbered.
+ */
+export function pageRepairFragmentation(page: Uint8Array): void {
+  const what = 'PageRepairFragmentation';
+  checkPointers(page, what);
+  const lower = pageGetLower(page);
+  const upper = pageGetUpper(page);
+  const special = pageGetSpecial(page);
+  const lineCount = pageGetMaxOffsetNumber(page);
+  if (lineCount > compactIndex.length) throw corrupt(what, `${lineCount} line pointers on a heap page`);
+  let count = 0;
+  let unused = 0;
+  let total = 0;
+  let finalUsed = 0;
+  for (let lineNumber = FIRST_OFFSET_NUMBER; lineNumber <= lineCount; lineNumber++) {
+    const itemId = itemIdGet(page, lineNumber);
+    if (!itemIdIsUsed(itemId)) {
+      itemIdSetUnused(page, lineNumber);
+      unused++;
+      continue;
+    }
+    finalUsed = lineNumber;
+    if (!itemIdHasStorage(itemId)) continue;
+    const offset = lpOff(itemId);
+    if (offset < upper || offset >= special) throw corrupt(what, `corrupted line pointer: ${offset}`);
+    compactIndex[count] = lineNumber - 1;
+    compactOffset[count] = offset;
+    compactLength[count] = maxAlign(lpLen(itemId));
+    total += compactLength[count]!;
+    count++;
+  }
+  if (count === 0) {
+    pageSetUpper(page, special);
+  } else {
+    if (total > special - lower) throw corrupt(what, `corrupted item lengths: total ${total}, available space ${special - lower}`);
+    compactifyTuples(page, count);
+  }
+  if (finalUsed !== lineCount) {
+    const unusedAtEnd = lineCount - finalUsed;
+    unused -= unusedAtEnd;
+    pageSetLower(page, lower - ITEM_ID_SIZE * unusedAtEnd);
+  }
+  if (unused > 0) pageSetHasFreeLinePointers(page);
+  else pageClearHasFreeLinePointers(page);
+}
+
+/**
+ * PageTruncateLinePointerArray: drops LP_UNUSED line pointers at the end of the array (always
+ * keeping the first one) and sets PD_HAS_FREE_LINES when an unused one remains before them.
+ */
+export function pageTruncateLinePointerArray(page: Uint8Array): void {
+  let countDone = false;
+  let setHint = false;
+  let unusedAtEnd = 0;
+  for (let lineNumber = pageGetMaxOffsetNumber(page); lineNumber >= FIRST_OFFSET_NUMBER; lineNumber--) {
+    const used = itemIdIsUsed(itemIdGet(page, lineNumber));
+    if (!countDone && lineNumber > FIRST_OFFSET_NUMBER) {
+      if (!used) unusedAtEnd++;
+      else countDone = true;
+    } else if (!used) {
+      setHint = true;
+      break;
+    }
+  }
+  if (unusedAtEnd > 0) pageSetLower(page, pageGetLower(page) - ITEM_ID_SIZE * unusedAtEnd);
+  if (setHint) pageSetHasFreeLinePointers(page);
+  else pageClearHasFreeLinePointers(page);
+}
+
+// ---- heap_page_prune_execute ---------------------------------------------------------------------
+
+function checkLineNumber(page: Uint8Array, lineNumber: number, what: string): void {
+  if (lineNumber < FIRST_OFFSET_NUMBER || lineNumber > pageGetMaxOffsetNumber(page)) {
+    throw corrupt(what, `offset ${lineNumber} beyond ${pageGetMaxOffsetNumber(page)} line pointers`);
+  }
+}
+
+/**
+ * heap_page_prune_execute: redirects (`redirected` holds from/to pairs), marks dead, marks
+ * unused, then PageRepairFragmentation.
+ */
+export function heapPagePruneExecute(page: Uint8Array, redirected: readonly number[], dead: readonly number[], unused: readonly number[]): void {
+  const what = 'heap_page_prune_execute';
+  assert(redirected.length % 2 === 0, 'redirections come in from/to pairs');
+  for (let index = 0; index < redirected.length; index += 2) {
+    checkLineNumber(page, redirected[index]!, what);
+    itemIdSetRedirect(page, redirected[index]!, redirected[index + 1]!);
+  }
+  for (const lineNumber of dead) {
+    checkLineNumber(page, lineNumber, what);
+    itemIdSetDead(page, lineNumber);
+  }
+  for (const lineNumber of unused) {
+    checkLineNumber(page, lineNumber, what);
+    itemIdSetUnused(page, lineNumber);
+  }
+  pageRepairFragmentation(page);
+}
+
+/** Marks `lineNumbers` unused (heap_xlog_vacuum) then truncates the line pointer array. */
+export function heapVacuumUnused(page: Uint8Array, lineNumbers: readonly number[]): void {
+  for (const lineNumber of lineNumbers) {
+    checkLineNumber(page, lineNumber, 'heap vacuum');
+    itemIdSet(page, lineNumber, 0, LP_UNUSED, 0);
+  }
+  pageTruncateLinePointerArray(page);
+}
+
+// ---- visibility map --------------------------------------------------------------------------------
+
+/** Bytes of map per VM page: BLCKSZ - MAXALIGN(SizeOfPageHeaderData). */
+export const VM_MAPSIZE = BLCKSZ - maxAlign(SIZE_OF_PAGE_HEADER);
+export const VM_HEAPBLOCKS_PER_BYTE = 4;
+export const VM_HEAPBLOCKS_PER_PAGE = VM_MAPSIZE * VM_HEAPBLOCKS_PER_BYTE;
+export const VM_VALID_BITS = 0x03;
+
+/** The VM page (block of the VM fork) that holds heap block `heapBlock`'s bits. */
+export function vmBlockOfHeapBlock(heapBlock: number): number {
+  return Math.floor(heapBlock / VM_HEAPBLOCKS_PER_PAGE);
+}
+
+/** Byte offset in the VM page and bit shift of heap block `heapBlock`'s two bits. */
+export function vmBitPosition(heapBlock: number): { byteOffset: number; shift: number } {
+  const inPage = heapBlock % VM_HEAPBLOCKS_PER_PAGE;
+  return { byteOffset: maxAlign(SIZE_OF_PAGE_HEADER) + Math.floor(inPage / VM_HEAPBLOCKS_PER_BYTE), shift: (inPage % VM_HEAPBLOCKS_PER_BYTE) * 2 };
+}
+
+/** The two VM bits of `heapBlock` on its VM page. */
+export function vmGetBits(page: Uint8Array, heapBlock: number): number {
+  const { byteOffset, shift } = vmBitPosition(heapBlock);
+  return (page[byteOffset]! >>> shift) & VM_VALID_BITS;
+}
+
+/**
+ * visibilitymap_set's change to the map: when `flags` differ from the block's current bits, ORs
+ * them in and returns true (the caller then sets the page LSN); otherwise changes nothing.
+ */
+export function vmSetBits(page: Uint8Array, heapBlock: number, flags: number): boolean {
+  assert((flags & ~VM_VALID_BITS) === 0, 'only the two visibility map bits can be set');
+  const { byteOffset, shift } = vmBitPosition(heapBlock);
+  if (((page[byteOffset]! >>> shift) & VM_VALID_BITS) === flags) return false;
+  page[byteOffset] = page[byteOffset]! | (flags << shift);
+  return true;
+}
+
