@@ -46,16 +46,19 @@ function blockHash(block: DecodedBlock): number {
   return (hash ^ (hash >>> 15)) >>> 0;
 }
 
-function pageKey(block: DecodedBlock): string {
-  const rel = block.rel;
-  return `${rel.spcNode}/${rel.dbNode}/${rel.relNode}/${block.forkNumber}/${block.blockNumber}`;
-}
+/** Pages of one relation: by blockNumber * 4 + fork (exact: block numbers are below 2^32). */
+type RelationPages = Map<number, Uint8Array>;
 
 export class PageReplayer {
   readonly #partition: number;
   readonly #partitions: number;
   readonly #pagesMax: number;
-  readonly #pages = new Map<string, Uint8Array>();
+  /** Pages by relation ("spc/db/rel") then block and fork; WHY two levels: no string per block. */
+  readonly #relations = new Map<string, RelationPages>();
+  /** The relation map of the last RelFileNode object seen (consecutive blocks share it). */
+  #lastRel: object | undefined;
+  #lastRelationPages: RelationPages | undefined;
+  #pageCount = 0;
   readonly stats: ReplayStats = {
     records: 0, pages: 0, restored: 0, redone: 0, alreadyApplied: 0, noBase: 0, unsupported: {}, failed: 0, firstFailure: undefined, pagesHeld: 0,
   };
@@ -77,22 +80,38 @@ export class PageReplayer {
     }
   }
 
+  #relationPages(block: DecodedBlock): RelationPages {
+    const rel = block.rel;
+    if (rel === this.#lastRel && this.#lastRelationPages !== undefined) return this.#lastRelationPages;
+    const name = `${rel.spcNode}/${rel.dbNode}/${rel.relNode}`;
+    let pages = this.#relations.get(name);
+    if (pages === undefined) {
+      pages = new Map();
+      this.#relations.set(name, pages);
+    }
+    this.#lastRel = rel;
+    this.#lastRelationPages = pages;
+    return pages;
+  }
+
   #applyBlock(record: DecodedRecord, block: DecodedBlock): void {
-    const key = pageKey(block);
-    let page = this.#pages.get(key);
+    const pages = this.#relationPages(block);
+    const key = block.blockNumber * 4 + block.forkNumber;
+    let page = pages.get(key);
     const restores = block.hasImage && block.applyImage;
     if (page === undefined) {
       if (!restores && !block.willInit) {
         this.stats.noBase += 1;
         return;
       }
-      if (this.#pages.size >= this.#pagesMax) {
+      if (this.#pageCount >= this.#pagesMax) {
         this.stats.noBase += 1;
         return;
       }
       page = new Uint8Array(BLCKSZ);
-      this.#pages.set(key, page);
-      this.stats.pagesHeld = this.#pages.size;
+      pages.set(key, page);
+      this.#pageCount += 1;
+      this.stats.pagesHeld = this.#pageCount;
     }
     try {
       if (!redoBlock(page, record, block.blockId)) {
@@ -107,12 +126,12 @@ export class PageReplayer {
         const name = RMGR_NAMES[record.rmgrId] ?? String(record.rmgrId);
         this.stats.unsupported[name] = (this.stats.unsupported[name] ?? 0) + 1;
         // The page's state is unknown from here on: forget it until an image comes.
-        this.#pages.delete(key);
+        if (pages.delete(key)) this.#pageCount -= 1;
         return;
       }
       this.stats.failed += 1;
       this.stats.firstFailure ??= error instanceof Error ? error.message : String(error);
-      this.#pages.delete(key);
+      if (pages.delete(key)) this.#pageCount -= 1;
     }
   }
 }
