@@ -4,7 +4,7 @@
  * zero unsupported records and zero 501 pages for these; the list grows with the redo modules and,
  * when issue 3 is done, names them all.
  */
-export const IMPLEMENTED_REDO_RMGRS: ReadonlySet<string> = new Set<string>(['Heap', 'Heap2', 'Btree', 'Gin', 'Gist', 'SPGist']);
+export const IMPLEMENTED_REDO_RMGRS: ReadonlySet<string> = new Set<string>(['Heap', 'Heap2', 'Btree', 'Hash', 'Gin', 'Gist', 'SPGist', 'BRIN', 'Sequence', 'Generic']);
 
 /** The rmgr a PS_ERR_REDO_UNSUPPORTED message names ("redo of Heap records ..."), if any. */
 export function unsupportedRmgrOf(message: string): string | undefined {
