@@ -18,34 +18,59 @@
  * Visibility-map clearing implied by *_ALL_VISIBLE_CLEARED flags concerns VM pages these records
  * do not reference; Strata's ingest handles those (not here). The page-level PD_ALL_VISIBLE flag
  * is cleared here exactly as PostgreSQL does. Command ids are FirstCommandId (0), as in redo.
+ *
+ * WHY no decodeHeapRecord here: heap records are most of the WAL, and redo needs a handful of
+ * fields. They are read straight from the record's bytes with offsets (heapam_xlog.h layouts,
+ * MainDataLocation), so a record costs no decoded object, reader or view; truncate and unknown
+ * record types still go through decodeHeapRecord (its errors are the reference).
  */
 import { StrataError } from '../errors.js';
 import { formatLsn } from '../lsn.js';
 import {
   XLH_DELETE_ALL_VISIBLE_CLEARED, XLH_DELETE_IS_PARTITION_MOVE, XLH_DELETE_IS_SUPER, XLH_INSERT_ALL_FROZEN_SET,
   XLH_INSERT_ALL_VISIBLE_CLEARED, XLH_UPDATE_NEW_ALL_VISIBLE_CLEARED, XLH_UPDATE_OLD_ALL_VISIBLE_CLEARED,
-  XLH_UPDATE_PREFIX_FROM_OLD, XLH_UPDATE_SUFFIX_FROM_OLD, decodeHeapRecord, type HeapRecord, type HeapTupleData,
+  XLH_UPDATE_PREFIX_FROM_OLD, XLH_UPDATE_SUFFIX_FROM_OLD, XLOG_HEAP_CONFIRM, XLOG_HEAP_DELETE, XLOG_HEAP_HOT_UPDATE,
+  XLOG_HEAP_INIT_PAGE, XLOG_HEAP_INPLACE, XLOG_HEAP_INSERT, XLOG_HEAP_LOCK, XLOG_HEAP_OPMASK, XLOG_HEAP_TRUNCATE, XLOG_HEAP_UPDATE,
+  decodeHeapRecord,
 } from '../wal/records/heap.js';
-import type { DecodedRecord } from '../wal/types.js';
+import type { DecodedBlock, DecodedRecord } from '../wal/types.js';
 import {
   BLCKSZ, INVALID_OFFSET_NUMBER, PAI_IS_HEAP, PAI_OVERWRITE, lpLen, itemIdGet, pageAddItem, pageClearAllVisible,
-  pageGetMaxOffsetNumber, pageInit, pageSetAllVisible, pageSetLsn, readU16, writeU16, writeU32,
+  pageGetMaxOffsetNumber, pageGetUpper, pageInit, pageSetAllVisible, pageSetLsn, readU16, writeU16, writeU32,
 } from './page.js';
 import {
-  HEAP_HOT_UPDATED, MOVED_PARTITIONS_BLOCK, MOVED_PARTITIONS_OFFSET, SIZEOF_HEAP_TUPLE_HEADER, TUPLE_CTID,
-  TUPLE_HOFF, TUPLE_INFOMASK, TUPLE_INFOMASK2, TUPLE_XMAX, TUPLE_XMIN, findBlock, normalTupleOffset, pageSetPrunable,
-  resetXmaxBits, setCmaxFirstCommand, setItemPointer, xmaxIsLockedOnly,
+  HEAP_HOT_UPDATED, MOVED_PARTITIONS_BLOCK, MOVED_PARTITIONS_OFFSET, SIZEOF_HEAP_TUPLE_HEADER, TUPLE_CID, TUPLE_CTID,
+  TUPLE_HOFF, TUPLE_INFOMASK, TUPLE_INFOMASK2, TUPLE_XMAX, TUPLE_XMIN, MainDataLocation, copyBytes, findBlock, heapAddItemAt,
+  normalTupleOffset, pageSetPrunable, resetXmaxBits, setCmaxFirstCommand, setItemPointer, xmaxIsLockedOnly,
 } from './page-heap.js';
 import type { RmgrRedo } from './types.js';
 
 /** The largest heap tuple (MaxHeapTupleSize): a page minus its header and one line pointer. */
 const MAX_HEAP_TUPLE_SIZE = BLCKSZ - 24 - 4;
+/** xl_heap_header: t_infomask2 u16, t_infomask u16, t_hoff u8 (what precedes new tuple bytes). */
+const SIZE_OF_HEAP_HEADER = 5;
 
-/** Reused buffer in which new tuples are assembled before PageAddItem copies them. */
+/**
+ * Reused buffer in which a new tuple is assembled when PageAddItem must choose its line pointer
+ * (offset number 0, which only corrupt WAL has); otherwise the tuple is written in place.
+ */
 const tupleBuffer = new Uint8Array(BLCKSZ);
 
 function failed(record: DecodedRecord, message: string): StrataError {
   return new StrataError('PS_ERR_REDO_FAILED', `Heap redo at ${formatLsn(record.lsn)}: ${message}`);
+}
+
+function corrupt(what: string, message: string): StrataError {
+  return new StrataError('PS_ERR_WAL_CORRUPT', `${what}: ${message}`);
+}
+
+/** The main data of the record being redone (one location, reused: redo is synchronous). */
+const main = new MainDataLocation();
+
+/** Locates the main data and checks it holds `length` bytes (heapam_xlog.h SizeOf* of its struct). */
+function needMainData(record: DecodedRecord, length: number, what: string): void {
+  const have = main.locate(record);
+  if (have < length) throw corrupt(what, `body too short (need ${length} bytes at 0, have ${have})`);
 }
 
 function blockNumberOf(record: DecodedRecord, blockId: number): number {
@@ -55,166 +80,245 @@ function blockNumberOf(record: DecodedRecord, blockId: number): number {
 }
 
 /**
- * Assembles a new tuple's header in `tupleBuffer` (zeroed first 23 bytes, infomasks and t_hoff
- * from xl_heap_header, xmin = the record's xid, cmin = FirstCommandId, t_ctid = its own TID).
+ * Writes a new tuple's 23-byte header at `target[at]`: xmin = the record's xid, xmax `xmax`,
+ * cmin = FirstCommandId, t_ctid = its own TID, infomasks and t_hoff from the xl_heap_header at
+ * `data[header]`.
  */
-function writeNewTupleHeader(record: DecodedRecord, tuple: HeapTupleData, blockNumber: number, offsetNumber: number): void {
-  tupleBuffer.fill(0, 0, SIZEOF_HEAP_TUPLE_HEADER);
-  writeU16(tupleBuffer, TUPLE_INFOMASK2, tuple.infomask2);
-  writeU16(tupleBuffer, TUPLE_INFOMASK, tuple.infomask);
-  tupleBuffer[TUPLE_HOFF] = tuple.hoff;
-  writeU32(tupleBuffer, TUPLE_XMIN, record.xid);
-  setItemPointer(tupleBuffer, TUPLE_CTID, blockNumber, offsetNumber);
+function writeNewTupleHeader(
+  target: Uint8Array, at: number, record: DecodedRecord, xmax: number, data: Uint8Array, header: number, blockNumber: number, offsetNumber: number,
+): void {
+  writeU32(target, at + TUPLE_XMIN, record.xid);
+  writeU32(target, at + TUPLE_XMAX, xmax);
+  writeU32(target, at + TUPLE_CID, 0);
+  setItemPointer(target, at + TUPLE_CTID, blockNumber, offsetNumber);
+  target[at + TUPLE_INFOMASK2] = data[header]!;
+  target[at + TUPLE_INFOMASK2 + 1] = data[header + 1]!;
+  target[at + TUPLE_INFOMASK] = data[header + 2]!;
+  target[at + TUPLE_INFOMASK + 1] = data[header + 3]!;
+  target[at + TUPLE_HOFF] = data[header + 4]!;
 }
 
-function addTuple(page: Uint8Array, record: DecodedRecord, length: number, offsetNumber: number): void {
+/**
+ * The first half of PageAddItem(page, tuple, length, offsetNumber, overwrite, is_heap): checks
+ * and reserves the tuple's space; returns where in `page` the caller writes the tuple, or -1
+ * when it is assembled in `tupleBuffer` and added by finishTuple: for offset number 0, and when
+ * `apart` (the tuple copies bytes of the page that its reserved space might overlap).
+ */
+function beginTuple(page: Uint8Array, record: DecodedRecord, length: number, offsetNumber: number, apart: boolean): number {
   if (length > MAX_HEAP_TUPLE_SIZE) throw failed(record, `tuple of ${length} bytes is too large`);
   if (pageGetMaxOffsetNumber(page) + 1 < offsetNumber) throw failed(record, `invalid max offset number ${offsetNumber}`);
+  if (offsetNumber === INVALID_OFFSET_NUMBER || apart) return -1;
+  const at = heapAddItemAt(page, length, offsetNumber);
+  if (at === 0) throw failed(record, `failed to add tuple at offset ${offsetNumber}`);
+  return at;
+}
+
+/** The second half: adds a tuple assembled in `tupleBuffer` (nothing to do for one in place). */
+function finishTuple(page: Uint8Array, record: DecodedRecord, at: number, length: number, offsetNumber: number): void {
+  if (at >= 0) return;
   const added = pageAddItem(page, tupleBuffer.subarray(0, length), offsetNumber, PAI_OVERWRITE | PAI_IS_HEAP);
   if (added === INVALID_OFFSET_NUMBER) throw failed(record, `failed to add tuple at offset ${offsetNumber}`);
 }
 
-function redoInsert(page: Uint8Array, record: DecodedRecord, body: Extract<HeapRecord, { type: 'insert' }>): void {
-  if (body.initPage) pageInit(page, 0);
-  const tuple = body.tuple;
-  if (tuple === undefined) throw failed(record, 'insert without tuple data');
-  writeNewTupleHeader(record, tuple, blockNumberOf(record, 0), body.offsetNumber);
-  if (SIZEOF_HEAP_TUPLE_HEADER + tuple.data.length > MAX_HEAP_TUPLE_SIZE) throw failed(record, 'tuple too large');
-  tupleBuffer.set(tuple.data, SIZEOF_HEAP_TUPLE_HEADER);
-  addTuple(page, record, SIZEOF_HEAP_TUPLE_HEADER + tuple.data.length, body.offsetNumber);
+function redoInsert(page: Uint8Array, record: DecodedRecord, block: DecodedBlock): void {
+  needMainData(record, 3, 'heap');
+  const offsetNumber = main.u16(0);
+  const flags = main.u8(2);
+  const data = block.data;
+  if (data.length > 0 && data.length < SIZE_OF_HEAP_HEADER) throw corrupt('heap insert tuple', `body too short (have ${data.length})`);
+  if ((record.info & XLOG_HEAP_INIT_PAGE) !== 0) pageInit(page, 0);
+  if (data.length === 0) throw failed(record, 'insert without tuple data');
+  const dataLength = data.length - SIZE_OF_HEAP_HEADER;
+  const length = SIZEOF_HEAP_TUPLE_HEADER + dataLength;
+  if (length > MAX_HEAP_TUPLE_SIZE) throw failed(record, 'tuple too large');
+  const at = beginTuple(page, record, length, offsetNumber, false);
+  const target = at < 0 ? tupleBuffer : page;
+  const base = at < 0 ? 0 : at;
+  writeNewTupleHeader(target, base, record, 0, data, 0, block.blockNumber, offsetNumber);
+  copyBytes(target, base + SIZEOF_HEAP_TUPLE_HEADER, data, SIZE_OF_HEAP_HEADER, dataLength);
+  finishTuple(page, record, at, length, offsetNumber);
   pageSetLsn(page, record.endLsn);
-  if (body.flags & XLH_INSERT_ALL_VISIBLE_CLEARED) pageClearAllVisible(page);
-  if (body.flags & XLH_INSERT_ALL_FROZEN_SET) pageSetAllVisible(page);
+  if (flags & XLH_INSERT_ALL_VISIBLE_CLEARED) pageClearAllVisible(page);
+  if (flags & XLH_INSERT_ALL_FROZEN_SET) pageSetAllVisible(page);
 }
 
-function redoDelete(page: Uint8Array, record: DecodedRecord, body: Extract<HeapRecord, { type: 'delete' }>): void {
-  const tuple = normalTupleOffset(page, body.offsetNumber, 'heap delete');
-  resetXmaxBits(page, tuple, body.infobitsSet);
+/** xl_heap_delete: xmax u32 @0, offnum u16 @4, infobits_set u8 @6, flags u8 @7. */
+function redoDelete(page: Uint8Array, record: DecodedRecord, block: DecodedBlock): void {
+  needMainData(record, 8, 'heap');
+  const xmax = main.u32(0);
+  const offsetNumber = main.u16(4);
+  const infobitsSet = main.u8(6);
+  const flags = main.u8(7);
+  const tuple = normalTupleOffset(page, offsetNumber, 'heap delete');
+  resetXmaxBits(page, tuple, infobitsSet);
   writeU16(page, tuple + TUPLE_INFOMASK2, readU16(page, tuple + TUPLE_INFOMASK2) & ~HEAP_HOT_UPDATED);
-  if (body.flags & XLH_DELETE_IS_SUPER) writeU32(page, tuple + TUPLE_XMIN, 0);
-  else writeU32(page, tuple + TUPLE_XMAX, body.xmax);
+  if (flags & XLH_DELETE_IS_SUPER) writeU32(page, tuple + TUPLE_XMIN, 0);
+  else writeU32(page, tuple + TUPLE_XMAX, xmax);
   setCmaxFirstCommand(page, tuple);
   pageSetPrunable(page, record.xid);
-  if (body.flags & XLH_DELETE_ALL_VISIBLE_CLEARED) pageClearAllVisible(page);
-  if (body.flags & XLH_DELETE_IS_PARTITION_MOVE) setItemPointer(page, tuple + TUPLE_CTID, MOVED_PARTITIONS_BLOCK, MOVED_PARTITIONS_OFFSET);
-  else setItemPointer(page, tuple + TUPLE_CTID, blockNumberOf(record, 0), body.offsetNumber);
+  if (flags & XLH_DELETE_ALL_VISIBLE_CLEARED) pageClearAllVisible(page);
+  if (flags & XLH_DELETE_IS_PARTITION_MOVE) setItemPointer(page, tuple + TUPLE_CTID, MOVED_PARTITIONS_BLOCK, MOVED_PARTITIONS_OFFSET);
+  else setItemPointer(page, tuple + TUPLE_CTID, block.blockNumber, offsetNumber);
   pageSetLsn(page, record.endLsn);
-}
-
-type UpdateBody = Extract<HeapRecord, { type: 'update' | 'hotUpdate' }>;
-
-/** The old-tuple half of heap_xlog_update; returns the old tuple's offset and length. */
-function redoUpdateOld(page: Uint8Array, record: DecodedRecord, body: UpdateBody): { tuple: number; length: number } {
-  const tuple = normalTupleOffset(page, body.oldOffsetNumber, 'heap update (old tuple)');
-  const length = lpLen(itemIdGet(page, body.oldOffsetNumber));
-  const infomask2 = readU16(page, tuple + TUPLE_INFOMASK2);
-  writeU16(page, tuple + TUPLE_INFOMASK2, body.type === 'hotUpdate' ? infomask2 | HEAP_HOT_UPDATED : infomask2 & ~HEAP_HOT_UPDATED);
-  resetXmaxBits(page, tuple, body.oldInfobitsSet);
-  writeU32(page, tuple + TUPLE_XMAX, body.oldXmax);
-  setCmaxFirstCommand(page, tuple);
-  setItemPointer(page, tuple + TUPLE_CTID, blockNumberOf(record, 0), body.newOffsetNumber);
-  pageSetPrunable(page, record.xid);
-  if (body.flags & XLH_UPDATE_OLD_ALL_VISIBLE_CLEARED) pageClearAllVisible(page);
-  pageSetLsn(page, record.endLsn);
-  return { tuple, length };
 }
 
 /**
- * The new-tuple half: rebuilds the tuple from the record (and, on the same page, the old tuple's
- * prefix and suffix) and adds it at new_offnum.
+ * xl_heap_update, read from the main data by the update functions:
+ * old_xmax u32 @0, old_offnum u16 @4, old_infobits_set u8 @6, flags u8 @7, new_xmax u32 @8,
+ * new_offnum u16 @12.
  */
-function redoUpdateNew(page: Uint8Array, record: DecodedRecord, body: UpdateBody, old: { tuple: number; length: number } | undefined): void {
-  const tuple = body.tuple;
-  if (tuple === undefined) throw failed(record, 'update without new tuple data');
-  if (pageGetMaxOffsetNumber(page) + 1 < body.newOffsetNumber) throw failed(record, `invalid max offset number ${body.newOffsetNumber}`);
-  const prefix = body.flags & XLH_UPDATE_PREFIX_FROM_OLD ? body.prefixLength : 0;
-  const suffix = body.flags & XLH_UPDATE_SUFFIX_FROM_OLD ? body.suffixLength : 0;
-  if ((prefix > 0 || suffix > 0) && old === undefined) throw failed(record, 'prefix/suffix compression across pages');
-  const length = SIZEOF_HEAP_TUPLE_HEADER + tuple.data.length + prefix + suffix;
+const SIZE_OF_HEAP_UPDATE = 14;
+
+/** The old-tuple half of heap_xlog_update; returns the old tuple's offset. */
+function redoUpdateOld(page: Uint8Array, record: DecodedRecord, hot: boolean, newBlockNumber: number): number {
+  const oldOffsetNumber = main.u16(4);
+  const tuple = normalTupleOffset(page, oldOffsetNumber, 'heap update (old tuple)');
+  const infomask2 = readU16(page, tuple + TUPLE_INFOMASK2);
+  writeU16(page, tuple + TUPLE_INFOMASK2, hot ? infomask2 | HEAP_HOT_UPDATED : infomask2 & ~HEAP_HOT_UPDATED);
+  resetXmaxBits(page, tuple, main.u8(6));
+  writeU32(page, tuple + TUPLE_XMAX, main.u32(0));
+  setCmaxFirstCommand(page, tuple);
+  setItemPointer(page, tuple + TUPLE_CTID, newBlockNumber, main.u16(12));
+  pageSetPrunable(page, record.xid);
+  if (main.u8(7) & XLH_UPDATE_OLD_ALL_VISIBLE_CLEARED) pageClearAllVisible(page);
+  pageSetLsn(page, record.endLsn);
+  return tuple;
+}
+
+/**
+ * The new-tuple half: rebuilds the tuple from block 0's data (prefix/suffix lengths, then
+ * xl_heap_header, then bytes) and, on the same page, the old tuple's prefix and suffix (the old
+ * tuple at byte `oldTuple`, -1 when on another page), and adds it at new_offnum.
+ */
+function redoUpdateNew(page: Uint8Array, record: DecodedRecord, data: Uint8Array | undefined, blockNumber: number, oldTuple: number): void {
+  const flags = main.u8(7);
+  const newOffsetNumber = main.u16(12);
+  if (data === undefined || data.length === 0) throw failed(record, 'update without new tuple data');
+  if (pageGetMaxOffsetNumber(page) + 1 < newOffsetNumber) throw failed(record, `invalid max offset number ${newOffsetNumber}`);
+  let header = 0;
+  let prefix = 0;
+  let suffix = 0;
+  if (flags & XLH_UPDATE_PREFIX_FROM_OLD) {
+    prefix = readU16(data, header);
+    header += 2;
+  }
+  if (flags & XLH_UPDATE_SUFFIX_FROM_OLD) {
+    suffix = readU16(data, header);
+    header += 2;
+  }
+  if ((prefix > 0 || suffix > 0) && oldTuple < 0) throw failed(record, 'prefix/suffix compression across pages');
+  const dataStart = header + SIZE_OF_HEAP_HEADER;
+  if (dataStart > data.length) throw corrupt('heap update tuple', `body too short (need ${dataStart} bytes, have ${data.length})`);
+  const dataLength = data.length - dataStart;
+  const length = SIZEOF_HEAP_TUPLE_HEADER + dataLength + prefix + suffix;
   if (length > MAX_HEAP_TUPLE_SIZE) throw failed(record, `new tuple of ${length} bytes is too large`);
-  writeNewTupleHeader(record, tuple, blockNumberOf(record, 0), body.newOffsetNumber);
-  let at = SIZEOF_HEAP_TUPLE_HEADER;
-  if (prefix > 0 && old !== undefined) {
-    const bitmapLength = tuple.hoff - SIZEOF_HEAP_TUPLE_HEADER;
-    if (bitmapLength < 0 || bitmapLength > tuple.data.length) throw failed(record, `bad t_hoff ${tuple.hoff}`);
-    tupleBuffer.set(tuple.data.subarray(0, bitmapLength), at);
-    at += bitmapLength;
-    const oldData = old.tuple + page[old.tuple + TUPLE_HOFF]!;
-    tupleBuffer.set(page.subarray(oldData, oldData + prefix), at);
-    at += prefix;
-    tupleBuffer.set(tuple.data.subarray(bitmapLength), at);
-    at += tuple.data.length - bitmapLength;
+  const hoff = data[header + 4]!;
+  const bitmapLength = hoff - SIZEOF_HEAP_TUPLE_HEADER;
+  if (prefix > 0 && (bitmapLength < 0 || bitmapLength > dataLength)) throw failed(record, `bad t_hoff ${hoff}`);
+  // The new tuple goes into free space below pd_upper, which the old tuple (copied from) is above
+  // on any page PostgreSQL wrote; on another page it is assembled apart first, as PostgreSQL does.
+  const copiesOld = prefix > 0 || suffix > 0;
+  const oldPrefix = prefix > 0 ? oldTuple + page[oldTuple + TUPLE_HOFF]! : 0;
+  const oldEnd = suffix > 0 ? oldTuple + lpLen(itemIdGet(page, main.u16(4))) : 0;
+  const at = beginTuple(page, record, length, newOffsetNumber, copiesOld && oldTuple < pageGetUpper(page));
+  const target = at < 0 ? tupleBuffer : page;
+  const base = at < 0 ? 0 : at;
+  writeNewTupleHeader(target, base, record, main.u32(8), data, header, blockNumber, newOffsetNumber);
+  let cursor = base + SIZEOF_HEAP_TUPLE_HEADER;
+  if (prefix > 0) {
+    copyBytes(target, cursor, data, dataStart, bitmapLength);
+    cursor += bitmapLength;
+    copyBytes(target, cursor, page, oldPrefix, prefix);
+    cursor += prefix;
+    copyBytes(target, cursor, data, dataStart + bitmapLength, dataLength - bitmapLength);
+    cursor += dataLength - bitmapLength;
   } else {
-    tupleBuffer.set(tuple.data, at);
-    at += tuple.data.length;
+    copyBytes(target, cursor, data, dataStart, dataLength);
+    cursor += dataLength;
   }
-  if (suffix > 0 && old !== undefined) {
-    const oldEnd = old.tuple + old.length;
-    tupleBuffer.set(page.subarray(oldEnd - suffix, oldEnd), at);
-  }
-  writeU32(tupleBuffer, TUPLE_XMAX, body.newXmax);
-  addTuple(page, record, length, body.newOffsetNumber);
-  if (body.flags & XLH_UPDATE_NEW_ALL_VISIBLE_CLEARED) pageClearAllVisible(page);
+  if (suffix > 0) copyBytes(target, cursor, page, oldEnd - suffix, suffix);
+  finishTuple(page, record, at, length, newOffsetNumber);
+  if (flags & XLH_UPDATE_NEW_ALL_VISIBLE_CLEARED) pageClearAllVisible(page);
   pageSetLsn(page, record.endLsn);
 }
 
-function redoUpdate(page: Uint8Array, record: DecodedRecord, body: UpdateBody, blockId: number): void {
+function redoUpdate(page: Uint8Array, record: DecodedRecord, block: DecodedBlock, hot: boolean): void {
+  needMainData(record, SIZE_OF_HEAP_UPDATE, 'heap');
+  const blockId = block.blockId;
   const samePage = findBlock(record, 1) === undefined;
   if (blockId === 1) {
     if (samePage) throw failed(record, 'update has no block 1');
-    redoUpdateOld(page, record, body);
+    redoUpdateOld(page, record, hot, blockNumberOf(record, 0));
     return;
   }
   if (blockId !== 0) throw failed(record, `update has no block ${blockId}`);
   if (samePage) {
-    const old = redoUpdateOld(page, record, body);
-    redoUpdateNew(page, record, body, old);
+    const old = redoUpdateOld(page, record, hot, block.blockNumber);
+    redoUpdateNew(page, record, block.data, block.blockNumber, old);
     return;
   }
-  if (body.initPage) pageInit(page, 0);
-  redoUpdateNew(page, record, body, undefined);
+  if ((record.info & XLOG_HEAP_INIT_PAGE) !== 0) pageInit(page, 0);
+  redoUpdateNew(page, record, block.data, block.blockNumber, -1);
 }
 
-function redoConfirm(page: Uint8Array, record: DecodedRecord, offsetNumber: number): void {
+function redoConfirm(page: Uint8Array, record: DecodedRecord, block: DecodedBlock): void {
+  needMainData(record, 2, 'heap');
+  const offsetNumber = main.u16(0);
   const tuple = normalTupleOffset(page, offsetNumber, 'heap confirm');
-  setItemPointer(page, tuple + TUPLE_CTID, blockNumberOf(record, 0), offsetNumber);
+  setItemPointer(page, tuple + TUPLE_CTID, block.blockNumber, offsetNumber);
   pageSetLsn(page, record.endLsn);
 }
 
-function redoLock(page: Uint8Array, record: DecodedRecord, body: Extract<HeapRecord, { type: 'lock' }>): void {
-  const tuple = normalTupleOffset(page, body.offsetNumber, 'heap lock');
-  resetXmaxBits(page, tuple, body.infobitsSet);
+/** xl_heap_lock: locking_xid u32 @0, offnum u16 @4, infobits_set u8 @6, flags u8 @7. */
+function redoLock(page: Uint8Array, record: DecodedRecord, block: DecodedBlock): void {
+  needMainData(record, 8, 'heap');
+  const offsetNumber = main.u16(4);
+  const tuple = normalTupleOffset(page, offsetNumber, 'heap lock');
+  resetXmaxBits(page, tuple, main.u8(6));
   if (xmaxIsLockedOnly(readU16(page, tuple + TUPLE_INFOMASK))) {
     writeU16(page, tuple + TUPLE_INFOMASK2, readU16(page, tuple + TUPLE_INFOMASK2) & ~HEAP_HOT_UPDATED);
-    setItemPointer(page, tuple + TUPLE_CTID, blockNumberOf(record, 0), body.offsetNumber);
+    setItemPointer(page, tuple + TUPLE_CTID, block.blockNumber, offsetNumber);
   }
-  writeU32(page, tuple + TUPLE_XMAX, body.lockingXid);
+  writeU32(page, tuple + TUPLE_XMAX, main.u32(0));
   setCmaxFirstCommand(page, tuple);
   pageSetLsn(page, record.endLsn);
 }
 
-function redoInplace(page: Uint8Array, record: DecodedRecord, body: Extract<HeapRecord, { type: 'inplace' }>): void {
-  const tuple = normalTupleOffset(page, body.offsetNumber, 'heap inplace');
-  const newData = body.tuple ?? new Uint8Array(0);
+function redoInplace(page: Uint8Array, record: DecodedRecord, block: DecodedBlock): void {
+  needMainData(record, 2, 'heap');
+  const offsetNumber = main.u16(0);
+  const tuple = normalTupleOffset(page, offsetNumber, 'heap inplace');
+  const newData = block.data;
   const hoff = page[tuple + TUPLE_HOFF]!;
-  const oldLength = lpLen(itemIdGet(page, body.offsetNumber)) - hoff;
+  const oldLength = lpLen(itemIdGet(page, offsetNumber)) - hoff;
   if (oldLength !== newData.length) throw failed(record, `wrong tuple length: ${oldLength} on the page, ${newData.length} in the record`);
   page.set(newData, tuple + hoff);
   pageSetLsn(page, record.endLsn);
 }
 
+const TYPE_NAMES = ['insert', 'delete', 'update', 'truncate', 'hotUpdate', 'confirm', 'lock', 'inplace'];
+
 function redoHeapBlock(page: Uint8Array, record: DecodedRecord, blockId: number): void {
-  const body = decodeHeapRecord(record);
-  if (body.type !== 'update' && body.type !== 'hotUpdate' && blockId !== 0) throw failed(record, `${body.type} has no block ${blockId}`);
-  switch (body.type) {
-    case 'insert': redoInsert(page, record, body); return;
-    case 'delete': redoDelete(page, record, body); return;
-    case 'update':
-    case 'hotUpdate': redoUpdate(page, record, body, blockId); return;
-    case 'truncate': return;
-    case 'confirm': redoConfirm(page, record, body.offsetNumber); return;
-    case 'lock': redoLock(page, record, body); return;
-    case 'inplace': redoInplace(page, record, body); return;
+  const operation = record.info & XLOG_HEAP_OPMASK;
+  if (operation === XLOG_HEAP_TRUNCATE) {
+    // Truncate names no page (smgr records do the work): decodeHeapRecord's checks only.
+    decodeHeapRecord(record);
+    if (blockId !== 0) throw failed(record, `truncate has no block ${blockId}`);
+    return;
+  }
+  if (operation !== XLOG_HEAP_UPDATE && operation !== XLOG_HEAP_HOT_UPDATE && blockId !== 0) {
+    throw failed(record, `${TYPE_NAMES[operation >> 4]} has no block ${blockId}`);
+  }
+  const block = findBlock(record, blockId);
+  if (block === undefined) throw failed(record, `no block ${blockId}`);
+  switch (operation) {
+    case XLOG_HEAP_INSERT: redoInsert(page, record, block); return;
+    case XLOG_HEAP_DELETE: redoDelete(page, record, block); return;
+    case XLOG_HEAP_UPDATE: redoUpdate(page, record, block, false); return;
+    case XLOG_HEAP_HOT_UPDATE: redoUpdate(page, record, block, true); return;
+    case XLOG_HEAP_CONFIRM: redoConfirm(page, record, block); return;
+    case XLOG_HEAP_LOCK: redoLock(page, record, block); return;
+    case XLOG_HEAP_INPLACE: redoInplace(page, record, block); return;
   }
 }
 

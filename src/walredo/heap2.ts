@@ -13,21 +13,26 @@
  * harmless otherwise (a later record always has a larger LSN, and page LSNs are masked by the
  * consistency check) and required with checksums. On the VM page the bits are ORed in and the
  * LSN set only when the heap block's two bits differ from the record's flags (visibilitymap_set).
+ *
+ * PRUNE, VACUUM, FREEZE_PAGE and VISIBLE (most Heap2 records) are read straight from the record's
+ * bytes (heapam_xlog.h layouts) without decodeHeap2Record's objects and arrays; the rarer types
+ * use the decoder.
  */
 import { StrataError } from '../errors.js';
 import { formatLsn } from '../lsn.js';
 import {
-  XLH_INSERT_ALL_FROZEN_SET, XLH_INSERT_ALL_VISIBLE_CLEARED, decodeHeap2Record, type Heap2Record,
+  XLH_INSERT_ALL_FROZEN_SET, XLH_INSERT_ALL_VISIBLE_CLEARED, XLOG_HEAP2_FREEZE_PAGE, XLOG_HEAP2_PRUNE, XLOG_HEAP2_VACUUM,
+  XLOG_HEAP2_VISIBLE, XLOG_HEAP_OPMASK, decodeHeap2Record, type Heap2Record,
 } from '../wal/records/heap.js';
 import { ForkNumber, type DecodedRecord } from '../wal/types.js';
 import {
   BLCKSZ, INVALID_OFFSET_NUMBER, PAI_IS_HEAP, PAI_OVERWRITE, pageAddItem, pageClearAllVisible,
-  pageGetMaxOffsetNumber, pageInit, pageIsNew, pageSetAllVisible, pageSetLsn, writeU16, writeU32,
+  pageGetMaxOffsetNumber, pageInit, pageIsNew, pageSetAllVisible, pageSetLsn, readU16, readU32, writeU16, writeU32,
 } from './page.js';
 import {
   FROZEN_TRANSACTION_ID, INVALID_TRANSACTION_ID, SIZEOF_HEAP_TUPLE_HEADER, TUPLE_CID, TUPLE_CTID, TUPLE_HOFF,
-  TUPLE_INFOMASK, TUPLE_INFOMASK2, TUPLE_XMAX, TUPLE_XMIN, findBlock, heapPagePruneExecute, heapVacuumUnused,
-  normalTupleOffset, resetXmaxBits, setItemPointer, vmBlockOfHeapBlock, vmSetBits,
+  TUPLE_INFOMASK, TUPLE_INFOMASK2, TUPLE_XMAX, TUPLE_XMIN, MainDataLocation, findBlock, heapPagePruneExecuteFrom,
+  heapVacuumUnusedFrom, normalTupleOffset, resetXmaxBits, setItemPointer, vmBlockOfHeapBlock, vmSetBits,
 } from './page-heap.js';
 import type { RmgrRedo } from './types.js';
 
@@ -35,6 +40,7 @@ import type { RmgrRedo } from './types.js';
 const XLH_FREEZE_XVAC = 0x02;
 const XLH_INVALID_XVAC = 0x04;
 const MAX_HEAP_TUPLE_SIZE = BLCKSZ - 24 - 4;
+const EMPTY = new Uint8Array(0);
 
 export interface Heap2RedoOptions {
   /** XLogHintBitIsNeeded() on the primary: data checksums or wal_log_hints are on. */
@@ -42,6 +48,19 @@ export interface Heap2RedoOptions {
 }
 
 const tupleBuffer = new Uint8Array(BLCKSZ);
+
+/** The main data of the record being redone (one location, reused: redo is synchronous). */
+const main = new MainDataLocation();
+
+function corrupt(what: string, message: string): StrataError {
+  return new StrataError('PS_ERR_WAL_CORRUPT', `${what}: ${message}`);
+}
+
+/** Locates the main data and checks it holds `length` bytes (heapam_xlog.h SizeOf* of its struct). */
+function needMainData(record: DecodedRecord, length: number): void {
+  const have = main.locate(record);
+  if (have < length) throw corrupt('heap2', `body too short (need ${length} bytes at 0, have ${have})`);
+}
 
 function failed(record: DecodedRecord, message: string): StrataError {
   return new StrataError('PS_ERR_REDO_FAILED', `Heap2 redo at ${formatLsn(record.lsn)}: ${message}`);
@@ -53,14 +72,24 @@ function blockNumberOf(record: DecodedRecord, blockId: number): number {
   return block.blockNumber;
 }
 
-function redoFreeze(page: Uint8Array, record: DecodedRecord, body: Extract<Heap2Record, { type: 'freezePage' }>): void {
-  for (const plan of body.tuples) {
-    const tuple = normalTupleOffset(page, plan.offset, 'heap freeze');
-    writeU32(page, tuple + TUPLE_XMAX, plan.xmax);
-    if (plan.freezeFlags & XLH_FREEZE_XVAC) writeU32(page, tuple + TUPLE_CID, FROZEN_TRANSACTION_ID);
-    if (plan.freezeFlags & XLH_INVALID_XVAC) writeU32(page, tuple + TUPLE_CID, INVALID_TRANSACTION_ID);
-    writeU16(page, tuple + TUPLE_INFOMASK, plan.infomask);
-    writeU16(page, tuple + TUPLE_INFOMASK2, plan.infomask2);
+/** xl_heap_freeze_tuple in block 0's data: xmax u32, offset u16, t_infomask2 u16, t_infomask u16, frzflags u8 (12 bytes). */
+const FREEZE_TUPLE_BYTES = 12;
+
+function redoFreeze(page: Uint8Array, record: DecodedRecord, data: Uint8Array): void {
+  const count = main.u16(4);
+  if (data.length > 0) {
+    if (count > 0 && (count - 1) * FREEZE_TUPLE_BYTES + 11 > data.length) {
+      throw corrupt('heap2 freeze tuples', `body too short (need ${count} tuples, have ${data.length} bytes)`);
+    }
+    for (let index = 0, at = 0; index < count; index++, at += FREEZE_TUPLE_BYTES) {
+      const tuple = normalTupleOffset(page, readU16(data, at + 4), 'heap freeze');
+      const freezeFlags = data[at + 10]!;
+      writeU32(page, tuple + TUPLE_XMAX, readU32(data, at));
+      if (freezeFlags & XLH_FREEZE_XVAC) writeU32(page, tuple + TUPLE_CID, FROZEN_TRANSACTION_ID);
+      if (freezeFlags & XLH_INVALID_XVAC) writeU32(page, tuple + TUPLE_CID, INVALID_TRANSACTION_ID);
+      writeU16(page, tuple + TUPLE_INFOMASK, readU16(data, at + 8));
+      writeU16(page, tuple + TUPLE_INFOMASK2, readU16(data, at + 6));
+    }
   }
   pageSetLsn(page, record.endLsn);
 }
@@ -111,22 +140,48 @@ function redoVisible(page: Uint8Array, record: DecodedRecord, blockId: number, f
   if (vmSetBits(page, heapBlock, flags & 0x03)) pageSetLsn(page, record.endLsn);
 }
 
+const TYPE_NAMES = ['rewrite', 'prune', 'vacuum', 'freezePage', 'visible', 'multiInsert', 'lockUpdated', 'newCid'];
+
+/** PRUNE, VACUUM, FREEZE_PAGE, VISIBLE from the record's bytes; false for the other types. */
+function redoFromBytes(page: Uint8Array, record: DecodedRecord, blockId: number, options: Heap2RedoOptions): boolean {
+  const operation = record.info & XLOG_HEAP_OPMASK;
+  switch (operation) {
+    case XLOG_HEAP2_PRUNE: needMainData(record, 8); break;
+    case XLOG_HEAP2_VACUUM: needMainData(record, 2); break;
+    case XLOG_HEAP2_FREEZE_PAGE: needMainData(record, 6); break;
+    case XLOG_HEAP2_VISIBLE: needMainData(record, 5); break;
+    default: return false;
+  }
+  if (operation === XLOG_HEAP2_VISIBLE) {
+    redoVisible(page, record, blockId, main.u8(4), options);
+    return true;
+  }
+  if (blockId !== 0) throw failed(record, `${TYPE_NAMES[operation >> 4]} has no block ${blockId}`);
+  const block = findBlock(record, 0);
+  const data = block === undefined ? EMPTY : block.data;
+  if (operation === XLOG_HEAP2_PRUNE) {
+    heapPagePruneExecuteFrom(page, data, main.u16(4), main.u16(6));
+    pageSetLsn(page, record.endLsn);
+  } else if (operation === XLOG_HEAP2_VACUUM) {
+    heapVacuumUnusedFrom(page, data, main.u16(0));
+    pageSetLsn(page, record.endLsn);
+  } else {
+    redoFreeze(page, record, data);
+  }
+  return true;
+}
+
 function redoHeap2Block(page: Uint8Array, record: DecodedRecord, blockId: number, options: Heap2RedoOptions): void {
+  if (redoFromBytes(page, record, blockId, options)) return;
   const body = decodeHeap2Record(record);
-  if (body.type !== 'visible' && blockId !== 0) throw failed(record, `${body.type} has no block ${blockId}`);
+  if (blockId !== 0) throw failed(record, `${body.type} has no block ${blockId}`);
   switch (body.type) {
-    case 'prune':
-      heapPagePruneExecute(page, body.redirected, body.dead, body.unused);
-      pageSetLsn(page, record.endLsn);
-      return;
-    case 'vacuum':
-      heapVacuumUnused(page, body.unused);
-      pageSetLsn(page, record.endLsn);
-      return;
-    case 'freezePage': redoFreeze(page, record, body); return;
-    case 'visible': redoVisible(page, record, blockId, body.flags, options); return;
     case 'multiInsert': redoMultiInsert(page, record, body); return;
     case 'lockUpdated': redoLockUpdated(page, record, body); return;
+    case 'prune':
+    case 'vacuum':
+    case 'freezePage':
+    case 'visible':
     case 'newCid':
     case 'rewrite': return;
   }

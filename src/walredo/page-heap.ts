@@ -23,8 +23,9 @@
 import { assert } from '../assert.js';
 import { StrataError } from '../errors.js';
 import type { DecodedBlock, DecodedRecord } from '../wal/types.js';
+import { PackedRecordView } from '../wal/xlog-record.js';
 import {
-  BLCKSZ, FIRST_OFFSET_NUMBER, ITEM_ID_SIZE, LP_NORMAL, LP_UNUSED, MAX_HEAP_TUPLES_PER_PAGE, SIZE_OF_PAGE_HEADER, itemIdGet,
+  BLCKSZ, FIRST_OFFSET_NUMBER, ITEM_ID_SIZE, LP_NORMAL, checkPageHeader, itemIdOffset, LP_UNUSED, MAX_HEAP_TUPLES_PER_PAGE, SIZE_OF_PAGE_HEADER, itemIdGet,
   itemIdHasStorage, itemIdIsUsed, itemIdSet, itemIdSetDead, itemIdSetRedirect, itemIdSetUnused, lpFlags,
   lpLen, lpOff, maxAlign, pageClearHasFreeLinePointers, pageGetLower, pageGetMaxOffsetNumber, pageGetPruneXid,
   pageGetSpecial, pageGetUpper, pageSetHasFreeLinePointers, pageSetLower, pageSetPruneXid, pageSetUpper, readU16,
@@ -146,6 +147,91 @@ export function findBlock(record: DecodedRecord, blockId: number): DecodedBlock 
   return undefined;
 }
 
+// ---- record bytes without views -------------------------------------------------------------------
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Where a record's main data lies: `bytes[start, start + length)`. WHY: for the records of a
+ * batch (PackedRecordView) the main data is read in the batch's bytes with offsets, without the
+ * subarray `record.mainData` makes; any other record uses `record.mainData`. One instance per
+ * redo module, re-pointed for every record (redo is synchronous).
+ */
+export class MainDataLocation {
+  bytes: Uint8Array = EMPTY;
+  start = 0;
+  length = 0;
+
+  /** Points at `record`'s main data; returns its length. */
+  locate(record: DecodedRecord): number {
+    if (record instanceof PackedRecordView) {
+      const length = record.mainDataSize;
+      this.bytes = record.sourceBytes;
+      this.start = record.sourceOffset + record.totalLength - length;
+      this.length = length;
+      return length;
+    }
+    const bytes = record.mainData;
+    this.bytes = bytes;
+    this.start = 0;
+    this.length = bytes.length;
+    return bytes.length;
+  }
+
+  /** Byte `at` of the main data (the caller checked the length). */
+  u8(at: number): number {
+    return this.bytes[this.start + at]!;
+  }
+
+  u16(at: number): number {
+    return readU16(this.bytes, this.start + at);
+  }
+
+  u32(at: number): number {
+    const bytes = this.bytes;
+    const offset = this.start + at;
+    return (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
+  }
+}
+
+/** Copies below this length are done byte by byte: cheaper than making a view to copy from. */
+const SHORT_COPY_MAX = 256;
+
+/** `target[targetStart..] = source[sourceStart, sourceStart + length)` (different arrays). */
+export function copyBytes(target: Uint8Array, targetStart: number, source: Uint8Array, sourceStart: number, length: number): void {
+  if (length <= 0) return;
+  if (length > SHORT_COPY_MAX || targetStart + length > target.length || sourceStart + length > source.length) {
+    target.set(source.subarray(sourceStart, sourceStart + length), targetStart);
+    return;
+  }
+  for (let index = 0; index < length; index++) target[targetStart + index] = source[sourceStart + index]!;
+}
+
+/**
+ * PageAddItemExtended(page, item, length, offsetNumber, PAI_OVERWRITE | PAI_IS_HEAP) for an
+ * offset number that is not InvalidOffsetNumber, without the item: sets up the line pointer,
+ * pd_lower and pd_upper and returns the byte offset where the caller copies the item's `length`
+ * bytes, or 0 when PostgreSQL's PageAddItem would fail (page.ts pageAddItem does the same).
+ */
+export function heapAddItemAt(page: Uint8Array, length: number, offsetNumber: number): number {
+  assert(offsetNumber !== 0, 'heapAddItemAt needs an offset number');
+  checkPageHeader(page, 'PageAddItem');
+  const limit = pageGetMaxOffsetNumber(page) + 1;
+  if (offsetNumber < limit) {
+    const itemId = itemIdGet(page, offsetNumber);
+    if (itemIdIsUsed(itemId) || itemIdHasStorage(itemId)) return 0;
+  }
+  if (offsetNumber > limit || offsetNumber > MAX_HEAP_TUPLES_PER_PAGE) return 0;
+  const lower = offsetNumber === limit ? pageGetLower(page) + ITEM_ID_SIZE : pageGetLower(page);
+  const upper = pageGetUpper(page) - maxAlign(length);
+  if (lower > upper) return 0;
+  itemIdSet(page, offsetNumber, upper, LP_NORMAL, length);
+  pageSetLower(page, lower);
+  pageSetUpper(page, upper);
+  assert(itemIdOffset(offsetNumber) < upper, 'the line pointer stays below the item');
+  return upper;
+}
+
 // ---- transaction ids and pd_prune_xid -------------------------------------------------------------
 
 /** TransactionIdPrecedes: modulo-2^32 comparison for normal xids, plain otherwise. */
@@ -181,27 +267,72 @@ function checkPointers(page: Uint8Array, what: string): void {
   }
 }
 
+/** Points line pointer `lineNumber` at `offset`, keeping its flags and length (lp_off is the low 15 bits). */
+function setLinePointerOffset(page: Uint8Array, lineNumber: number, offset: number): void {
+  const at = SIZE_OF_PAGE_HEADER + (lineNumber - 1) * ITEM_ID_SIZE;
+  page[at] = offset & 0xff;
+  page[at + 1] = (page[at + 1]! & 0x80) | (offset >>> 8);
+}
+
+/**
+ * True when the collected items lie in descending offset order without overlapping each other or
+ * pd_special (the usual case: tuples are added downwards in line pointer order). Then packing them
+ * down from pd_special only ever moves an item up over itself or over items already moved, so it
+ * can be done in place, which gives the same bytes as copying from a snapshot.
+ */
+function itemsPresorted(count: number, special: number): boolean {
+  let limit = special;
+  for (let index = 0; index < count; index++) {
+    const from = compactOffset[index]!;
+    if (from + compactLength[index]! > limit) return false;
+    limit = from;
+  }
+  return true;
+}
+
+/**
+ * The number of items from `first` on whose bytes are adjacent in the page, each right below the
+ * previous one: such a run keeps its layout when packed, so it moves as one block.
+ */
+function adjacentRun(first: number, count: number): number {
+  let last = first;
+  while (last + 1 < count && compactOffset[last + 1]! + compactLength[last + 1]! === compactOffset[last]!) last++;
+  return last - first + 1;
+}
+
 /**
  * compactify_tuples (PostgreSQL 14 and later): packs the `count` collected items down from
  * pd_special in the order collected, which is line pointer order (there is no sort by offset any
  * more, presorted or not), and updates their lp_off and pd_upper. Every item keeps its
- * MAXALIGNed length of bytes; a snapshot of the tuple space is taken first so overlapping moves
- * read the original bytes, as PostgreSQL's memmove / scratch-buffer copy does.
+ * MAXALIGNed length of bytes; every item's bytes are its bytes before compaction (an in-place
+ * move when the items are presorted, else a copy from a snapshot of the tuple space, as
+ * PostgreSQL's memmove / scratch-buffer copy does). Runs of adjacent items move as one block.
  */
 function compactifyTuples(page: Uint8Array, count: number): void {
   assert(count > 0, 'compactify_tuples needs at least one item');
-  const oldUpper = pageGetUpper(page);
   const special = pageGetSpecial(page);
-  compactScratch.set(page.subarray(oldUpper, special), oldUpper);
+  const presorted = itemsPresorted(count, special);
+  if (!presorted) {
+    const oldUpper = pageGetUpper(page);
+    compactScratch.set(page.subarray(oldUpper, special), oldUpper);
+  }
   let upper = special;
-  for (let index = 0; index < count; index++) {
-    const length = compactLength[index]!;
-    const from = compactOffset[index]!;
-    upper -= length;
-    if (upper !== from) page.set(compactScratch.subarray(from, from + length), upper);
-    const lineNumber = compactIndex[index]! + 1;
-    const itemId = itemIdGet(page, lineNumber);
-    itemIdSet(page, lineNumber, upper, lpFlags(itemId), lpLen(itemId));
+  let index = 0;
+  while (index < count) {
+    const run = adjacentRun(index, count);
+    const end = index + run;
+    const sourceEnd = compactOffset[index]! + compactLength[index]!;
+    const sourceStart = compactOffset[end - 1]!;
+    const target = upper - (sourceEnd - sourceStart);
+    if (target !== sourceStart) {
+      if (presorted) page.copyWithin(target, sourceStart, sourceEnd);
+      else page.set(compactScratch.subarray(sourceStart, sourceEnd), target);
+    }
+    for (; index < end; index++) {
+      upper -= compactLength[index]!;
+      setLinePointerOffset(page, compactIndex[index]! + 1, upper);
+    }
+    assert(upper === target, 'a run of adjacent items moves as one block');
   }
   assert(upper >= pageGetLower(page), 'compacted tuples stay above the line pointers');
   pageSetUpper(page, upper);
@@ -226,10 +357,14 @@ export function pageRepairFragmentation(page: Uint8Array): void {
   let unused = 0;
   let total = 0;
   let finalUsed = 0;
-  for (let lineNumber = FIRST_OFFSET_NUMBER; lineNumber <= lineCount; lineNumber++) {
-    const itemId = itemIdGet(page, lineNumber);
+  for (let lineNumber = FIRST_OFFSET_NUMBER, at = SIZE_OF_PAGE_HEADER; lineNumber <= lineCount; lineNumber++, at += ITEM_ID_SIZE) {
+    const itemId = (page[at]! | (page[at + 1]! << 8) | (page[at + 2]! << 16) | (page[at + 3]! << 24)) >>> 0;
     if (!itemIdIsUsed(itemId)) {
-      itemIdSetUnused(page, lineNumber);
+      // itemIdSetUnused: all four bytes zero.
+      page[at] = 0;
+      page[at + 1] = 0;
+      page[at + 2] = 0;
+      page[at + 3] = 0;
       unused++;
       continue;
     }
@@ -237,10 +372,11 @@ export function pageRepairFragmentation(page: Uint8Array): void {
     if (!itemIdHasStorage(itemId)) continue;
     const offset = lpOff(itemId);
     if (offset < upper || offset >= special) throw corrupt(what, `corrupted line pointer: ${offset}`);
+    const length = maxAlign(lpLen(itemId));
     compactIndex[count] = lineNumber - 1;
     compactOffset[count] = offset;
-    compactLength[count] = maxAlign(lpLen(itemId));
-    total += compactLength[count]!;
+    compactLength[count] = length;
+    total += length;
     count++;
   }
   if (count === 0) {
@@ -290,32 +426,49 @@ function checkLineNumber(page: Uint8Array, lineNumber: number, what: string): vo
 }
 
 /**
- * heap_page_prune_execute: redirects (`redirected` holds from/to pairs), marks dead, marks
- * unused, then PageRepairFragmentation.
+ * heap_page_prune_execute with the offsets read in place from a prune record's block data:
+ * redirections (from/to pairs) of `redirectedCount` redirections, then `deadCount` dead, then unused ones to the end
+ * (u16 each; an odd last byte is ignored, as the decoder does); then PageRepairFragmentation.
+ * Empty data changes no line pointer.
  */
-export function heapPagePruneExecute(page: Uint8Array, redirected: readonly number[], dead: readonly number[], unused: readonly number[]): void {
+export function heapPagePruneExecuteFrom(page: Uint8Array, data: Uint8Array, redirectedCount: number, deadCount: number): void {
   const what = 'heap_page_prune_execute';
-  assert(redirected.length % 2 === 0, 'redirections come in from/to pairs');
-  for (let index = 0; index < redirected.length; index += 2) {
-    checkLineNumber(page, redirected[index]!, what);
-    itemIdSetRedirect(page, redirected[index]!, redirected[index + 1]!);
-  }
-  for (const lineNumber of dead) {
-    checkLineNumber(page, lineNumber, what);
-    itemIdSetDead(page, lineNumber);
-  }
-  for (const lineNumber of unused) {
-    checkLineNumber(page, lineNumber, what);
-    itemIdSetUnused(page, lineNumber);
+  let at = 0;
+  if (data.length > 0) {
+    if ((redirectedCount * 2 + deadCount) * 2 > data.length) {
+      throw new StrataError('PS_ERR_WAL_CORRUPT', `heap2 prune offsets: body too short (need ${(redirectedCount * 2 + deadCount) * 2} bytes, have ${data.length})`);
+    }
+    for (let index = 0; index < redirectedCount; index++, at += 4) {
+      const from = readU16(data, at);
+      checkLineNumber(page, from, what);
+      itemIdSetRedirect(page, from, readU16(data, at + 2));
+    }
+    for (let index = 0; index < deadCount; index++, at += 2) {
+      const lineNumber = readU16(data, at);
+      checkLineNumber(page, lineNumber, what);
+      itemIdSetDead(page, lineNumber);
+    }
+    for (const end = data.length - 1; at < end; at += 2) {
+      const lineNumber = readU16(data, at);
+      checkLineNumber(page, lineNumber, what);
+      itemIdSetUnused(page, lineNumber);
+    }
   }
   pageRepairFragmentation(page);
 }
 
-/** Marks `lineNumbers` unused (heap_xlog_vacuum) then truncates the line pointer array. */
-export function heapVacuumUnused(page: Uint8Array, lineNumbers: readonly number[]): void {
-  for (const lineNumber of lineNumbers) {
-    checkLineNumber(page, lineNumber, 'heap vacuum');
-    itemIdSet(page, lineNumber, 0, LP_UNUSED, 0);
+/**
+ * heap_xlog_vacuum: marks the `count` line pointers listed in a vacuum record's block data unused
+ * (none when it is empty), then truncates the line pointer array.
+ */
+export function heapVacuumUnusedFrom(page: Uint8Array, data: Uint8Array, count: number): void {
+  if (data.length > 0) {
+    if (count * 2 > data.length) throw new StrataError('PS_ERR_WAL_CORRUPT', `heap2 vacuum offsets: body too short (need ${count * 2} bytes, have ${data.length})`);
+    for (let at = 0; at < count * 2; at += 2) {
+      const lineNumber = readU16(data, at);
+      checkLineNumber(page, lineNumber, 'heap vacuum');
+      itemIdSet(page, lineNumber, 0, LP_UNUSED, 0);
+    }
   }
   pageTruncateLinePointerArray(page);
 }

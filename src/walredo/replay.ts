@@ -46,19 +46,36 @@ function blockHash(block: DecodedBlock): number {
   return (hash ^ (hash >>> 15)) >>> 0;
 }
 
+/** Pages are carved from slabs of this many pages: one ArrayBuffer per slab, not per page. */
+const PAGES_PER_SLAB = 256;
+
 /** Pages of one relation: by blockNumber * 4 + fork (exact: block numbers are below 2^32). */
 type RelationPages = Map<number, Uint8Array>;
+
+interface RelationEntry { readonly spcNode: number; readonly dbNode: number; readonly pages: RelationPages }
 
 export class PageReplayer {
   readonly #partition: number;
   readonly #partitions: number;
   readonly #pagesMax: number;
-  /** Pages by relation ("spc/db/rel") then block and fork; WHY two levels: no string per block. */
-  readonly #relations = new Map<string, RelationPages>();
+  /**
+   * Pages by relation (relNode, then spcNode and dbNode among the few sharing it) then block and
+   * fork. WHY: no string per block, nor per change of relation.
+   */
+  readonly #relations = new Map<number, RelationEntry[]>();
   /** The relation map of the last RelFileNode object seen (consecutive blocks share it). */
   #lastRel: object | undefined;
   #lastRelationPages: RelationPages | undefined;
   #pageCount = 0;
+  /**
+   * The current slab and the next free page in it. WHY slabs: a page of its own ArrayBuffer costs
+   * a zeroed allocation and external-memory accounting (which drives GC) per page; replay meets
+   * hundreds of thousands of pages.
+   */
+  #slab: ArrayBuffer | undefined;
+  #slabNext = PAGES_PER_SLAB;
+  /** Pages forgotten after a failure, reused before carving new ones. */
+  readonly #freePages: Uint8Array[] = [];
   readonly stats: ReplayStats = {
     records: 0, pages: 0, restored: 0, redone: 0, alreadyApplied: 0, noBase: 0, unsupported: {}, failed: 0, firstFailure: undefined, pagesHeld: 0,
   };
@@ -83,11 +100,21 @@ export class PageReplayer {
   #relationPages(block: DecodedBlock): RelationPages {
     const rel = block.rel;
     if (rel === this.#lastRel && this.#lastRelationPages !== undefined) return this.#lastRelationPages;
-    const name = `${rel.spcNode}/${rel.dbNode}/${rel.relNode}`;
-    let pages = this.#relations.get(name);
+    let candidates = this.#relations.get(rel.relNode);
+    if (candidates === undefined) {
+      candidates = [];
+      this.#relations.set(rel.relNode, candidates);
+    }
+    let pages: RelationPages | undefined;
+    for (const candidate of candidates) {
+      if (candidate.spcNode === rel.spcNode && candidate.dbNode === rel.dbNode) {
+        pages = candidate.pages;
+        break;
+      }
+    }
     if (pages === undefined) {
       pages = new Map();
-      this.#relations.set(name, pages);
+      candidates.push({ spcNode: rel.spcNode, dbNode: rel.dbNode, pages });
     }
     this.#lastRel = rel;
     this.#lastRelationPages = pages;
@@ -108,7 +135,7 @@ export class PageReplayer {
         this.stats.noBase += 1;
         return;
       }
-      page = new Uint8Array(BLCKSZ);
+      page = this.#newPage();
       pages.set(key, page);
       this.#pageCount += 1;
       this.stats.pagesHeld = this.#pageCount;
@@ -126,12 +153,31 @@ export class PageReplayer {
         const name = RMGR_NAMES[record.rmgrId] ?? String(record.rmgrId);
         this.stats.unsupported[name] = (this.stats.unsupported[name] ?? 0) + 1;
         // The page's state is unknown from here on: forget it until an image comes.
-        if (pages.delete(key)) this.#pageCount -= 1;
+        this.#forget(pages, key, page);
         return;
       }
       this.stats.failed += 1;
       this.stats.firstFailure ??= error instanceof Error ? error.message : String(error);
-      if (pages.delete(key)) this.#pageCount -= 1;
+      this.#forget(pages, key, page);
     }
+  }
+
+  /** A zeroed page of BLCKSZ bytes from the free list or the current slab. */
+  #newPage(): Uint8Array {
+    const reused = this.#freePages.pop();
+    if (reused !== undefined) return reused.fill(0);
+    if (this.#slab === undefined || this.#slabNext === PAGES_PER_SLAB) {
+      this.#slab = new ArrayBuffer(BLCKSZ * PAGES_PER_SLAB);
+      this.#slabNext = 0;
+    }
+    const page = new Uint8Array(this.#slab, this.#slabNext * BLCKSZ, BLCKSZ);
+    this.#slabNext += 1;
+    return page;
+  }
+
+  #forget(pages: RelationPages, key: number, page: Uint8Array): void {
+    if (!pages.delete(key)) return;
+    this.#pageCount -= 1;
+    this.#freePages.push(page);
   }
 }

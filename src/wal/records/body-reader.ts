@@ -3,23 +3,30 @@
  * decoders in this directory.
  *
  * WHY: every decoder reads C structs laid out by the primary (x86-64 / aarch64, little-endian,
- * natural alignment). One DataView per body and plain offsets keep decoding allocation-light; a
- * read past the end is corrupt WAL, so it throws PS_ERR_WAL_CORRUPT instead of returning garbage.
+ * natural alignment). Plain offsets keep decoding allocation-light: integers up to 32 bits are
+ * read from the bytes directly, and the DataView (64-bit and float reads, or a caller's own use)
+ * is only made when first needed; a read past the end is corrupt WAL, so it throws
+ * PS_ERR_WAL_CORRUPT instead of returning garbage.
  */
 import { StrataError } from '../../errors.js';
 import { lsnFromParts, type Lsn } from '../../lsn.js';
 
 export class BodyReader {
   readonly bytes: Uint8Array;
-  readonly view: DataView;
   offset: number;
   private readonly what: string;
+  #view: DataView | undefined;
 
   constructor(bytes: Uint8Array, what: string, offset = 0) {
     this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.offset = offset;
     this.what = what;
+  }
+
+  /** A DataView over the body (made on first use). */
+  get view(): DataView {
+    this.#view ??= new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+    return this.#view;
   }
 
   get remaining(): number {
@@ -54,7 +61,7 @@ export class BodyReader {
 
   u8(): number {
     this.need(1);
-    return this.view.getUint8(this.offset++);
+    return this.bytes[this.offset++]!;
   }
 
   bool(): boolean {
@@ -63,28 +70,27 @@ export class BodyReader {
 
   i8(): number {
     this.need(1);
-    return this.view.getInt8(this.offset++);
+    return (this.bytes[this.offset++]! << 24) >> 24;
   }
 
   u16(): number {
     this.need(2);
-    const value = this.view.getUint16(this.offset, true);
-    this.offset += 2;
-    return value;
+    const bytes = this.bytes;
+    const at = this.offset;
+    this.offset = at + 2;
+    return bytes[at]! | (bytes[at + 1]! << 8);
   }
 
   u32(): number {
-    this.need(4);
-    const value = this.view.getUint32(this.offset, true);
-    this.offset += 4;
-    return value;
+    return this.i32() >>> 0;
   }
 
   i32(): number {
     this.need(4);
-    const value = this.view.getInt32(this.offset, true);
-    this.offset += 4;
-    return value;
+    const bytes = this.bytes;
+    const at = this.offset;
+    this.offset = at + 4;
+    return bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24);
   }
 
   /** A non-negative count stored as int32; a negative or absurd count is corrupt WAL. */
