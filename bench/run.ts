@@ -311,7 +311,7 @@ async function runWalPart(options: RunnerOptions, logger: Logger): Promise<{ out
     const cache = `PostgreSQL recovery cache: ${recovery.cache}; runs ${recovery.runSeconds.join(', ')} s.`;
     const runs = outcomes.flatMap((outcome) =>
       outcome.kind === 'measured' && outcome.runSeconds !== undefined && outcome.runSeconds.length > 1
-        ? [`${outcome.label}: fastest of ${outcome.runSeconds.length} (one decode thread for all, as the server keeps it); runs ${outcome.runSeconds.map((seconds) => seconds.toFixed(3)).join(', ')} s.`]
+        ? [`${outcome.label}: fastest of ${outcome.runSeconds.length}; runs ${outcome.runSeconds.map((seconds) => seconds.toFixed(3)).join(', ')} s.`]
         : []);
     return { outcomes, context: [workloadText, cache, ...runs, ...chains] };
   } finally {

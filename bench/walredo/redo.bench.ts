@@ -79,9 +79,12 @@ async function collectChains(files: string[], startLsn: Lsn, endLsn: Lsn, length
   for await (const batch of readWalFileBatches(files, { startLsn, endLsn })) {
     for (const record of batch) {
       for (const block of record.blocks) {
-        if (record.rmgrId !== 10 || block.forkNumber !== 0) continue;
+        if (block.forkNumber !== 0) continue;
         const key = `${block.rel.relNode}/${block.blockNumber}`;
+        // Chains start at a heap page's image; every later record of the page (any rmgr: heap2
+        // prunes too) belongs to the chain, or redo would see a page it never had.
         if (block.hasImage && block.applyImage) {
+          if (record.rmgrId !== 10 && record.rmgrId !== 9 && !open.has(key)) continue;
           open.set(key, { image: { lsn: record.endLsn, bytes: decodeBlockImage(block) }, records: [] });
           continue;
         }
