@@ -3,7 +3,7 @@
  * tests may implement it in memory. All errors thrown are StrataErrors; routes.ts maps them.
  * JSON shapes follow Neon's v1 API (snake_case fields, LSNs as "X/Y" strings).
  */
-import type { RelTag } from '../keys.js';
+import type { RelTag, SlruKind } from '../keys.js';
 import type { Lsn } from '../lsn.js';
 
 export interface TenantInfo {
@@ -60,4 +60,6 @@ export interface ManagementApi {
   relSize(tenantId: string, timelineId: string, rel: RelTag, lsn: Lsn | undefined): Promise<number>;
   /** Page bytes (8192) at `lsn` (latest when undefined). */
   getPage(tenantId: string, timelineId: string, rel: RelTag, blockNumber: number, lsn: Lsn | undefined): Promise<Uint8Array>;
+  /** An SLRU segment's pages (pg_xact, multixact offsets/members) at `lsn` (latest when undefined). */
+  getSlruSegment(tenantId: string, timelineId: string, kind: SlruKind, segment: number, lsn: Lsn | undefined): Promise<Uint8Array>;
 }

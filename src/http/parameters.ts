@@ -6,7 +6,7 @@
  */
 import { assert } from '../assert.js';
 import { StrataError } from '../errors.js';
-import type { RelTag } from '../keys.js';
+import { SlruKind, type RelTag } from '../keys.js';
 import { type Lsn, parseLsn } from '../lsn.js';
 import type { CreateTimelineRequest } from './management-api.js';
 
@@ -50,6 +50,16 @@ export function parseBlockNumber(query: URLSearchParams): number {
   const value = parseU32('blk', requiredQuery(query, 'blk'));
   if (value === U32_MAX) throw bad('blk', `${value} is InvalidBlockNumber`);
   return value;
+}
+
+const SLRU_KINDS: Record<string, SlruKind> = { clog: SlruKind.Clog, multixact_members: SlruKind.MultiXactMembers, multixact_offsets: SlruKind.MultiXactOffsets };
+
+/** `kind=clog|multixact_members|multixact_offsets&segment=N` (N decimal, as the file name's number). */
+export function parseSlruSegment(query: URLSearchParams): { kind: SlruKind; segment: number } {
+  const name = requiredQuery(query, 'kind');
+  const kind = SLRU_KINDS[name];
+  if (kind === undefined) throw bad('kind', `'${name}' is not one of ${Object.keys(SLRU_KINDS).join(', ')}`);
+  return { kind, segment: parseU32('segment', requiredQuery(query, 'segment')) };
 }
 
 /** Optional `lsn=X/Y`; undefined means "latest". */

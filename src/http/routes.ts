@@ -11,6 +11,7 @@
  *   GET  /v1/tenant/:tenant_id/timeline/:timeline_id           TimelineInfo
  *   GET  /v1/tenant/:tenant_id/timeline/:timeline_id/relsize   {"size": N}
  *   GET  /v1/tenant/:tenant_id/timeline/:timeline_id/getpage   8192 bytes, application/octet-stream
+ *   GET  /v1/tenant/:tenant_id/timeline/:timeline_id/slru      ?kind=clog|multixact_members|multixact_offsets&segment=N&lsn=X/Y: the segment's pages
  *   PUT  /v1/failpoints                                        [{"name", "actions"}]
  *   GET  /metrics                                              Prometheus text
  *
@@ -22,7 +23,7 @@ import { formatFailpoints, listFailpoints, parseFailpoints } from '../failpoints
 import type { Metrics } from '../observability/metrics.js';
 import type { ManagementApi } from './management-api.js';
 import {
-  parseBlockNumber, parseCreateTenantBody, parseCreateTimelineBody, parseFailpointsBody, parseId, parseOptionalLsn, parseRelTag,
+  parseBlockNumber, parseCreateTenantBody, parseCreateTimelineBody, parseFailpointsBody, parseId, parseOptionalLsn, parseRelTag, parseSlruSegment,
 } from './parameters.js';
 import { Router } from './router.js';
 
@@ -82,6 +83,15 @@ async function getPage(api: ManagementApi, context: RouteContext): Promise<Route
   return { status: 200, bytes: page, contentType: 'application/octet-stream' };
 }
 
+async function getSlruSegment(api: ManagementApi, context: RouteContext): Promise<RouteResult> {
+  const tenantId = parseId('tenant_id', context.params.tenant_id);
+  const timelineId = parseId('timeline_id', context.params.timeline_id);
+  const { kind, segment } = parseSlruSegment(context.query);
+  const bytes = await api.getSlruSegment(tenantId, timelineId, kind, segment, parseOptionalLsn(context.query));
+  assert(bytes.length % PAGE_BYTES === 0, 'an SLRU segment is whole pages');
+  return { status: 200, bytes, contentType: 'application/octet-stream' };
+}
+
 async function relSize(api: ManagementApi, context: RouteContext): Promise<RouteResult> {
   const tenantId = parseId('tenant_id', context.params.tenant_id);
   const timelineId = parseId('timeline_id', context.params.timeline_id);
@@ -109,6 +119,7 @@ export function buildRouter(dependencies: RouteDependencies): Router<RouteHandle
     .add({ method: 'GET', pattern: `${base}/:timeline_id`, handler: async (context) => ok(await api.getTimeline(tenant(context), timeline(context))) })
     .add({ method: 'GET', pattern: `${base}/:timeline_id/relsize`, handler: (context) => relSize(api, context) })
     .add({ method: 'GET', pattern: `${base}/:timeline_id/getpage`, handler: (context) => getPage(api, context) })
+    .add({ method: 'GET', pattern: `${base}/:timeline_id/slru`, handler: (context) => getSlruSegment(api, context) })
     .add({ method: 'PUT', pattern: '/v1/failpoints', handler: (context) => putFailpoints(dependencies, context.body) })
     .add({ method: 'GET', pattern: '/v1/failpoints', handler: async () => ok(failpointList()) })
     .add({

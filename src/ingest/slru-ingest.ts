@@ -101,10 +101,25 @@ export function putClogStatus(store: TimelineStore, lsn: Lsn, xids: number[], co
 
 /** The offsets entry and member entries of a new multixact, one Strata record per page. */
 export function putMultiXactCreate(store: TimelineStore, lsn: Lsn, multiXactId: number, offset: number, members: readonly MultiXactMember[]): void {
+  // PostgreSQL 15 (RecordNewMultiXact, since the 2025 fix) also sets the next multixact's offset
+  // to where its members will start, on its page (zeroed ahead by ExtendMultiXactOffset).
   const offsetsPage = Math.floor((multiXactId >>> 0) / MULTIXACT_OFFSETS_PER_PAGE);
-  store.put(slruPageKey(SlruKind.MultiXactOffsets, offsetsPage), lsn, {
-    kind: 'strataRecord', willInit: false, record: { kind: 'MultixactOffsetCreate', multiXactId, offset },
-  });
+  const next = ((multiXactId + 1) >>> 0) < FIRST_MULTIXACT_ID ? FIRST_MULTIXACT_ID : (multiXactId + 1) >>> 0;
+  const nextOffset = (offset + members.length) >>> 0;
+  const nextPage = Math.floor(next / MULTIXACT_OFFSETS_PER_PAGE);
+  if (nextPage === offsetsPage) {
+    store.put(slruPageKey(SlruKind.MultiXactOffsets, offsetsPage), lsn, {
+      kind: 'strataRecord', willInit: false,
+      record: { kind: 'MultixactOffsetsSet', entries: [{ multiXactId, offset }, { multiXactId: next, offset: nextOffset }] },
+    });
+  } else {
+    store.put(slruPageKey(SlruKind.MultiXactOffsets, offsetsPage), lsn, {
+      kind: 'strataRecord', willInit: false, record: { kind: 'MultixactOffsetCreate', multiXactId, offset },
+    });
+    store.put(slruPageKey(SlruKind.MultiXactOffsets, nextPage), lsn, {
+      kind: 'strataRecord', willInit: false, record: { kind: 'MultixactOffsetCreate', multiXactId: next, offset: nextOffset },
+    });
+  }
   let index = 0;
   // Bounded by members.length: each iteration consumes at least one member.
   while (index < members.length) {

@@ -19,6 +19,7 @@
  *   3 ClogSetAborted           count u32 | xids u32 × count
  *   4 MultixactOffsetCreate    multiXactId u32 | offset u32
  *   5 MultixactMembersCreate   offset u32 | count u32 | (xid u32, status u8) × count
+ *   6 MultixactOffsetsSet      count u32 | (multiXactId u32, offset u32) × count
  *
  * The timestamp is a float64 so any JS number (TimestampTz microseconds fit in 2^53) round-trips.
  *
@@ -41,6 +42,7 @@ const enum StrataKind {
   ClogSetAborted = 3,
   MultixactOffsetCreate = 4,
   MultixactMembersCreate = 5,
+  MultixactOffsetsSet = 6,
 }
 
 const FLAG_WILL_INIT = 0x01;
@@ -54,6 +56,7 @@ function strataPayloadLength(record: StrataRecord): number {
     case 'ClogSetAborted': return 4 + 4 * record.xids.length;
     case 'MultixactOffsetCreate': return 8;
     case 'MultixactMembersCreate': return 8 + 5 * record.members.length;
+    case 'MultixactOffsetsSet': return 4 + 8 * record.entries.length;
     default: return assertNever(record);
   }
 }
@@ -105,6 +108,11 @@ function encodeStrataPayload(record: StrataRecord, target: Uint8Array, offset: n
       return writeU32List(target, writeU32(target, offset, record.xids.length), record.xids);
     case 'MultixactOffsetCreate':
       return writeU32(target, writeU32(target, offset, record.multiXactId), record.offset);
+    case 'MultixactOffsetsSet': {
+      let position = writeU32(target, offset, record.entries.length);
+      for (const entry of record.entries) position = writeU32(target, writeU32(target, position, entry.multiXactId), entry.offset);
+      return position;
+    }
     case 'MultixactMembersCreate': {
       let position = writeU32(target, writeU32(target, offset, record.offset), record.members.length);
       for (const member of record.members) {
@@ -125,6 +133,7 @@ function strataKindCode(record: StrataRecord): StrataKind {
     case 'ClogSetAborted': return StrataKind.ClogSetAborted;
     case 'MultixactOffsetCreate': return StrataKind.MultixactOffsetCreate;
     case 'MultixactMembersCreate': return StrataKind.MultixactMembersCreate;
+    case 'MultixactOffsetsSet': return StrataKind.MultixactOffsetsSet;
     default: return assertNever(record);
   }
 }
@@ -359,6 +368,13 @@ function decodeStrataPayload(kind: number, bytes: Uint8Array, offset: number): {
       return { record: { kind: 'MultixactOffsetCreate', multiXactId: readU32(bytes, offset), offset: readU32(bytes, offset + 4) }, end: offset + 8 };
     case StrataKind.MultixactMembersCreate:
       return decodeMembers(bytes, offset);
+    case StrataKind.MultixactOffsetsSet: {
+      need(4);
+      const count = readU32(bytes, offset);
+      if (offset + 4 + 8 * count > bytes.length) throw corrupt('multixact offsets run past the end');
+      const entries = Array.from({ length: count }, (_, index) => ({ multiXactId: readU32(bytes, offset + 4 + 8 * index), offset: readU32(bytes, offset + 8 + 8 * index) }));
+      return { record: { kind: 'MultixactOffsetsSet', entries }, end: offset + 4 + 8 * count };
+    }
     default:
       throw corrupt(`unknown strata record kind ${kind}`);
   }

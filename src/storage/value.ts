@@ -19,7 +19,13 @@ export type StrataRecord =
   | { kind: 'ClogSetAborted'; xids: number[] }
   /** A multixact's offset entry and its member entries on their SLRU pages. */
   | { kind: 'MultixactOffsetCreate'; multiXactId: number; offset: number }
-  | { kind: 'MultixactMembersCreate'; offset: number; members: { xid: number; status: number }[] };
+  | { kind: 'MultixactMembersCreate'; offset: number; members: { xid: number; status: number }[] }
+  /**
+   * Several offsets entries of one pg_multixact/offsets page: a new multixact's and the next
+   * one's, which PostgreSQL 15 (since the 2025 multixact fix) sets to where the next members will
+   * start (RecordNewMultiXact), also during redo.
+   */
+  | { kind: 'MultixactOffsetsSet'; entries: { multiXactId: number; offset: number }[] };
 
 export type Value =
   /** A full page, or a metadata blob (relation size, directory, control file…). */

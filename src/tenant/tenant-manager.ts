@@ -11,7 +11,7 @@ import type { ActorSystem } from '../actor/system.js';
 import type {
   CreateTimelineRequest, ManagementApi, ServerStatus, TenantInfo, TimelineInfo,
 } from '../http/management-api.js';
-import type { RelTag } from '../keys.js';
+import type { RelTag, SlruKind } from '../keys.js';
 import { limits } from '../limits.js';
 import type { Lsn } from '../lsn.js';
 import type { Logger } from '../observability/log.js';
@@ -119,6 +119,10 @@ export class TenantManager implements ManagementApi {
 
   getPage(tenantId: string, timelineId: string, rel: RelTag, blockNumber: number, lsn: Lsn | undefined): Promise<Uint8Array> {
     return this.#askPage(tenantId, { kind: PageRequestKind.GetPage, timelineId, rel, blockNumber, lsn });
+  }
+
+  getSlruSegment(tenantId: string, timelineId: string, kind: SlruKind, segment: number, lsn: Lsn | undefined): Promise<Uint8Array> {
+    return this.#forTimeline<Uint8Array>(tenantId, timelineId, { kind: 'GetSlruSegment', slru: kind, segment, lsn });
   }
 
   /** Page reads take the hot path: bytes over the actor thread's SharedArrayBuffer ring. */

@@ -20,7 +20,7 @@ import type { ActorContext, Behavior } from '../actor/types.js';
 import { StrataError } from '../errors.js';
 import { getRelSize } from '../ingest/metadata-readers.js';
 import { WalIngest } from '../ingest/wal-ingest.js';
-import type { RelTag } from '../keys.js';
+import type { RelTag, SlruKind } from '../keys.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import { BLCKSZ } from '../wal/types.js';
 import type { TimelineInfo } from '../http/management-api.js';
@@ -56,6 +56,8 @@ export type TimelineMessage =
   | { kind: 'Info' }
   | { kind: 'RelSize'; rel: RelTag; lsn: Lsn | undefined }
   | { kind: 'GetPage'; rel: RelTag; blockNumber: number; lsn: Lsn | undefined }
+  /** A whole SLRU segment (pg_xact, multixact) at an LSN. */
+  | { kind: 'GetSlruSegment'; slru: SlruKind; segment: number; lsn: Lsn | undefined }
   | { kind: 'Flush' }
   | { kind: 'WalReceiverStatus'; status: WalReceiverStatus }
   /** Periodic: flush an open layer older than checkpoint_timeout. */
@@ -170,7 +172,7 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       }
     },
     concurrent(message) {
-      return message.kind === 'RelSize' || message.kind === 'GetPage' || message.kind === 'Info';
+      return message.kind === 'RelSize' || message.kind === 'GetPage' || message.kind === 'GetSlruSegment' || message.kind === 'Info';
     },
     async receive(message, context) {
       switch (message.kind) {
@@ -195,6 +197,8 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
           return requireActive().relSize(message.rel, message.lsn);
         case 'GetPage':
           return requireActive().getPage(message.rel, message.blockNumber, message.lsn);
+        case 'GetSlruSegment':
+          return requireActive().getSlruSegment(message.slru, message.segment, message.lsn);
         case 'Flush':
           return requireActive().flush();
         case 'WalReceiverStatus':

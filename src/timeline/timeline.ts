@@ -17,7 +17,8 @@
  */
 import { assert } from '../assert.js';
 import { StrataError } from '../errors.js';
-import { relBlockKey, formatRelTag, type RelTag } from '../keys.js';
+import { formatRelTag, relBlockKey, SLRU_NAMES, slruBlockKey, type RelTag, type SlruKind } from '../keys.js';
+import { getSlruSegmentSize } from '../ingest/metadata-readers.js';
 import { failpoint, failpointError } from '../failpoints.js';
 import { limits } from '../limits.js';
 import { formatLsn, nextRecordStart, type Lsn } from '../lsn.js';
@@ -337,6 +338,36 @@ export class Timeline {
         { rel: formatRelTag(rel), block: blockNumber, lsn: formatLsn(at), first_record_lsn: formatLsn(first.lsn) });
     }
     return redo(key, data, at);
+  }
+
+  /**
+   * The pages of SLRU segment `segment` (pg_xact, pg_multixact/offsets or members) at an LSN, as
+   * the segment file would hold them (Neon's GetSlruSegment): each page reconstructed like a
+   * relation page (images and Strata records through redo). PS_ERR_NOT_FOUND when the segment
+   * does not exist at that LSN.
+   */
+  async getSlruSegment(kind: SlruKind, segment: number, lsn: Lsn | undefined): Promise<Uint8Array> {
+    const at = await this.readLsn(lsn);
+    const pages = await getSlruSegmentSize(this.store, kind, segment, at);
+    if (pages === undefined) {
+      throw new StrataError('PS_ERR_NOT_FOUND', `SLRU segment ${SLRU_NAMES[kind]}/${segment.toString(16).toUpperCase().padStart(4, '0')} does not exist at ${formatLsn(at)}`,
+        { slru: SLRU_NAMES[kind], segment, lsn: formatLsn(at) });
+    }
+    const bytes = new Uint8Array(pages * BLCKSZ);
+    for (let page = 0; page < pages; page++) {
+      const key = slruBlockKey(kind, segment, page);
+      const data = await this.store.getReconstructData(key, at);
+      if (data === undefined) continue;
+      if (data.records.length === 0) {
+        assert(data.image !== undefined, 'reconstruct data without image or records');
+        bytes.set(data.image.bytes, page * BLCKSZ);
+        continue;
+      }
+      const redo = this.options.redo;
+      if (redo === undefined) throw new StrataError('PS_ERR_REDO_UNSUPPORTED', `SLRU page ${page} of segment ${segment} needs records applied; WAL redo is not available`);
+      bytes.set(await redo(key, data, at), page * BLCKSZ);
+    }
+    return bytes;
   }
 
   async close(): Promise<void> {

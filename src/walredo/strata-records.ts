@@ -7,6 +7,7 @@
  *                             as PostgreSQL does not set it there either)
  *   ClogSetCommitted/Aborted  CLOG page: 2 status bits per xid (clog.c TransactionIdSetStatusBit)
  *   MultixactOffsetCreate     pg_multixact/offsets page: the u32 offset of a multixact
+ *   MultixactOffsetsSet       the same for several multixacts of one page (a new one and the next)
  *   MultixactMembersCreate    pg_multixact/members page: member xids and their status flag bytes,
  *                             in groups of 4 members (multixact.c RecordNewMultiXact)
  *
@@ -48,6 +49,9 @@ export function applyStrataRecord(page: Uint8Array, record: StrataRecord): void 
       return;
     case 'MultixactMembersCreate':
       record.members.forEach((member, index) => setMultiXactMember(page, (record.offset + index) >>> 0, member.xid, member.status));
+      return;
+    case 'MultixactOffsetsSet':
+      for (const entry of record.entries) writeU32(page, ((entry.multiXactId >>> 0) % MULTIXACT_OFFSETS_PER_PAGE) * 4, entry.offset >>> 0);
       return;
   }
 }

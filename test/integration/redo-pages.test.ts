@@ -8,6 +8,8 @@
  *    unused space, LSN and checksum, as wal_consistency_checking compares). VM pages that
  *    PostgreSQL extended without WAL and never set a bit in are counted apart (Strata has no such
  *    page: absent means the same, no bits set);
+ *  - CLOG and multixact: every segment file of pg_xact and pg_multixact equals Strata's segment
+ *    (GET …/slru) at the same LSN, byte for byte;
  *  - historic reads: pages captured on the primary with pageinspect's get_raw_page at known LSNs
  *    during the run equal GetPage at those LSNs, including a page of a table dropped afterwards.
  *
@@ -18,7 +20,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseLsn } from '../../src/lsn.js';
 import type { TimelineInfo } from '../../src/http/management-api.js';
@@ -182,6 +184,28 @@ test('every page equals the primary after a clean shutdown, and historic pages e
     for (const captured of captures) {
       await comparePage(server, base, { rel: captured.rel, fork: 'main', block: captured.block, lsn: captured.lsn, rmgr: captured.rmgr, expected: captured.page, label: captured.label }, historic);
     }
+    // SLRU segments: pg_xact and pg_multixact files equal Strata's segments at the same LSN.
+    const slruMismatches: string[] = [];
+    let slruSegments = 0;
+    for (const [kind, directory] of [['clog', 'pg_xact'], ['multixact_offsets', 'pg_multixact/offsets'], ['multixact_members', 'pg_multixact/members']] as const) {
+      for (const name of (await readdir(join(cluster.dataDirectory, directory))).filter((file) => /^[0-9A-F]{4,}$/.test(file))) {
+        const expected = new Uint8Array(await readFile(join(cluster.dataDirectory, directory, name)));
+        const response = await server.request('GET', `${base}/slru?kind=${kind}&segment=${parseInt(name, 16)}&lsn=${at}`);
+        slruSegments += 1;
+        if (response.status !== 200) {
+          slruMismatches.push(`${directory}/${name}: HTTP ${response.status} ${JSON.stringify(response.body).slice(0, 200)}`);
+          continue;
+        }
+        const ours = new Uint8Array(response.body as Uint8Array);
+        const differs = firstDifference(ours, expected);
+        if (ours.length !== expected.length || differs >= 0) {
+          slruMismatches.push(`${directory}/${name}: ${ours.length} vs ${expected.length} bytes, first difference at ${differs} (page ${Math.floor(differs / BLCKSZ)}): strata ${ours[differs]} primary ${expected[differs]}`);
+        }
+      }
+    }
+    console.log(`SLRU segments compared: ${slruSegments}; mismatches ${slruMismatches.length}`);
+    assert.equal(slruMismatches, [], 'CLOG and multixact segments equal the primary\'s files');
+    assert.ok(slruSegments >= 1, 'at least pg_xact/0000 was compared');
     const unsupported = [...result.unsupported].map(([rmgr, count]) => `${rmgr}=${count}`).join(' ') || 'none';
     console.log(`pages at ${at}: compared ${result.compared} of ${files.length} relations; mismatches ${result.mismatches.length}; 501 by rmgr: ${unsupported}; VM pages extended without WAL (no bits set): ${result.unloggedVmPages}`);
     for (const line of result.mismatches.slice(0, 10)) console.log(`  mismatch: ${line}`);

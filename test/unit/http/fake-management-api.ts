@@ -8,7 +8,7 @@ import { StrataError } from '../../../src/errors.js';
 import type {
   CreateTimelineRequest, ManagementApi, ServerStatus, TenantInfo, TimelineInfo,
 } from '../../../src/http/management-api.js';
-import type { RelTag } from '../../../src/keys.js';
+import type { RelTag, SlruKind } from '../../../src/keys.js';
 import { type Lsn, formatLsn } from '../../../src/lsn.js';
 
 export interface PageCall {
@@ -103,5 +103,19 @@ export class FakeManagementApi implements ManagementApi {
     page[0] = blockNumber & 0xff;
     page[1] = rel.forkNumber;
     return page;
+  }
+
+  lastSlruCall: { tenantId: string; timelineId: string; kind: SlruKind; segment: number; lsn: Lsn | undefined } | undefined;
+
+  /** Two pages: byte 0 of each is the kind, byte 1 the segment's low byte. */
+  async getSlruSegment(tenantId: string, timelineId: string, kind: SlruKind, segment: number, lsn: Lsn | undefined): Promise<Uint8Array> {
+    await this.getTimeline(tenantId, timelineId);
+    this.lastSlruCall = { tenantId, timelineId, kind, segment, lsn };
+    const bytes = new Uint8Array(2 * 8192);
+    for (const page of [0, 8192]) {
+      bytes[page] = kind;
+      bytes[page + 1] = segment & 0xff;
+    }
+    return bytes;
   }
 }

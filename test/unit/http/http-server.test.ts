@@ -113,6 +113,17 @@ test('getpage returns 8192 raw bytes as application/octet-stream', () => withSer
   assert.is(harness.api.lastPageCall?.lsn, undefined);
 }));
 
+test('slru returns the segment\'s pages as application/octet-stream', () => withServer(async (harness) => {
+  await withTimeline(harness);
+  const { status, response } = await call(harness.server, 'GET', `/v1/tenant/${TENANT}/timeline/${TIMELINE}/slru?kind=multixact_offsets&segment=3&lsn=0/16B3748`);
+  assert.is(status, 200);
+  assert.is(response.headers.get('content-type'), 'application/octet-stream');
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  assert.is(bytes.length, 2 * 8192);
+  assert.equal([bytes[0], bytes[1], bytes[8192]], [2, 3, 2]);
+  assert.equal(harness.api.lastSlruCall, { tenantId: TENANT, timelineId: TIMELINE, kind: 2, segment: 3, lsn: 0x16b3748 });
+}));
+
 const BAD_PARAMETERS: Array<[string, string]> = [
   [`/v1/tenant/NOTHEX/timeline`, 'tenant_id'],
   [`/v1/tenant/${TENANT}/timeline/${TIMELINE.toUpperCase()}`, 'timeline_id'],
@@ -124,6 +135,9 @@ const BAD_PARAMETERS: Array<[string, string]> = [
   [`/v1/tenant/${TENANT}/timeline/${TIMELINE}/getpage?rel=1/2/3`, 'blk'],
   [`/v1/tenant/${TENANT}/timeline/${TIMELINE}/getpage?rel=1/2/3&blk=4294967295`, 'blk'],
   [`/v1/tenant/${TENANT}/timeline/${TIMELINE}/getpage?rel=1/2/3&blk=-1`, 'blk'],
+  [`/v1/tenant/${TENANT}/timeline/${TIMELINE}/slru?kind=subtrans&segment=0`, 'kind'],
+  [`/v1/tenant/${TENANT}/timeline/${TIMELINE}/slru?kind=clog`, 'segment'],
+  [`/v1/tenant/${TENANT}/timeline/${TIMELINE}/slru?kind=clog&segment=x`, 'segment'],
 ];
 
 test('bad ids, rel, fork, blk and lsn give 400 naming the parameter', () => withServer(async (harness) => {

@@ -130,11 +130,24 @@ test('multixact create puts offsets and members records, split across member pag
   const record = makeRecord({ lsn: next(), rmgrId: RmgrId.MultiXact, info: XLOG_MULTIXACT_CREATE_ID, mainData: body });
   await ingest.ingest(record);
   const offsets = store.getReconstructDataSync(slruBlockKey(SlruKind.MultiXactOffsets, 0, 1), record.endLsn);
-  assert.equal(offsets?.records[0]?.value.kind === 'strataRecord' && offsets.records[0].value.record, { kind: 'MultixactOffsetCreate', multiXactId: 2049, offset: 1635 });
+  assert.equal(offsets?.records[0]?.value.kind === 'strataRecord' && offsets.records[0].value.record,
+    { kind: 'MultixactOffsetsSet', entries: [{ multiXactId: 2049, offset: 1635 }, { multiXactId: 2050, offset: 1637 }] },
+    'the new multixact and the next one (where its members will start), on one page');
   const page0 = store.getReconstructDataSync(slruBlockKey(SlruKind.MultiXactMembers, 0, 0), record.endLsn);
   const page1 = store.getReconstructDataSync(slruBlockKey(SlruKind.MultiXactMembers, 0, 1), record.endLsn);
   assert.equal(page0?.records[0]?.value.kind === 'strataRecord' && page0.records[0].value.record, { kind: 'MultixactMembersCreate', offset: 1635, members: [{ xid: 500, status: 1 }] });
   assert.equal(page1?.records[0]?.value.kind === 'strataRecord' && page1.records[0].value.record, { kind: 'MultixactMembersCreate', offset: 1636, members: [{ xid: 501, status: 3 }] });
+});
+
+test('a multixact at the end of an offsets page sets the next one on the next page', async () => {
+  const { store, ingest, next } = await setup();
+  const body = new StructWriter().u32(4095).u32(10).u32(1).u32(600).u32(1).bytes();
+  const record = makeRecord({ lsn: next(), rmgrId: RmgrId.MultiXact, info: XLOG_MULTIXACT_CREATE_ID, mainData: body });
+  await ingest.ingest(record);
+  const page1 = store.getReconstructDataSync(slruBlockKey(SlruKind.MultiXactOffsets, 0, 1), record.endLsn);
+  const page2 = store.getReconstructDataSync(slruBlockKey(SlruKind.MultiXactOffsets, 0, 2), record.endLsn);
+  assert.equal(page1?.records[0]?.value.kind === 'strataRecord' && page1.records[0].value.record, { kind: 'MultixactOffsetCreate', multiXactId: 4095, offset: 10 });
+  assert.equal(page2?.records[0]?.value.kind === 'strataRecord' && page2.records[0].value.record, { kind: 'MultixactOffsetCreate', multiXactId: 4096, offset: 11 });
 });
 
 test('checkpoint records are stored under the checkpoint key', async () => {

@@ -29,6 +29,8 @@ test('multixact offsets and members land where multixact.c puts them', () => {
   const offsets = new Uint8Array(BLCKSZ);
   applyStrataRecord(offsets, { kind: 'MultixactOffsetCreate', multiXactId: 2048 + 3, offset: 77 });
   assert.is(readU32(offsets, 12), 77);
+  applyStrataRecord(offsets, { kind: 'MultixactOffsetsSet', entries: [{ multiXactId: 2048 + 4, offset: 80 }, { multiXactId: 5, offset: 83 }] });
+  assert.equal([readU32(offsets, 12), readU32(offsets, 16), readU32(offsets, 20)], [77, 80, 83], 'entries 3, 4 and 5 of the page');
   const members = new Uint8Array(BLCKSZ);
   applyStrataRecord(members, { kind: 'MultixactMembersCreate', offset: 1636 + 3, members: [{ xid: 900, status: 1 }, { xid: 901, status: 5 }] });
   // Offset 3 of this page: group 0, member 3 (flags byte 3); offset 4: group 1, member 0.
