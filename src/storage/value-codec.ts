@@ -28,6 +28,7 @@
  */
 import { assert, assertNever } from '../assert.js';
 import { StrataError } from '../errors.js';
+import { copyBytes } from '../wal/shared-copy.js';
 import type { StrataRecord, Value } from './value.js';
 
 export const enum ValueTag {
@@ -520,6 +521,6 @@ function copyRange(source: Uint8Array, start: number, length: number, target: Ui
   if (length <= 64) {
     for (let index = 0; index < length; index++) target[at + index] = source[start + index]!;
   } else {
-    target.set(source.subarray(start, start + length), at);
+    copyBytes(source, start, length, target, at);
   }
 }

@@ -28,6 +28,7 @@ import { formatLsn } from '../lsn.js';
 import type { Lsn } from '../lsn.js';
 import { lz4Decompress, pglzDecompress, zstdDecompressInto } from './compression.js';
 import { crc32cOfRecord } from './crc32c.js';
+import { copyBytes } from './shared-copy.js';
 import { BLOCK_FIELDS, BlockField, RECORD_FIELDS, RecordField, type PackedRecords, type PackedRecordsBuilder, type RecordExtras } from './packed-records.js';
 import { BLCKSZ } from './types.js';
 import type { DecodedBlock, DecodedRecord, ForkNumber, ImageCompression, RelFileNode } from './types.js';
@@ -451,11 +452,11 @@ class BlockReference implements DecodedBlock {
     const source = this.source;
     const start = this.payloadOffset;
     if (holeLength === 0) {
-      target.set(source.subarray(start, start + BLCKSZ), offset);
+      copyBytes(source, start, BLCKSZ, target, offset);
       return true;
     }
-    if (holeOffset > 0) target.set(source.subarray(start, start + holeOffset), offset);
-    if (holeOffset + holeLength < BLCKSZ) target.set(source.subarray(start + holeOffset, start + this.imageLength), offset + holeOffset + holeLength);
+    if (holeOffset > 0) copyBytes(source, start, holeOffset, target, offset);
+    if (holeOffset + holeLength < BLCKSZ) copyBytes(source, start + holeOffset, this.imageLength - holeOffset, target, offset + holeOffset + holeLength);
     target.fill(0, offset + holeOffset, offset + holeOffset + holeLength);
     return true;
   }
@@ -871,8 +872,8 @@ export function decodeBlockImage(block: DecodedBlock, target?: Uint8Array): Uint
   switch (block.imageCompression) {
     case 'none':
       if (image.length !== storedLength) throw new StrataError('PS_ERR_WAL_CORRUPT', 'image length does not match its hole');
-      page.set(image.subarray(0, holeOffset), 0);
-      page.set(image.subarray(holeOffset), holeOffset + holeLength);
+      copyBytes(image, 0, holeOffset, page, 0);
+      copyBytes(image, holeOffset, image.length - holeOffset, page, holeOffset + holeLength);
       page.fill(0, holeOffset, holeOffset + holeLength);
       return page;
     case 'pglz':
