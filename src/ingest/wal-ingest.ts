@@ -53,7 +53,7 @@ import {
 } from '../wal/records/heap.js';
 import { decodeMultiXactRecord } from '../wal/records/multixact.js';
 import { decodeRelMapRecord } from '../wal/records/relmap.js';
-import { decodeSmgrRecord } from '../wal/records/smgr.js';
+import { decodeSmgrRecord, SMGR_TRUNCATE_VM } from '../wal/records/smgr.js';
 import {
   XACT_XINFO_HAS_RELFILENODES, XACT_XINFO_HAS_SUBXACTS, XACT_XINFO_HAS_TWOPHASE, XLOG_XACT_ABORT, XLOG_XACT_COMMIT, XLOG_XACT_HAS_INFO,
   XLOG_XACT_OPMASK, decodeXactRecord, type ParsedXactFinish, type XactRecord,
@@ -517,6 +517,17 @@ export class WalIngest {
       return;
     }
     await truncateRelation(this.cache, body.rel, body.blockNumber, body.flags);
+    // The VM page that keeps the last heap blocks loses the bits of the truncated ones (redo does
+    // this to a page the record does not reference: a Strata record on that page).
+    const keptOnVmPage = body.blockNumber % HEAPBLOCKS_PER_VM_PAGE;
+    if ((body.flags & SMGR_TRUNCATE_VM) !== 0 && keptOnVmPage !== 0) {
+      const vmPage = Math.floor(body.blockNumber / HEAPBLOCKS_PER_VM_PAGE);
+      const vmSize = await this.cache.size(forkTag(body.rel, ForkNumber.VisibilityMap));
+      if (vmSize !== ABSENT && vmPage < vmSize) {
+        this.store.put(this.keysOfRel(body.rel).prefixes[ForkNumber.VisibilityMap]! + hex8(vmPage), record.endLsn,
+          { kind: 'strataRecord', willInit: false, record: { kind: 'TruncateVisibilityMap', heapBlocks: body.blockNumber } });
+      }
+    }
   }
 
   private async applyDbase(record: DecodedRecord): Promise<void> {

@@ -20,6 +20,7 @@
  *   4 MultixactOffsetCreate    multiXactId u32 | offset u32
  *   5 MultixactMembersCreate   offset u32 | count u32 | (xid u32, status u8) × count
  *   6 MultixactOffsetsSet      count u32 | (multiXactId u32, offset u32) × count
+ *   7 TruncateVisibilityMap    heapBlocks u32
  *
  * The timestamp is a float64 so any JS number (TimestampTz microseconds fit in 2^53) round-trips.
  *
@@ -44,6 +45,7 @@ const enum StrataKind {
   MultixactOffsetCreate = 4,
   MultixactMembersCreate = 5,
   MultixactOffsetsSet = 6,
+  TruncateVisibilityMap = 7,
 }
 
 const FLAG_WILL_INIT = 0x01;
@@ -58,6 +60,7 @@ function strataPayloadLength(record: StrataRecord): number {
     case 'MultixactOffsetCreate': return 8;
     case 'MultixactMembersCreate': return 8 + 5 * record.members.length;
     case 'MultixactOffsetsSet': return 4 + 8 * record.entries.length;
+    case 'TruncateVisibilityMap': return 4;
     default: return assertNever(record);
   }
 }
@@ -109,6 +112,8 @@ function encodeStrataPayload(record: StrataRecord, target: Uint8Array, offset: n
       return writeU32List(target, writeU32(target, offset, record.xids.length), record.xids);
     case 'MultixactOffsetCreate':
       return writeU32(target, writeU32(target, offset, record.multiXactId), record.offset);
+    case 'TruncateVisibilityMap':
+      return writeU32(target, offset, record.heapBlocks);
     case 'MultixactOffsetsSet': {
       let position = writeU32(target, offset, record.entries.length);
       for (const entry of record.entries) position = writeU32(target, writeU32(target, position, entry.multiXactId), entry.offset);
@@ -135,6 +140,7 @@ function strataKindCode(record: StrataRecord): StrataKind {
     case 'MultixactOffsetCreate': return StrataKind.MultixactOffsetCreate;
     case 'MultixactMembersCreate': return StrataKind.MultixactMembersCreate;
     case 'MultixactOffsetsSet': return StrataKind.MultixactOffsetsSet;
+    case 'TruncateVisibilityMap': return StrataKind.TruncateVisibilityMap;
     default: return assertNever(record);
   }
 }
@@ -369,6 +375,9 @@ function decodeStrataPayload(kind: number, bytes: Uint8Array, offset: number): {
       return { record: { kind: 'MultixactOffsetCreate', multiXactId: readU32(bytes, offset), offset: readU32(bytes, offset + 4) }, end: offset + 8 };
     case StrataKind.MultixactMembersCreate:
       return decodeMembers(bytes, offset);
+    case StrataKind.TruncateVisibilityMap:
+      need(4);
+      return { record: { kind: 'TruncateVisibilityMap', heapBlocks: readU32(bytes, offset) }, end: offset + 4 };
     case StrataKind.MultixactOffsetsSet: {
       need(4);
       const count = readU32(bytes, offset);

@@ -25,7 +25,13 @@ export type StrataRecord =
    * one's, which PostgreSQL 15 (since the 2025 multixact fix) sets to where the next members will
    * start (RecordNewMultiXact), also during redo.
    */
-  | { kind: 'MultixactOffsetsSet'; entries: { multiXactId: number; offset: number }[] };
+  | { kind: 'MultixactOffsetsSet'; entries: { multiXactId: number; offset: number }[] }
+  /**
+   * A relation truncated to `heapBlocks` (SMGR_TRUNCATE with the VM flag): the bits of heap blocks
+   * from there on are cleared on the visibility-map page that keeps some of them
+   * (visibilitymap_prepare_truncate; the VM page LSN is not set).
+   */
+  | { kind: 'TruncateVisibilityMap'; heapBlocks: number };
 
 export type Value =
   /** A full page, or a metadata blob (relation size, directory, control file…). */

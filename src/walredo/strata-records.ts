@@ -8,6 +8,8 @@
  *   ClogSetCommitted/Aborted  CLOG page: 2 status bits per xid (clog.c TransactionIdSetStatusBit)
  *   MultixactOffsetCreate     pg_multixact/offsets page: the u32 offset of a multixact
  *   MultixactOffsetsSet       the same for several multixacts of one page (a new one and the next)
+ *   TruncateVisibilityMap     visibility-map page after a relation truncation: bits of heap blocks
+ *                             from the new end on cleared (visibilitymap_prepare_truncate)
  *   MultixactMembersCreate    pg_multixact/members page: member xids and their status flag bytes,
  *                             in groups of 4 members (multixact.c RecordNewMultiXact)
  *
@@ -50,6 +52,9 @@ export function applyStrataRecord(page: Uint8Array, record: StrataRecord): void 
     case 'MultixactMembersCreate':
       record.members.forEach((member, index) => setMultiXactMember(page, (record.offset + index) >>> 0, member.xid, member.status));
       return;
+    case 'TruncateVisibilityMap':
+      truncateVisibilityMap(page, record.heapBlocks);
+      return;
     case 'MultixactOffsetsSet':
       for (const entry of record.entries) writeU32(page, ((entry.multiXactId >>> 0) % MULTIXACT_OFFSETS_PER_PAGE) * 4, entry.offset >>> 0);
       return;
@@ -61,6 +66,16 @@ function clearVisibilityFlags(page: Uint8Array, heapBlock: number, flags: number
   const byte = VM_MAP_OFFSET + Math.floor(inPage / VM_HEAPBLOCKS_PER_BYTE);
   const shift = (inPage % VM_HEAPBLOCKS_PER_BYTE) * 2;
   page[byte] = page[byte]! & ~((flags & 0x3) << shift);
+}
+
+/** visibilitymap_prepare_truncate on the page that keeps heap blocks below `heapBlocks`. */
+function truncateVisibilityMap(page: Uint8Array, heapBlocks: number): void {
+  const inPage = heapBlocks % VM_HEAPBLOCKS_PER_PAGE;
+  if (inPage === 0) return; // The truncation point starts a VM page: no partial page to clear.
+  const byte = Math.floor(inPage / VM_HEAPBLOCKS_PER_BYTE);
+  const bits = (inPage % VM_HEAPBLOCKS_PER_BYTE) * 2;
+  page.fill(0, VM_MAP_OFFSET + byte + 1, BLCKSZ);
+  page[VM_MAP_OFFSET + byte] = page[VM_MAP_OFFSET + byte]! & ((1 << bits) - 1);
 }
 
 function setClogStatus(page: Uint8Array, xid: number, status: number): void {

@@ -74,6 +74,9 @@ test('smgr truncate shrinks main, FSM and VM the way smgr_redo does', async () =
   assert.is(await getRelSize(store, { ...rel, forkNumber: 1 }, truncate.endLsn), 3);
   assert.is(await getRelSize(store, vm, truncate.endLsn), 1);
   assert.is(await getRelSize(store, main, truncate.lsn), 100);
+  // The VM page that keeps heap blocks 0..9 loses the bits of 10 and up (visibilitymap_prepare_truncate).
+  const vmPage = store.getReconstructDataSync(relBlockKey(vm, 0), truncate.endLsn);
+  assert.equal(vmPage?.records[0]?.value.kind === 'strataRecord' && vmPage.records[0].value.record, { kind: 'TruncateVisibilityMap', heapBlocks: 10 });
 });
 
 test('commit with dropped relations removes them from then on; earlier LSNs still see them', async () => {

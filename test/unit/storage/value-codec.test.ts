@@ -40,6 +40,7 @@ test('every strata record kind round-trips byte-exactly', () => {
     { kind: 'strataRecord', willInit: false, record: { kind: 'MultixactOffsetCreate', multiXactId: 42, offset: 99 } },
     { kind: 'strataRecord', willInit: false, record: { kind: 'MultixactMembersCreate', offset: 5, members: [{ xid: 9, status: 1 }, { xid: 10, status: 5 }] } },
     { kind: 'strataRecord', willInit: false, record: { kind: 'MultixactOffsetsSet', entries: [{ multiXactId: 3, offset: 2 }, { multiXactId: 4, offset: 0xfffffffe }] } },
+    { kind: 'strataRecord', willInit: false, record: { kind: 'TruncateVisibilityMap', heapBlocks: 32679 } },
   ];
   for (const value of values) {
     const bytes = encodeValue(value);

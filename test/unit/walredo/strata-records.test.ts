@@ -15,6 +15,18 @@ test('ClearVisibilityMapFlags clears only the given bits of the given heap block
   assert.is(page[0], 0xff, 'the page header (LSN) is not touched');
 });
 
+test('TruncateVisibilityMap clears the bits of heap blocks from the new end on, and nothing before', () => {
+  const page = new Uint8Array(BLCKSZ).fill(0xff);
+  applyStrataRecord(page, { kind: 'TruncateVisibilityMap', heapBlocks: VM_HEAPBLOCKS_PER_PAGE + 6 });
+  assert.is(page[24], 0xff, 'heap blocks 0..3 of the page keep their bits');
+  assert.is(page[25], 0b0000_1111, 'blocks 4 and 5 keep theirs; 6 and 7 are cleared');
+  assert.ok(page.subarray(26).every((byte) => byte === 0), 'every later block is cleared');
+  assert.is(page[0], 0xff, 'the header is not touched');
+  const whole = new Uint8Array(BLCKSZ).fill(0xff);
+  applyStrataRecord(whole, { kind: 'TruncateVisibilityMap', heapBlocks: 2 * VM_HEAPBLOCKS_PER_PAGE });
+  assert.ok(whole.every((byte) => byte === 0xff), 'a truncation at a page boundary leaves no partial page');
+});
+
 test('CLOG status bits: committed 01, aborted 10, two bits per xid, four xids per byte', () => {
   const page = new Uint8Array(BLCKSZ);
   applyStrataRecord(page, { kind: 'ClogSetCommitted', xids: [0, 5, 32768 + 2], timestamp: 1 });
