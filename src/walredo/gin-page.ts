@@ -18,8 +18,8 @@
 import { assert } from '../assert.js';
 import { StrataError } from '../errors.js';
 import {
-  BLCKSZ, ITEM_ID_SIZE, checkPageHeader, itemIdGet, itemIdOffset, itemIdSet, lpFlags, lpLen, lpOff, maxAlign,
-  pageGetLower, pageGetMaxOffsetNumber, pageGetSpecial, pageGetUpper, pageInit, pageSetLower, pageSetUpper,
+  BLCKSZ, maxAlign,
+  pageGetSpecial, pageInit, pageSetLower,
   readU16, readU32, SIZE_OF_PAGE_HEADER, writeU16, writeU32,
 } from './page.js';
 
@@ -128,34 +128,3 @@ export function ginPageDeletePostingItem(page: Uint8Array, offsetNumber: number)
   ginDataPageSetDataSize(page, (maxoff - 1) * POSTING_ITEM_SIZE);
 }
 
-/**
- * PageIndexTupleDelete (bufpage.c): removes line pointer `offsetNumber` and its tuple, closing
- * the gap in tuple space by moving the tuples below it up (later line pointers move down).
- */
-export function pageIndexTupleDelete(page: Uint8Array, offsetNumber: number): void {
-  checkPageHeader(page, 'PageIndexTupleDelete');
-  const special = pageGetSpecial(page);
-  if (special !== maxAlign(special)) throw new StrataError('PS_ERR_REDO_FAILED', `PageIndexTupleDelete: special space at ${special} is not aligned`);
-  const lineCount = pageGetMaxOffsetNumber(page);
-  if (offsetNumber < 1 || offsetNumber > lineCount) {
-    throw new StrataError('PS_ERR_REDO_FAILED', `PageIndexTupleDelete: invalid index offnum ${offsetNumber}`);
-  }
-  const itemId = itemIdGet(page, offsetNumber);
-  const tupleOffset = lpOff(itemId);
-  const upper = pageGetUpper(page);
-  if (tupleOffset < upper || tupleOffset + lpLen(itemId) > special || tupleOffset !== maxAlign(tupleOffset)) {
-    throw new StrataError('PS_ERR_REDO_FAILED', `PageIndexTupleDelete: corrupted line pointer: offset ${tupleOffset}, size ${lpLen(itemId)}`);
-  }
-  const size = maxAlign(lpLen(itemId));
-  const lower = pageGetLower(page);
-  page.copyWithin(itemIdOffset(offsetNumber), itemIdOffset(offsetNumber + 1), lower);
-  if (tupleOffset > upper) page.copyWithin(upper + size, upper, tupleOffset);
-  pageSetUpper(page, upper + size);
-  pageSetLower(page, lower - ITEM_ID_SIZE);
-  if (lower - ITEM_ID_SIZE > SIZE_OF_PAGE_HEADER) {
-    for (let index = 1; index < lineCount; index++) {
-      const other = itemIdGet(page, index);
-      if (lpOff(other) <= tupleOffset) itemIdSet(page, index, lpOff(other) + size, lpFlags(other), lpLen(other));
-    }
-  }
-}

@@ -17,12 +17,13 @@
  *   DELETE_LISTPAGE     0 metapage, 1..n pending-list pages re-initialized as deleted
  * Blocks PostgreSQL requires a full-page image for are an error when they reach redo.
  */
+import { pageIndexTupleDelete } from './page-index.js';
 import { StrataError } from '../errors.js';
 import {
   GIN_COMPRESSED, GIN_DATA, GIN_DATA_OFFSET, GIN_DELETED, GIN_INCOMPLETE_SPLIT, GIN_LEAF, GIN_LIST, GIN_LIST_FULLROW,
   GIN_META_SIZE, INVALID_BLOCK_NUMBER, POSTING_ITEM_SIZE, ginDataPageAddPostingItem, ginDataPageSetDataSize,
   ginExpectFlags, ginGetFlags, ginGetMaxOff, ginInitMetaPage, ginInitPage, ginPageDeletePostingItem, ginSetFlags,
-  ginSetMaxOff, ginSetRightLink, pageIndexTupleDelete, postingItemOffset, writeBlockId,
+  ginSetMaxOff, ginSetRightLink, postingItemOffset, writeBlockId,
 } from './gin-page.js';
 import { ginRedoRecompress } from './gin-recompress.js';
 import {

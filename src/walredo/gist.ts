@@ -18,6 +18,7 @@
  * (BLK_RESTORED), because the primary changes the child after the image was taken; the dispatcher
  * restores such images without calling the rmgr, so `gistAfterImageRestore` is exported for it.
  */
+import { pageIndexMultiDelete, pageIndexTupleDelete, pageIndexTupleOverwrite } from './page-index.js';
 import { StrataError } from '../errors.js';
 import { formatLsn } from '../lsn.js';
 import { decodeGistRecord, XLOG_GIST_PAGE_SPLIT, XLOG_GIST_PAGE_UPDATE, type GistRecord } from '../wal/records/gist.js';
@@ -25,8 +26,7 @@ import { assert } from '../assert.js';
 import { RmgrId, type DecodedBlock, type DecodedRecord } from '../wal/types.js';
 import {
   F_DELETED, F_FOLLOW_RIGHT, F_HAS_GARBAGE, F_LEAF, F_TUPLES_DELETED, GIST_ROOT_BLKNO, gistGetFlags, gistInitPage,
-  gistPageIsLeaf, gistSetFlags, gistSetNsn, gistSetRightlink, indexTupleSize, INVALID_BLOCK_NUMBER, pageIndexMultiDelete,
-  pageIndexTupleDelete, pageIndexTupleOverwrite, pageIsEmpty,
+  gistPageIsLeaf, gistSetFlags, gistSetNsn, gistSetRightlink, indexTupleSize, INVALID_BLOCK_NUMBER, pageIsEmpty,
 } from './page-gist.js';
 import { BLCKSZ, FIRST_OFFSET_NUMBER, pageAddItem, pageGetMaxOffsetNumber, pageSetLower, pageSetLsn, readU16, readU32 } from './page.js';
 import type { RmgrRedo } from './types.js';
@@ -92,7 +92,7 @@ function redoPageUpdate(page: Uint8Array, record: DecodedRecord, blockId: number
     const offsets: number[] = [];
     for (let index = 0; index < body.deleteCount; index++) offsets.push(readU16(data, index * 2));
     position = body.deleteCount * 2;
-    pageIndexMultiDelete(page, offsets);
+    pageIndexMultiDelete(page, offsets, offsets.length);
     if (gistPageIsLeaf(page)) gistSetFlags(page, gistGetFlags(page) | F_TUPLES_DELETED);
   }
   inserted += appendTuples(page, record, blockId, data, position);
@@ -102,7 +102,7 @@ function redoPageUpdate(page: Uint8Array, record: DecodedRecord, blockId: number
 
 function redoDelete(page: Uint8Array, record: DecodedRecord, blockId: number, body: GistRecord & { type: 'delete' }): void {
   if (blockId !== 0) throw redoError(record, blockId, 'DELETE has block 0 only');
-  if (body.offsets.length > 0) pageIndexMultiDelete(page, body.offsets);
+  if (body.offsets.length > 0) pageIndexMultiDelete(page, body.offsets, body.offsets.length);
   gistSetFlags(page, (gistGetFlags(page) & ~F_HAS_GARBAGE) | F_TUPLES_DELETED);
   pageSetLsn(page, record.endLsn);
 }

@@ -24,6 +24,7 @@
  * MainDataLocation), so a record costs no decoded object, reader or view; truncate and unknown
  * record types still go through decodeHeapRecord (its errors are the reference).
  */
+import { findBlock } from './blocks.js';
 import { StrataError } from '../errors.js';
 import { formatLsn } from '../lsn.js';
 import {
@@ -40,7 +41,7 @@ import {
 } from './page.js';
 import {
   HEAP_HOT_UPDATED, MOVED_PARTITIONS_BLOCK, MOVED_PARTITIONS_OFFSET, SIZEOF_HEAP_TUPLE_HEADER, TUPLE_CID, TUPLE_CTID,
-  TUPLE_HOFF, TUPLE_INFOMASK, TUPLE_INFOMASK2, TUPLE_XMAX, TUPLE_XMIN, MainDataLocation, copyBytes, findBlock, heapAddItemAt,
+  TUPLE_HOFF, TUPLE_INFOMASK, TUPLE_INFOMASK2, TUPLE_XMAX, TUPLE_XMIN, MainDataLocation, copyBytes, heapAddItemAt,
   normalTupleOffset, pageSetPrunable, resetXmaxBits, setCmaxFirstCommand, setItemPointer, xmaxIsLockedOnly,
 } from './page-heap.js';
 import type { RmgrRedo } from './types.js';

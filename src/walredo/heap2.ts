@@ -18,6 +18,7 @@
  * bytes (heapam_xlog.h layouts) without decodeHeap2Record's objects and arrays; the rarer types
  * use the decoder.
  */
+import { findBlock } from './blocks.js';
 import { StrataError } from '../errors.js';
 import { formatLsn } from '../lsn.js';
 import {
@@ -31,7 +32,7 @@ import {
 } from './page.js';
 import {
   FROZEN_TRANSACTION_ID, INVALID_TRANSACTION_ID, SIZEOF_HEAP_TUPLE_HEADER, TUPLE_CID, TUPLE_CTID, TUPLE_HOFF,
-  TUPLE_INFOMASK, TUPLE_INFOMASK2, TUPLE_XMAX, TUPLE_XMIN, MainDataLocation, findBlock, heapPagePruneExecuteFrom,
+  TUPLE_INFOMASK, TUPLE_INFOMASK2, TUPLE_XMAX, TUPLE_XMIN, MainDataLocation, heapPagePruneExecuteFrom,
   heapVacuumUnusedFrom, normalTupleOffset, resetXmaxBits, setItemPointer, vmBlockOfHeapBlock, vmSetBits,
 } from './page-heap.js';
 import type { RmgrRedo } from './types.js';

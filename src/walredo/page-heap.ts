@@ -22,7 +22,7 @@
  */
 import { assert } from '../assert.js';
 import { StrataError } from '../errors.js';
-import type { DecodedBlock, DecodedRecord } from '../wal/types.js';
+import type { DecodedRecord } from '../wal/types.js';
 import { PackedRecordView } from '../wal/xlog-record.js';
 import {
   BLCKSZ, FIRST_OFFSET_NUMBER, ITEM_ID_SIZE, LP_NORMAL, checkPageHeader, itemIdOffset, LP_UNUSED, MAX_HEAP_TUPLES_PER_PAGE, SIZE_OF_PAGE_HEADER, itemIdGet,
@@ -138,14 +138,6 @@ export function normalTupleOffset(page: Uint8Array, offsetNumber: number, what: 
   return offset;
 }
 
-/**
- * The block reference `blockId` of a record (redo.ts has the same helper; importing it from here
- * would close an import cycle redo -> rmgr-table -> heap -> redo).
- */
-export function findBlock(record: DecodedRecord, blockId: number): DecodedBlock | undefined {
-  for (const block of record.blocks) if (block.blockId === blockId) return block;
-  return undefined;
-}
 
 // ---- record bytes without views -------------------------------------------------------------------
 

@@ -15,7 +15,8 @@
  */
 import { StrataError } from '../errors.js';
 import { BLCKSZ, pageAddItem, pageGetMaxOffsetNumber, pageGetSpecial, pageInit, pageGetItem, readU16, readU32, writeU16, writeU32 } from './page.js';
-import { indexTupleSize, pageIndexMultiDelete, pageIndexTupleDelete } from './page-gist.js';
+import { indexTupleSize } from './page-gist.js';
+import { pageIndexMultiDelete, pageIndexTupleDelete } from './page-index.js';
 
 export const SPGIST_OPAQUE_SIZE = 8;
 export const SPGIST_PAGE_ID = 0xff82;
@@ -165,7 +166,7 @@ export interface DeadTupleTarget {
 export function spgPageIndexMultiDelete(page: Uint8Array, offsetNumbers: readonly number[], target: DeadTupleTarget): void {
   if (offsetNumbers.length === 0) return;
   const sorted = offsetNumbers.slice().sort((left, right) => left - right);
-  pageIndexMultiDelete(page, sorted);
+  pageIndexMultiDelete(page, sorted, sorted.length);
   const first = offsetNumbers[0]!;
   for (const offsetNumber of sorted) {
     const state = offsetNumber === first ? target.firstState : target.restState;

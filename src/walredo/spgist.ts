@@ -20,13 +20,14 @@ import { StrataError } from '../errors.js';
 import { formatLsn } from '../lsn.js';
 import { decodeSpgistRecord, type SpgistRecord } from '../wal/records/spgist.js';
 import { assert } from '../assert.js';
-import { RmgrId, type DecodedBlock, type DecodedRecord } from '../wal/types.js';
+import { RmgrId, type DecodedRecord } from '../wal/types.js';
 import {
   addOrReplaceTuple, formDeadTuple, innerTupleSize, leafTupleSize, redirectToPlaceholder, replaceTuple,
   setLeafNextOffset, SPGIST_DEAD, SPGIST_LEAF, SPGIST_NULLS, SPGIST_PLACEHOLDER, SPGIST_REDIRECT, spgistAddCount,
   spgistGetCount, spgistInitPage, spgPageIndexMultiDelete, updateNodeLink,
 } from './page-spgist.js';
-import { pageIndexMultiDelete } from './page-gist.js';
+import { findBlock } from './blocks.js';
+import { pageIndexMultiDelete } from './page-index.js';
 import { BLCKSZ, itemIdOffset, pageGetMaxOffsetNumber, pageSetLsn, readU16, readU32, writeU32 } from './page.js';
 import type { RmgrRedo } from './types.js';
 
@@ -39,13 +40,8 @@ function redoError(record: DecodedRecord, blockId: number, message: string): Str
     { rmgr: 'SPGist', info: record.info, lsn: formatLsn(record.lsn), block_id: blockId });
 }
 
-function findBlockOf(record: DecodedRecord, blockId: number): DecodedBlock | undefined {
-  for (const block of record.blocks) if (block.blockId === blockId) return block;
-  return undefined;
-}
-
 function blockNumberOf(record: DecodedRecord, blockId: number): number {
-  const block = findBlockOf(record, blockId);
+  const block = findBlock(record, blockId);
   if (block === undefined) throw redoError(record, blockId, `record has no block ${blockId}`);
   return block.blockNumber;
 }
@@ -121,7 +117,7 @@ function redoMoveLeafs(page: Uint8Array, record: DecodedRecord, blockId: number,
 
 function redoAddNode(page: Uint8Array, record: DecodedRecord, blockId: number, body: Body<'addNode'>): void {
   const tuple = new Payload(body.payload, record, blockId).innerTuple();
-  if (findBlockOf(record, 1) === undefined) {
+  if (findBlock(record, 1) === undefined) {
     if (blockId !== 0) throw redoError(record, blockId, 'ADD_NODE in place has block 0 only');
     replaceTuple(page, tuple, body.offsetNumber);
     pageSetLsn(page, record.endLsn);
@@ -231,7 +227,7 @@ function redoVacuumLeaf(page: Uint8Array, record: DecodedRecord, blockId: number
 
 function redoVacuumRoot(page: Uint8Array, record: DecodedRecord, blockId: number, body: Body<'vacuumRoot'>): void {
   if (blockId !== 0) throw redoError(record, blockId, 'VACUUM_ROOT has block 0 only');
-  pageIndexMultiDelete(page, body.offsets);
+  pageIndexMultiDelete(page, body.offsets, body.offsets.length);
   pageSetLsn(page, record.endLsn);
 }
 
@@ -246,7 +242,7 @@ function redoVacuumRedirect(page: Uint8Array, record: DecodedRecord, blockId: nu
     for (let offsetNumber = body.firstPlaceholder; offsetNumber <= count; offsetNumber++) toDelete.push(offsetNumber);
     if (spgistGetCount(page, 'placeholder') < toDelete.length) throw redoError(record, blockId, 'fewer placeholders than tuples to remove');
     spgistAddCount(page, 'placeholder', -toDelete.length);
-    pageIndexMultiDelete(page, toDelete);
+    pageIndexMultiDelete(page, toDelete, toDelete.length);
   }
   pageSetLsn(page, record.endLsn);
 }
