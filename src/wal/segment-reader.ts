@@ -181,30 +181,43 @@ async function* readChunks(files: readonly WalSegmentFile[], startLsn: Lsn, segm
 }
 
 /**
- * Decodes the files and yields records in batches (one batch per chunk read), which is much cheaper
- * than one promise per record for callers that process many records.
+ * The part both readers share: checks the range, then feeds each chunk of the files to one decoder
+ * and yields after every chunk, so the caller drains it. `last` marks a short read (the end of a
+ * partial file), after which the caller stops.
  */
-export async function* readWalFileBatches(paths: readonly string[], options: WalFileOptions = {}): AsyncGenerator<DecodedRecord[]> {
+async function* fedDecoder(
+  paths: readonly string[], options: WalFileOptions, sharedMemory: boolean,
+): AsyncGenerator<{ decoder: WalStreamDecoder; endLsn: Lsn; last: boolean }> {
   const segmentSize = options.segmentSize ?? WAL_SEGMENT_SIZE;
   const files = orderWalFiles(paths, segmentSize);
   if (files.length === 0) return;
   const first = files[0]!;
-  const last = files[files.length - 1]!;
+  const final = files[files.length - 1]!;
   const startLsn = options.startLsn ?? first.startLsn;
   const endLsn = options.endLsn ?? Number.MAX_SAFE_INTEGER;
-  if (startLsn < first.startLsn || startLsn >= last.startLsn + segmentSize) {
+  if (startLsn < first.startLsn || startLsn >= final.startLsn + segmentSize) {
     throw new StrataError('PS_ERR_BAD_REQUEST', `start LSN ${formatLsn(startLsn)} is not inside the WAL files`);
   }
-  const decoder = new WalStreamDecoder(startLsn, { segmentSize });
-  for await (const chunk of readChunks(files, startLsn, segmentSize)) {
+  const decoder = new WalStreamDecoder(startLsn, { segmentSize, sharedMemory });
+  for await (const chunk of readChunks(files, startLsn, segmentSize, sharedMemory)) {
     if (chunk.bytesRead === 0) return; // A short (partial) file: WAL ends at its end.
     assert(decoder.fedUpTo === chunk.lsn, 'WAL bytes must be fed contiguously');
     // The chunk becomes the decoder's buffer: records come out as views of it, never copied.
     decoder.adoptFeed(chunk.bytes, chunk.dataStart, chunk.dataStart + chunk.bytesRead);
+    yield { decoder, endLsn, last: chunk.bytesRead < chunk.requested };
+  }
+}
+
+/**
+ * Decodes the files and yields records in batches (one batch per chunk read), which is much cheaper
+ * than one promise per record for callers that process many records.
+ */
+export async function* readWalFileBatches(paths: readonly string[], options: WalFileOptions = {}): AsyncGenerator<DecodedRecord[]> {
+  for await (const { decoder, endLsn, last } of fedDecoder(paths, options, false)) {
     const batch: DecodedRecord[] = [];
     const more = drain(decoder, batch, endLsn);
     if (batch.length > 0) yield batch;
-    if (!more || chunk.bytesRead < chunk.requested) return;
+    if (!more || last) return;
   }
 }
 
@@ -238,26 +251,11 @@ export async function* readWalFilePackedBatches(
   paths: readonly string[],
   options: WalFileOptions & { sharedMemory?: boolean } = {},
 ): AsyncGenerator<PackedRecords> {
-  const segmentSize = options.segmentSize ?? WAL_SEGMENT_SIZE;
-  const files = orderWalFiles(paths, segmentSize);
-  if (files.length === 0) return;
-  const first = files[0]!;
-  const last = files[files.length - 1]!;
-  const startLsn = options.startLsn ?? first.startLsn;
-  const endLsn = options.endLsn ?? Number.MAX_SAFE_INTEGER;
-  if (startLsn < first.startLsn || startLsn >= last.startLsn + segmentSize) {
-    throw new StrataError('PS_ERR_BAD_REQUEST', `start LSN ${formatLsn(startLsn)} is not inside the WAL files`);
-  }
-  const sharedMemory = options.sharedMemory ?? false;
-  const decoder = new WalStreamDecoder(startLsn, { segmentSize, sharedMemory });
   const builder = new PackedRecordsBuilder();
-  for await (const chunk of readChunks(files, startLsn, segmentSize, sharedMemory)) {
-    if (chunk.bytesRead === 0) return;
-    assert(decoder.fedUpTo === chunk.lsn, 'WAL bytes must be fed contiguously');
-    decoder.adoptFeed(chunk.bytes, chunk.dataStart, chunk.dataStart + chunk.bytesRead);
+  for await (const { decoder, endLsn, last } of fedDecoder(paths, options, options.sharedMemory ?? false)) {
     const more = drainPacked(decoder, builder, endLsn);
     if (builder.count > 0) yield builder.finish();
-    if (!more || chunk.bytesRead < chunk.requested) return;
+    if (!more || last) return;
   }
 }
 
