@@ -6,7 +6,7 @@
  * WHY small: with consistency checking every block reference carries a full 8 KiB image, so WAL
  * grows by ~8 KiB per touched page per record (the full broad workload writes ~1 GB). The default
  * workload is pgbench at scale 1 (initialization plus a 2-second run) and a reduced variant of
- * the broad workload (test/fixtures/broad-workload-small.sql: same statements, fewer rows), which
+ * the broad workload (test/fixtures/broad-workload.sql with bw_scale 1: a quarter of the rows), which
  * keeps the WAL to a few hundred MB and its verification well under a minute.
  *
  * The caller owns the returned cluster and must `destroy()` it in a finally block; the cluster is
@@ -35,7 +35,7 @@ export const CONSISTENCY_SETTINGS: Record<string, string | number> = {
 export interface ConsistencyWalOptions {
   /** pgbench -T seconds after `pgbench -i -s 1`; 0 skips pgbench entirely. Default 2. */
   pgbenchSeconds?: number;
-  /** SQL script run after pgbench; default test/fixtures/broad-workload-small.sql. '' runs none. */
+  /** SQL script run after pgbench; default test/fixtures/broad-workload.sql at bw_scale 1. '' runs none. */
   script?: string;
 }
 
@@ -66,7 +66,7 @@ async function runWorkload(cluster: PostgresCluster, options: ConsistencyWalOpti
     await cluster.pgbench(['-i', '-s', '1', '-q']);
     await cluster.pgbench(['-T', String(seconds), '-c', '2', '-j', '2']);
   }
-  const script = options.script ?? (await readFile(fixturePath('broad-workload-small.sql'), 'utf8'));
+  const script = options.script ?? `\\set bw_scale 1\n${await readFile(fixturePath('broad-workload.sql'), 'utf8')}`;
   if (script !== '') await cluster.script(script);
 }
 
