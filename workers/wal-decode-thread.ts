@@ -7,15 +7,18 @@
  * Sessions are independent: a stream session owns a WalStreamDecoder fed by `decode` requests (the
  * walreceiver's XLogData bytes), answered in order; a files session reads segment files and sends
  * batches as long as it has credits (the consumer returns one per batch it took), so at most
- * `credits` batches wait on the other side. A failure fails only its session.
+ * `credits` batches wait on the other side. A files session may instead deliver its batches
+ * straight to consumer threads through MessagePorts it was given (the redo replay workers), each
+ * port returning its own credits, so the batches do not pass through main. A failure fails only
+ * its session.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, type MessagePort } from 'node:worker_threads';
 import { assert } from '../src/assert.js';
 import { isStrataError, StrataError, type SerializedStrataError } from '../src/errors.js';
 import { PackedRecordsBuilder, packedTransferList, type PackedRecords } from '../src/wal/packed-records.js';
 import { readWalFilePackedBatches } from '../src/wal/segment-reader.js';
 import { WalStreamDecoder } from '../src/wal/wal-decoder.js';
-import type { WalDecodeRequest, WalDecodeResponse } from '../src/wal/wal-decode-protocol.js';
+import type { WalDecodePortAnswer, WalDecodePortMessage, WalDecodeRequest, WalDecodeResponse } from '../src/wal/wal-decode-protocol.js';
 
 assert(parentPort !== null, 'wal-decode-thread.js runs as a worker thread');
 const port = parentPort;
@@ -59,9 +62,89 @@ function decode(request: Extract<WalDecodeRequest, { kind: 'decode' }>): void {
   }
 }
 
+/** Where a files session's batches go: back to main, or straight to consumer ports. */
+interface BatchSink {
+  /** Resolves when the next batch may be sent (false: the session was closed meanwhile). */
+  ready(): Promise<boolean>;
+  send(batch: PackedRecords): void;
+  end(records: number): void;
+  fail(error: SerializedStrataError): void;
+  /** After the session: tells consumers that have not had end or failed that it was closed. */
+  close(): void;
+}
+
+function mainSink(session: FilesSession, id: number): BatchSink {
+  return {
+    async ready() {
+      while (session.credits === 0 && !session.closed) await new Promise<void>((resolve) => { session.wake = resolve; });
+      if (session.closed) return false;
+      session.credits -= 1;
+      return true;
+    },
+    send(batch) { send({ kind: 'batch', session: id, batch }, batch); },
+    end(records) { send({ kind: 'end', session: id, records }); },
+    fail(error) { send({ kind: 'failed', session: id, id: undefined, error }); },
+    close() { /* main closed the session itself */ },
+  };
+}
+
+/**
+ * Consumer ports: every batch goes to every port (the columns are cloned for all but the last,
+ * which gets them transferred; the WAL bytes are shared by all), and only when each port has a
+ * credit left, so no consumer has more than `credits` batches waiting.
+ */
+function portsSink(session: FilesSession, ports: MessagePort[], credits: number): BatchSink {
+  const left = ports.map(() => credits);
+  let consumerGone: number | undefined;
+  for (const [index, consumer] of ports.entries()) {
+    // A consumer whose thread died closes its port: stop decoding for nobody (ready throws).
+    consumer.once('close', () => {
+      consumerGone ??= index;
+      session.wake?.();
+      session.wake = undefined;
+    });
+    consumer.on('message', (answer: WalDecodePortAnswer) => {
+      if (answer?.kind !== 'credit') return;
+      left[index]! += 1;
+      session.wake?.();
+      session.wake = undefined;
+    });
+  }
+  let finished = false;
+  // The consumer closes its port once it has the last message (closing here could drop it).
+  const finish = (message: WalDecodePortMessage): void => {
+    if (finished) return;
+    finished = true;
+    for (const consumer of ports) {
+      consumer.removeAllListeners('message');
+      consumer.postMessage(message);
+    }
+  };
+  return {
+    async ready() {
+      while (left.some((count) => count === 0) && !session.closed && consumerGone === undefined) await new Promise<void>((resolve) => { session.wake = resolve; });
+      if (consumerGone !== undefined) throw new StrataError('PS_ERR_IO', `consumer ${consumerGone} of the WAL decode session closed its port before the end`);
+      if (session.closed) return false;
+      for (let index = 0; index < left.length; index++) left[index]! -= 1;
+      return true;
+    },
+    send(batch) {
+      const last = ports.length - 1;
+      for (let index = 0; index < last; index++) ports[index]!.postMessage({ kind: 'batch', batch } satisfies WalDecodePortMessage);
+      ports[last]!.postMessage({ kind: 'batch', batch } satisfies WalDecodePortMessage, packedTransferList(batch));
+    },
+    end(records) { finish({ kind: 'end', records }); },
+    fail(error) { finish({ kind: 'failed', error }); },
+    close() { finish({ kind: 'failed', error: new StrataError('PS_ERR_IO', 'the WAL decode session was closed').toJSON() }); },
+  };
+}
+
 async function readFiles(request: Extract<WalDecodeRequest, { kind: 'files' }>): Promise<void> {
   const session: FilesSession = { kind: 'files', credits: request.credits, wake: undefined, closed: false };
   sessions.set(request.session, session);
+  const main = mainSink(session, request.session);
+  const sink = request.ports === undefined || request.ports.length === 0 ? main : portsSink(session, request.ports, request.credits);
+  let records = 0;
   try {
     const batches = readWalFilePackedBatches(request.paths, {
       ...(request.startLsn === undefined ? {} : { startLsn: request.startLsn }),
@@ -69,15 +152,18 @@ async function readFiles(request: Extract<WalDecodeRequest, { kind: 'files' }>):
       segmentSize: request.segmentSize, sharedMemory: true,
     });
     for await (const batch of batches) {
-      while (session.credits === 0 && !session.closed) await new Promise<void>((resolve) => { session.wake = resolve; });
-      if (session.closed) return;
-      session.credits -= 1;
-      send({ kind: 'batch', session: request.session, batch }, batch);
+      if (!(await sink.ready())) return;
+      records += batch.count;
+      sink.send(batch);
     }
-    send({ kind: 'end', session: request.session });
+    sink.end(records);
+    if (sink !== main) main.end(records);
   } catch (error) {
-    send({ kind: 'failed', session: request.session, id: undefined, error: serialize(error) });
+    const serialized = serialize(error);
+    sink.fail(serialized);
+    if (sink !== main) main.fail(serialized);
   } finally {
+    sink.close();
     sessions.delete(request.session);
   }
 }

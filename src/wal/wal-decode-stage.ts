@@ -23,7 +23,7 @@
  * by the next session opened on it. Bounds: requests in flight per stream session, credits per
  * files session, sessions per thread.
  */
-import { Worker } from 'node:worker_threads';
+import { Worker, type MessagePort } from 'node:worker_threads';
 import { assert } from '../assert.js';
 import { reviveError, StrataError } from '../errors.js';
 import { WAL_SEGMENT_SIZE, type Lsn } from '../lsn.js';
@@ -89,6 +89,13 @@ interface FilesState {
   wake: (() => void) | undefined;
 }
 
+/** A files session delivering to consumer ports: main only learns how it ended. */
+interface PortsState {
+  kind: 'ports';
+  resolve: (records: number) => void;
+  reject: (error: Error) => void;
+}
+
 export interface WalDecodeThreadOptions {
   /** The compiled thread entry; default dist/workers/wal-decode-thread.js. */
   workerModule?: URL | string;
@@ -97,7 +104,7 @@ export interface WalDecodeThreadOptions {
 /** One decode thread and its sessions (see the header). */
 export class WalDecodeThread {
   readonly #workerModule: URL | string;
-  readonly #sessions = new Map<number, StreamState | FilesState>();
+  readonly #sessions = new Map<number, StreamState | FilesState | PortsState>();
   #worker: Worker | undefined;
   /** Resolves when the current thread said 'ready' (or died: sessions then fail on their own). */
   #ready: Promise<void> = Promise.resolve();
@@ -183,6 +190,32 @@ export class WalDecodeThread {
     }
   }
 
+  /**
+   * Decodes WAL segment files (as readFiles) and delivers the batches straight to `ports`, the
+   * consumers on other threads (WalDecodePortMessage: every batch to every port, each port
+   * returning its own credits), so they do not pass through this thread. Resolves with the number
+   * of records decoded once every batch and `end` were posted; rejects when decoding failed (the
+   * ports got `failed`) or the thread died (the ports are closed with it).
+   */
+  deliverFiles(
+    paths: readonly string[],
+    ports: MessagePort[],
+    options: { startLsn?: Lsn; endLsn?: Lsn; segmentSize?: number; credits?: number } = {},
+  ): Promise<number> {
+    assert(ports.length >= 1, 'deliverFiles needs a consumer port');
+    const credits = options.credits ?? FILE_CREDITS_DEFAULT;
+    assert(Number.isInteger(credits) && credits >= 1, 'a files session reads at least one batch ahead');
+    const { session, worker } = this.#open();
+    return new Promise<number>((resolve, reject) => {
+      this.#sessions.set(session, { kind: 'ports', resolve, reject });
+      worker.ref();
+      this.#post(worker, {
+        kind: 'files', session, paths: [...paths], startLsn: options.startLsn, endLsn: options.endLsn,
+        segmentSize: options.segmentSize ?? WAL_SEGMENT_SIZE, credits, ports,
+      }, ports);
+    });
+  }
+
   /** Stops the thread; every session fails with PS_ERR_IO. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -202,7 +235,7 @@ export class WalDecodeThread {
     return { session: this.#nextSession++, worker };
   }
 
-  #post(worker: Worker | undefined, request: WalDecodeRequest, transfer: ArrayBuffer[] = []): void {
+  #post(worker: Worker | undefined, request: WalDecodeRequest, transfer: (ArrayBuffer | MessagePort)[] = []): void {
     if (worker === undefined) return; // The thread died; its sessions have already failed.
     worker.postMessage(request, transfer);
   }
@@ -245,16 +278,24 @@ export class WalDecodeThread {
         return;
       }
       case 'batch':
-        assert(state.kind === 'files', 'batches answer a files session');
+        assert(state.kind === 'files', 'batches answer a files session (a ports session sends them elsewhere)');
         state.ready.push(response.batch);
         break;
       case 'end':
-        assert(state.kind === 'files', 'end answers a files session');
-        state.done = true;
+        assert(state.kind === 'files' || state.kind === 'ports', 'end answers a files session');
+        if (state.kind === 'files') state.done = true;
         break;
       case 'failed':
         this.#failSession(response.session, reviveError(response.error));
         return;
+    }
+    if (state.kind === 'ports') {
+      if (response.kind === 'end') {
+        this.#sessions.delete(response.session);
+        this.#unrefIfIdle();
+        state.resolve(response.records);
+      }
+      return;
     }
     if (state.kind === 'files') {
       state.wake?.();
@@ -265,11 +306,14 @@ export class WalDecodeThread {
   #failSession(session: number, error: Error): void {
     const state = this.#sessions.get(session);
     if (state === undefined) return;
-    state.failed = error;
+    if (state.kind !== 'ports') state.failed = error;
     if (state.kind === 'stream') {
       const requests = [...state.pending.values()];
       state.pending.clear();
       for (const request of requests) request.reject(error);
+    } else if (state.kind === 'ports') {
+      this.#sessions.delete(session);
+      state.reject(error);
     } else {
       state.wake?.();
       state.wake = undefined;
@@ -278,7 +322,8 @@ export class WalDecodeThread {
   }
 
   #unrefIfIdle(): void {
-    const busy = [...this.#sessions.values()].some((state) => (state.kind === 'stream' ? state.pending.size > 0 : !state.done && state.failed === undefined));
+    const busy = [...this.#sessions.values()].some((state) =>
+      (state.kind === 'stream' ? state.pending.size > 0 : state.kind === 'ports' || (!state.done && state.failed === undefined)));
     if (!busy) this.#worker?.unref();
   }
 

@@ -1,6 +1,7 @@
 /**
  * The WAL decode stage on its thread: a stream session and a files session give the same records
- * as decoding on this thread; corrupt WAL fails the session with the decoder's error; a dying
+ * as decoding on this thread, and a files session delivers the same batches straight to consumer
+ * ports within their credits; corrupt WAL fails the session with the decoder's error; a dying
  * thread fails its requests with PS_ERR_IO; requests in flight are bounded.
  */
 import { test } from 'uvu';
@@ -13,7 +14,9 @@ import { walSegmentFileName } from '../../../src/lsn.js';
 import type { PackedRecords } from '../../../src/wal/packed-records.js';
 import { readWalFilePackedBatches } from '../../../src/wal/segment-reader.js';
 import { InlineWalDecoding, WalDecodeThread } from '../../../src/wal/wal-decode-stage.js';
+import type { WalDecodePortMessage } from '../../../src/wal/wal-decode-protocol.js';
 import { PackedRecordView } from '../../../src/wal/xlog-record.js';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { filler, WalBuilder } from './wal-builder.js';
 
 const SEGMENT = 0x1000000;
@@ -90,6 +93,86 @@ test('a files session streams the same batches as reading the files here', async
     for await (const batch of thread.readFiles([path], { credits: 1 })) remote.push(batch);
     assert.equal(summary(remote), summary(local));
     assert.is(summary(remote).length, 306);
+  } finally {
+    await thread.close();
+    await rm(directory, { recursive: true, force: true });
+  }
+});
+
+/** sampleWal and 2.4 MB more: several read chunks, so several batches. */
+function largeWal(): WalBuilder {
+  const wal = sampleWal();
+  for (let index = 0; index < 120; index++) wal.add({ rmgr: 0, info: 0xb0, mainData: filler(20_000, index) });
+  return wal;
+}
+
+/** Collects what a consumer port receives, answering each batch with a credit (after `delayMs`). */
+function consume(port: MessagePort, delayMs = 0): Promise<{ batches: PackedRecords[]; end: WalDecodePortMessage; maxWaiting: number }> {
+  return new Promise((resolve) => {
+    const batches: PackedRecords[] = [];
+    let waiting = 0;
+    let maxWaiting = 0;
+    port.on('message', (message: WalDecodePortMessage) => {
+      if (message.kind !== 'batch') {
+        port.close();
+        resolve({ batches, end: message, maxWaiting });
+        return;
+      }
+      batches.push(message.batch);
+      waiting += 1;
+      maxWaiting = Math.max(maxWaiting, waiting);
+      setTimeout(() => {
+        waiting -= 1;
+        port.postMessage({ kind: 'credit' });
+      }, delayMs);
+    });
+  });
+}
+
+test('deliverFiles sends every batch to every consumer port, within its credits, and resolves with the record count', async () => {
+  const directory = await mkdtemp(join(tmpdir(), 'strata-decode-ports-'));
+  const thread = new WalDecodeThread();
+  try {
+    const path = join(directory, walSegmentFileName(1, START));
+    await writeFile(path, largeWal().bytes());
+    const local: PackedRecords[] = [];
+    for await (const batch of readWalFilePackedBatches([path])) local.push(batch);
+    assert.ok(local.length >= 3, `several batches (${local.length})`);
+    const channels = [new MessageChannel(), new MessageChannel()];
+    const consumers = [consume(channels[0]!.port2, 5), consume(channels[1]!.port2)];
+    const records = await thread.deliverFiles([path], channels.map((channel) => channel.port1), { credits: 1 });
+    const received = await Promise.all(consumers);
+    assert.is(records, 426);
+    for (const { batches, end, maxWaiting } of received) {
+      assert.equal(summary(batches), summary(local));
+      assert.equal(end, { kind: 'end', records: 426 });
+      assert.is(maxWaiting, 1, 'a consumer never had more batches than its credits');
+    }
+    assert.is(thread.sessionCount, 0);
+  } finally {
+    await thread.close();
+    await rm(directory, { recursive: true, force: true });
+  }
+});
+
+test('deliverFiles fails when a consumer closes its port before the end, and the other consumers hear of it', async () => {
+  const directory = await mkdtemp(join(tmpdir(), 'strata-decode-ports-'));
+  const thread = new WalDecodeThread();
+  try {
+    const path = join(directory, walSegmentFileName(1, START));
+    await writeFile(path, largeWal().bytes());
+    const [quitter, stayer] = [new MessageChannel(), new MessageChannel()];
+    quitter!.port2.once('message', () => quitter!.port2.close());
+    const staying = consume(stayer!.port2);
+    try {
+      await thread.deliverFiles([path], [quitter!.port1, stayer!.port1], { credits: 1 });
+      assert.unreachable('delivery to a closed consumer succeeded');
+    } catch (error) {
+      assert.ok(isStrataError(error, 'PS_ERR_IO'), String(error));
+      assert.match(error.message, /closed its port/);
+    }
+    const { end } = await staying;
+    assert.is(end.kind, 'failed');
   } finally {
     await thread.close();
     await rm(directory, { recursive: true, force: true });
