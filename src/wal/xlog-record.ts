@@ -346,6 +346,23 @@ export function blockImageSourceOffset(block: DecodedBlock): number {
   return block instanceof BlockReference || block instanceof PackedBlockView ? block.imageSourceOffset : 0;
 }
 
+/**
+ * The array a block's data (BKPBLOCK_HAS_DATA) lies in, with blockDataOffset and blockDataLength:
+ * for reading it where it is, without a view per block (redo reads the block data of nearly every
+ * record).
+ */
+export function blockDataSource(block: DecodedBlock): Uint8Array {
+  return block instanceof PackedBlockView || block instanceof BlockReference ? block.sourceBytes : block.data;
+}
+
+export function blockDataOffset(block: DecodedBlock): number {
+  return block instanceof PackedBlockView || block instanceof BlockReference ? block.dataSourceOffset : 0;
+}
+
+export function blockDataLength(block: DecodedBlock): number {
+  return block instanceof PackedBlockView || block instanceof BlockReference ? block.storedDataLength : block.data.length;
+}
+
 class BlockReference implements DecodedBlock {
   // The header bytes are kept packed, flags = fork_flags | bimg_info << 8 | block_id << 16, and
   // the flag properties derived from them. WHY: there is a block reference per block of every
@@ -431,6 +448,15 @@ class BlockReference implements DecodedBlock {
   get imageBytes(): Uint8Array | undefined {
     if (!this.hasImage) return undefined;
     return (this.imageView ??= this.source.subarray(this.payloadOffset, this.payloadOffset + this.imageLength));
+  }
+
+  /** Where the block data starts in sourceBytes, and (blockDataLength) how long it is. */
+  get dataSourceOffset(): number {
+    return this.payloadOffset + this.imageLength;
+  }
+
+  get storedDataLength(): number {
+    return this.dataLength;
   }
 
   get data(): Uint8Array {
@@ -632,6 +658,9 @@ class PackedBlockView implements DecodedBlock {
     const start = this.imageSourceOffset;
     return this.sourceBytes.subarray(start, start + this.storedImageLength);
   }
+
+  get dataSourceOffset(): number { return this.imageSourceOffset + this.storedImageLength; }
+  get storedDataLength(): number { return this.#owner.blockColumn[this.base + BlockField.DataLength]!; }
 
   get data(): Uint8Array {
     const length = this.#owner.blockColumn[this.base + BlockField.DataLength]!;

@@ -41,7 +41,7 @@ import {
 } from './page.js';
 import {
   HEAP_HOT_UPDATED, MOVED_PARTITIONS_BLOCK, MOVED_PARTITIONS_OFFSET, SIZEOF_HEAP_TUPLE_HEADER, TUPLE_CID, TUPLE_CTID,
-  TUPLE_HOFF, TUPLE_INFOMASK, TUPLE_INFOMASK2, TUPLE_XMAX, TUPLE_XMIN, MainDataLocation, copyBytes, heapAddItemAt,
+  TUPLE_HOFF, TUPLE_INFOMASK, TUPLE_INFOMASK2, TUPLE_XMAX, TUPLE_XMIN, BlockDataLocation, MainDataLocation, copyBytes, heapAddItemAt,
   normalTupleOffset, pageSetPrunable, resetXmaxBits, setCmaxFirstCommand, setItemPointer, xmaxIsLockedOnly,
 } from './page-heap.js';
 import type { RmgrRedo } from './types.js';
@@ -67,6 +67,8 @@ function corrupt(what: string, message: string): StrataError {
 
 /** The main data of the record being redone (one location, reused: redo is synchronous). */
 const main = new MainDataLocation();
+/** The block data of the block being redone (likewise). */
+const blockData = new BlockDataLocation();
 
 /** Locates the main data and checks it holds `length` bytes (heapam_xlog.h SizeOf* of its struct). */
 function needMainData(record: DecodedRecord, length: number, what: string): void {
@@ -125,18 +127,20 @@ function redoInsert(page: Uint8Array, record: DecodedRecord, block: DecodedBlock
   needMainData(record, 3, 'heap');
   const offsetNumber = main.u16(0);
   const flags = main.u8(2);
-  const data = block.data;
-  if (data.length > 0 && data.length < SIZE_OF_HEAP_HEADER) throw corrupt('heap insert tuple', `body too short (have ${data.length})`);
+  const have = blockData.locate(block);
+  const data = blockData.bytes;
+  const start = blockData.start;
+  if (have > 0 && have < SIZE_OF_HEAP_HEADER) throw corrupt('heap insert tuple', `body too short (have ${have})`);
   if ((record.info & XLOG_HEAP_INIT_PAGE) !== 0) pageInit(page, 0);
-  if (data.length === 0) throw failed(record, 'insert without tuple data');
-  const dataLength = data.length - SIZE_OF_HEAP_HEADER;
+  if (have === 0) throw failed(record, 'insert without tuple data');
+  const dataLength = have - SIZE_OF_HEAP_HEADER;
   const length = SIZEOF_HEAP_TUPLE_HEADER + dataLength;
   if (length > MAX_HEAP_TUPLE_SIZE) throw failed(record, 'tuple too large');
   const at = beginTuple(page, record, length, offsetNumber, false);
   const target = at < 0 ? tupleBuffer : page;
   const base = at < 0 ? 0 : at;
-  writeNewTupleHeader(target, base, record, 0, data, 0, block.blockNumber, offsetNumber);
-  copyBytes(target, base + SIZEOF_HEAP_TUPLE_HEADER, data, SIZE_OF_HEAP_HEADER, dataLength);
+  writeNewTupleHeader(target, base, record, 0, data, start, block.blockNumber, offsetNumber);
+  copyBytes(target, base + SIZEOF_HEAP_TUPLE_HEADER, data, start + SIZE_OF_HEAP_HEADER, dataLength);
   finishTuple(page, record, at, length, offsetNumber);
   pageSetLsn(page, record.endLsn);
   if (flags & XLH_INSERT_ALL_VISIBLE_CLEARED) pageClearAllVisible(page);
@@ -191,12 +195,15 @@ function redoUpdateOld(page: Uint8Array, record: DecodedRecord, hot: boolean, ne
  * xl_heap_header, then bytes) and, on the same page, the old tuple's prefix and suffix (the old
  * tuple at byte `oldTuple`, -1 when on another page), and adds it at new_offnum.
  */
-function redoUpdateNew(page: Uint8Array, record: DecodedRecord, data: Uint8Array | undefined, blockNumber: number, oldTuple: number): void {
+function redoUpdateNew(page: Uint8Array, record: DecodedRecord, block: DecodedBlock, blockNumber: number, oldTuple: number): void {
   const flags = main.u8(7);
   const newOffsetNumber = main.u16(12);
-  if (data === undefined || data.length === 0) throw failed(record, 'update without new tuple data');
+  const have = blockData.locate(block);
+  const data = blockData.bytes;
+  const start = blockData.start;
+  if (have === 0) throw failed(record, 'update without new tuple data');
   if (pageGetMaxOffsetNumber(page) + 1 < newOffsetNumber) throw failed(record, `invalid max offset number ${newOffsetNumber}`);
-  let header = 0;
+  let header = start;
   let prefix = 0;
   let suffix = 0;
   if (flags & XLH_UPDATE_PREFIX_FROM_OLD) {
@@ -209,8 +216,9 @@ function redoUpdateNew(page: Uint8Array, record: DecodedRecord, data: Uint8Array
   }
   if ((prefix > 0 || suffix > 0) && oldTuple < 0) throw failed(record, 'prefix/suffix compression across pages');
   const dataStart = header + SIZE_OF_HEAP_HEADER;
-  if (dataStart > data.length) throw corrupt('heap update tuple', `body too short (need ${dataStart} bytes, have ${data.length})`);
-  const dataLength = data.length - dataStart;
+  const end = start + have;
+  if (dataStart > end) throw corrupt('heap update tuple', `body too short (need ${dataStart - start} bytes, have ${have})`);
+  const dataLength = end - dataStart;
   const length = SIZEOF_HEAP_TUPLE_HEADER + dataLength + prefix + suffix;
   if (length > MAX_HEAP_TUPLE_SIZE) throw failed(record, `new tuple of ${length} bytes is too large`);
   const hoff = data[header + 4]!;
@@ -255,11 +263,11 @@ function redoUpdate(page: Uint8Array, record: DecodedRecord, block: DecodedBlock
   if (blockId !== 0) throw failed(record, `update has no block ${blockId}`);
   if (samePage) {
     const old = redoUpdateOld(page, record, hot, block.blockNumber);
-    redoUpdateNew(page, record, block.data, block.blockNumber, old);
+    redoUpdateNew(page, record, block, block.blockNumber, old);
     return;
   }
   if ((record.info & XLOG_HEAP_INIT_PAGE) !== 0) pageInit(page, 0);
-  redoUpdateNew(page, record, block.data, block.blockNumber, -1);
+  redoUpdateNew(page, record, block, block.blockNumber, -1);
 }
 
 function redoConfirm(page: Uint8Array, record: DecodedRecord, block: DecodedBlock): void {

@@ -10,7 +10,7 @@
  */
 import { isStrataError, StrataError } from '../errors.js';
 import { formatLsn } from '../lsn.js';
-import { RMGR_NAMES, type DecodedRecord } from '../wal/types.js';
+import { RMGR_NAMES, type DecodedBlock, type DecodedRecord } from '../wal/types.js';
 import { findBlock } from './blocks.js';
 import { decodeBlockImage } from '../wal/xlog-record.js';
 import { BLCKSZ, pageGetLsn, pageIsNew, pageSetLsn } from './page.js';
@@ -32,11 +32,19 @@ export function redoBlock(page: Uint8Array, record: DecodedRecord, blockId: numb
   if (block === undefined) {
     throw new StrataError('PS_ERR_REDO_FAILED', `record at ${formatLsn(record.lsn)} has no block ${blockId}`, describe(record, blockId));
   }
+  return redoBlockReference(page, record, block);
+}
+
+/**
+ * redoBlock for a block reference the caller already holds (one of `record.blocks`) and a page it
+ * knows to be BLCKSZ bytes: the replay loop's entry, which would otherwise look the block up again.
+ */
+export function redoBlockReference(page: Uint8Array, record: DecodedRecord, block: DecodedBlock): boolean {
   try {
     if (block.hasImage && block.applyImage) {
       decodeBlockImage(block, page);
       if (!pageIsNew(page)) pageSetLsn(page, record.endLsn);
-      RMGR_REDO[record.rmgrId]?.afterImageRestore?.(page, record, blockId);
+      RMGR_REDO[record.rmgrId]?.afterImageRestore?.(page, record, block.blockId);
       return true;
     }
     if (block.willInit) {
@@ -46,14 +54,14 @@ export function redoBlock(page: Uint8Array, record: DecodedRecord, blockId: numb
     }
     const rmgr = RMGR_REDO[record.rmgrId];
     if (rmgr === undefined) {
-      throw new StrataError('PS_ERR_REDO_UNSUPPORTED', `no redo for resource manager ${RMGR_NAMES[record.rmgrId] ?? record.rmgrId}`, describe(record, blockId));
+      throw new StrataError('PS_ERR_REDO_UNSUPPORTED', `no redo for resource manager ${RMGR_NAMES[record.rmgrId] ?? record.rmgrId}`, describe(record, block.blockId));
     }
-    rmgr.redo(page, record, blockId);
+    rmgr.redo(page, record, block.blockId);
     return true;
   } catch (error) {
     if (isStrataError(error) && (error.code === 'PS_ERR_REDO_UNSUPPORTED' || error.code === 'PS_ERR_REDO_FAILED')) throw error;
     const reason = error instanceof Error ? error.message : String(error);
-    throw new StrataError('PS_ERR_REDO_FAILED', `redo of ${RMGR_NAMES[record.rmgrId] ?? record.rmgrId} record (info 0x${record.info.toString(16)}) at ${formatLsn(record.lsn)}, block ${blockId}: ${reason}`,
-      describe(record, blockId), { cause: error });
+    throw new StrataError('PS_ERR_REDO_FAILED', `redo of ${RMGR_NAMES[record.rmgrId] ?? record.rmgrId} record (info 0x${record.info.toString(16)}) at ${formatLsn(record.lsn)}, block ${block.blockId}: ${reason}`,
+      describe(record, block.blockId), { cause: error });
   }
 }
