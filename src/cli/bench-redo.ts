@@ -1,16 +1,18 @@
 /**
- * `strata bench redo [--workers N] [--start X/Y] [--end X/Y] [--cpu-prof DIR] FILE…`: replays WAL
- * segment files with Strata's redo (src/walredo/replay-pool.ts) and prints records/s and pages/s;
+ * `strata bench redo [--workers N] [--runs N] [--start X/Y] [--end X/Y] [--cpu-prof DIR] FILE…`:
+ * replays WAL segment files with Strata's redo (src/walredo/replay-pool.ts) and prints records/s
+ * and pages/s of the last run (earlier runs' times are printed as they end);
  * with --cpu-prof, each redo worker writes a CPU profile (.cpuprofile) into DIR, to find where redo
  * spends its time. Unsupported and failed records are printed; the exit status is non-zero when
  * any record failed.
  */
 import { mkdir } from 'node:fs/promises';
 import { parseLsn } from '../lsn.js';
-import { replayWalFiles } from '../walredo/replay-pool.js';
+import { ReplayPool, type ReplayResult } from '../walredo/replay-pool.js';
 
 export interface BenchRedoOptions {
   workers?: string;
+  runs?: string;
   start?: string;
   end?: string;
   cpuProf?: string;
@@ -19,13 +21,27 @@ export interface BenchRedoOptions {
 export async function benchRedo(files: string[], options: BenchRedoOptions): Promise<number> {
   const workers = options.workers === undefined ? 1 : Number(options.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error(`--workers must be 1..64, got '${options.workers}'`);
+  const runs = options.runs === undefined ? 1 : Number(options.runs);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new Error(`--runs must be 1..100, got '${options.runs}'`);
   if (options.cpuProf !== undefined) await mkdir(options.cpuProf, { recursive: true });
-  const result = await replayWalFiles(files, {
-    workers,
+  // Runs share one pool of threads, as the server's redo workers outlive their requests: later
+  // runs show the warm rate (compiled code, page memory reused).
+  const pool = new ReplayPool(workers);
+  const range = {
     ...(options.start === undefined ? {} : { startLsn: parseLsn(options.start) }),
     ...(options.end === undefined ? {} : { endLsn: parseLsn(options.end) }),
     ...(options.cpuProf === undefined ? {} : { cpuProfileDirectory: options.cpuProf }),
-  });
+  };
+  let result: ReplayResult;
+  try {
+    result = await pool.replay(files, range);
+    for (let run = 2; run <= runs; run++) {
+      process.stdout.write(`run ${run - 1}: seconds=${result.seconds.toFixed(3)}\n`);
+      result = await pool.replay(files, range);
+    }
+  } finally {
+    await pool.close();
+  }
   const unsupported: Record<string, number> = {};
   let failed = 0;
   for (const { stats } of result.workers) {

@@ -1,14 +1,15 @@
 /**
  * PageReplayer, the recovery loop of the redo benchmark: images restore pages, blocks without a
  * known base are counted and skipped, records without a redo routine are counted per rmgr (and
- * the page forgotten), and partitions split the blocks between replayers without overlap.
+ * the page forgotten), partitions split the blocks between replayers without overlap and by work
+ * (hot pages apart), and pages go back to their pool for the next replay.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { DecodedRecord } from '../../../src/wal/types.js';
 import { decodeXLogRecord } from '../../../src/wal/xlog-record.js';
 import { BLCKSZ, pageInit, pageSetLsn } from '../../../src/walredo/page.js';
-import { PageReplayer } from '../../../src/walredo/replay.js';
+import { PagePool, PageReplayer } from '../../../src/walredo/replay.js';
 import { buildRecord, filler, type BlockSpec } from '../wal/wal-builder.js';
 
 let lsn = 0x1000000;
@@ -50,6 +51,39 @@ test('partitions split the blocks between replayers: each block is replayed exac
   assert.is(restored.reduce((sum, count) => sum + count, 0), 30);
   assert.ok(restored.every((count) => count > 0), `every partition got blocks: ${restored.join(',')}`);
   assert.ok(replayers.every((replayer) => replayer.stats.records === 30));
+});
+
+test('shares are given by work: two hot pages land in different shares, and the work evens out', () => {
+  const replayers = [0, 1].map((partition) => new PageReplayer({ partition, partitions: 2 }));
+  const records: DecodedRecord[] = [];
+  // Two hot pages first (as pgbench's branches and tellers pages), then many cold ones.
+  records.push(record(0, 0xb0, [{ id: 0, block: 0, image: imageOf(1) }]));
+  records.push(record(0, 0xb0, [{ id: 0, block: 1, image: imageOf(2) }]));
+  for (let round = 0; round < 40; round++) {
+    records.push(record(0, 0xb0, [{ id: 0, block: 0, image: imageOf(round) }]));
+    records.push(record(0, 0xb0, [{ id: 0, block: 1, image: imageOf(round) }]));
+  }
+  for (let block = 2; block < 42; block++) records.push(record(0, 0xb0, [{ id: 0, block, image: imageOf(block) }]));
+  for (const replayer of replayers) for (const each of records) replayer.apply(each);
+  const [first, second] = replayers.map((replayer) => replayer.stats.restored);
+  assert.is(first! + second!, records.length, 'every block was applied by exactly one share');
+  assert.ok(first === 41 + 20 && second === 41 + 20, `the hot pages went apart and the cold ones evened it out: ${first}/${second}`);
+});
+
+test('release gives every page back to the pool, and the next replay takes those pages again', () => {
+  const pool = new PagePool();
+  const first = new PageReplayer({ pool });
+  for (let block = 0; block < 5; block++) first.apply(record(0, 0xb0, [{ id: 0, block, image: imageOf(block) }]));
+  assert.is(first.stats.pagesHeld, 5);
+  assert.is(pool.freeCount, 0);
+  first.release();
+  assert.is(first.stats.pagesHeld, 0);
+  assert.is(pool.freeCount, 5);
+  const second = new PageReplayer({ pool });
+  for (let block = 0; block < 7; block++) second.apply(record(0, 0xb0, [{ id: 0, block, image: imageOf(100 + block) }]));
+  assert.is(pool.freeCount, 0, 'the five free pages were taken before new ones were carved');
+  assert.is(second.stats.restored, 7);
+  assert.is(second.stats.failed, 0);
 });
 
 test.run();
