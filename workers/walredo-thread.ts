@@ -1,7 +1,7 @@
 /**
  * A walredo worker (piscina task module, src/walredo/walredo-pool.ts): reconstructs a batch of
- * pages with Strata's TypeScript redo (src/walredo/reconstruct.ts) and returns them in one
- * transferred buffer. A job that fails fails alone: its error (a serialized StrataError naming the
+ * pages with Strata's TypeScript redo (src/walredo/reconstruct.ts) straight into the batch's page
+ * buffer (shared memory the pool reuses from batch to batch). A job that fails fails alone: its error (a serialized StrataError naming the
  * key, LSN and record type) goes back in its slot, and the other jobs of the batch still run.
  */
 import { isStrataError, StrataError } from '../src/errors.js';
@@ -10,7 +10,10 @@ import { reconstructPage } from '../src/walredo/reconstruct.js';
 import type { RedoBatchResult, RedoBatchTask } from '../src/walredo/walredo-protocol.js';
 
 export default function redoBatch(task: RedoBatchTask): RedoBatchResult {
-  const pages = new Uint8Array(task.jobs.length * BLCKSZ);
+  if (!(task.pages instanceof SharedArrayBuffer) || task.pages.byteLength < task.jobs.length * BLCKSZ) {
+    throw new StrataError('PS_ERR_REDO_FAILED', `the batch's page buffer does not hold ${task.jobs.length} pages`);
+  }
+  const pages = new Uint8Array(task.pages, 0, task.jobs.length * BLCKSZ);
   const errors: RedoBatchResult['errors'] = [];
   let recordsApplied = 0;
   task.jobs.forEach((job, index) => {
@@ -18,11 +21,12 @@ export default function redoBatch(task: RedoBatchTask): RedoBatchResult {
       reconstructPage(job.key, job.data, pages.subarray(index * BLCKSZ, (index + 1) * BLCKSZ));
       recordsApplied += job.data.records.length;
     } catch (error) {
+      pages.fill(0, index * BLCKSZ, (index + 1) * BLCKSZ);
       const strata = isStrataError(error)
         ? error
         : new StrataError('PS_ERR_REDO_FAILED', `redo of ${job.key} failed: ${error instanceof Error ? error.message : String(error)}`, { key: job.key });
       errors.push({ index, error: strata.toJSON() });
     }
   });
-  return { pages: pages.buffer, errors, recordsApplied };
+  return { pagesWritten: task.jobs.length, errors, recordsApplied };
 }

@@ -4,7 +4,15 @@
  * redo.
  *
  *   redo(jobs) ──► bounded piscina queue (queueMax; full → PS_ERR_MAILBOX_FULL)
- *                  ──► a worker: one task = a batch of jobs ──► pages in one transferred buffer
+ *                  ──► a worker: one task = a batch of jobs ──► pages written into the batch's
+ *                      page buffer (shared memory) ──► copied out to the callers, buffer reused
+ *
+ * Page buffers: one SharedArrayBuffer of REDO_BATCH_JOBS_MAX pages per batch in flight, taken from
+ * a free list and put back when the batch is answered, so a steady load allocates no buffer per
+ * request and the number of buffers never exceeds the bound on batches in flight (threads +
+ * queueMax). The one copy per page, out to the caller's own page, is what lets the buffer be
+ * reused at once. A batch that timed out or whose worker died drops its buffer instead (the
+ * worker may still be writing into it while it is torn down).
  *
  * Failure isolation: a job whose routine throws fails alone (its error names the key, LSN and
  * record type, from reconstruct.ts); a batch that outlives `jobTimeoutMs`, or whose worker dies,
@@ -17,6 +25,9 @@ import { reviveError, StrataError } from '../errors.js';
 import { threadMetrics } from '../observability/metrics.js';
 import { BLCKSZ } from './page.js';
 import type { RedoBatchResult, RedoBatchTask, RedoJob } from './walredo-protocol.js';
+
+/** Jobs in one batch, at most: the pages of a batch fill one page buffer. */
+export const REDO_BATCH_JOBS_MAX = 64;
 
 export interface WalRedoPoolOptions {
   /** Worker threads (default 1). */
@@ -35,6 +46,9 @@ export class WalRedoPool {
   /** Batches running or queued may not exceed this (threads + queueMax): our own bound, exact. */
   readonly #outstandingMax: number;
   #outstanding = 0;
+  /** Page buffers of batches no longer in flight, and how many buffers exist (free or in use). */
+  readonly #freeBuffers: SharedArrayBuffer[] = [];
+  #buffers = 0;
   #closed = false;
 
   constructor(options: WalRedoPoolOptions = {}) {
@@ -53,6 +67,8 @@ export class WalRedoPool {
   }
 
   get queueSize(): number { return this.#piscina.queueSize; }
+  /** Page buffers in existence (free or in use): at most the bound on batches in flight. */
+  get bufferCount(): number { return this.#buffers; }
   get threadCount(): number { return this.#piscina.threads.length; }
 
   /**
@@ -62,19 +78,27 @@ export class WalRedoPool {
   async redo(jobs: RedoJob[]): Promise<(Uint8Array | StrataError)[]> {
     assert(!this.#closed, 'redo after close');
     if (jobs.length === 0) return [];
+    if (jobs.length > REDO_BATCH_JOBS_MAX) {
+      throw new StrataError('PS_ERR_BAD_REQUEST', `a walredo batch has at most ${REDO_BATCH_JOBS_MAX} jobs, got ${jobs.length}`);
+    }
     if (this.#outstanding >= this.#outstandingMax) {
       throw new StrataError('PS_ERR_MAILBOX_FULL', `the walredo queue is full (${this.#outstanding} batches running or waiting)`);
     }
     const metrics = threadMetrics();
     const started = process.hrtime.bigint();
     const signal = AbortSignal.timeout(this.#jobTimeoutMs);
+    const buffer = this.#takeBuffer();
     let result: RedoBatchResult;
     this.#outstanding += 1;
     try {
-      result = await this.#piscina.run({ jobs } satisfies RedoBatchTask, { signal }) as RedoBatchResult;
+      result = await this.#piscina.run({ jobs, pages: buffer } satisfies RedoBatchTask, { signal }) as RedoBatchResult;
     } catch (error) {
       const failure = this.#batchFailure(error, jobs, signal.aborted);
-      if (failure.code === 'PS_ERR_MAILBOX_FULL') throw failure;
+      if (failure.code === 'PS_ERR_MAILBOX_FULL') {
+        this.#freeBuffers.push(buffer); // it never reached a worker
+        throw failure;
+      }
+      this.#buffers -= 1; // dropped: a timed-out or dying worker may still write into it
       metrics.walredoFailures.inc(jobs.length);
       return jobs.map(() => failure);
     } finally {
@@ -83,15 +107,26 @@ export class WalRedoPool {
     }
     const problem = resultProblem(result, jobs.length);
     if (problem !== undefined) {
+      this.#buffers -= 1;
       metrics.walredoFailures.inc(jobs.length);
       return jobs.map(() => new StrataError('PS_ERR_REDO_FAILED', `walredo worker returned a malformed result: ${problem}`));
     }
-    const outcomes: (Uint8Array | StrataError)[] = jobs.map((_, index) => new Uint8Array(result.pages, index * BLCKSZ, BLCKSZ));
+    const pages = new Uint8Array(buffer, 0, jobs.length * BLCKSZ);
+    const outcomes: (Uint8Array | StrataError)[] = jobs.map((_, index) => pages.slice(index * BLCKSZ, (index + 1) * BLCKSZ));
+    this.#freeBuffers.push(buffer);
     for (const { index, error } of result.errors) outcomes[index] = reviveError(error) as StrataError;
     metrics.walredoJobs.inc(jobs.length);
     metrics.walredoRecordsApplied.inc(result.recordsApplied);
     if (result.errors.length > 0) metrics.walredoFailures.inc(result.errors.length);
     return outcomes;
+  }
+
+  #takeBuffer(): SharedArrayBuffer {
+    const free = this.#freeBuffers.pop();
+    if (free !== undefined) return free;
+    this.#buffers += 1;
+    assert(this.#buffers <= this.#outstandingMax, 'page buffers stay within the batches in flight');
+    return new SharedArrayBuffer(REDO_BATCH_JOBS_MAX * BLCKSZ);
   }
 
   #batchFailure(error: unknown, jobs: RedoJob[], timedOut: boolean): StrataError {
@@ -114,7 +149,7 @@ export class WalRedoPool {
 /** Checks what a worker returned (it crossed a thread boundary); returns a reason when broken. */
 function resultProblem(result: RedoBatchResult | null | undefined, jobCount: number): string | undefined {
   if (typeof result !== 'object' || result === null) return `${String(result)} instead of a batch result`;
-  if (!(result.pages instanceof ArrayBuffer) || result.pages.byteLength !== jobCount * BLCKSZ) return `pages for ${jobCount} jobs expected`;
+  if (result.pagesWritten !== jobCount) return `pages for ${jobCount} jobs expected, ${String(result.pagesWritten)} written`;
   if (!Array.isArray(result.errors) || result.errors.some((entry) => !Number.isInteger(entry.index) || entry.index < 0 || entry.index >= jobCount)) {
     return 'errors do not name jobs of the batch';
   }

@@ -10,11 +10,16 @@ export interface RedoJob {
 
 export interface RedoBatchTask {
   jobs: RedoJob[];
+  /**
+   * The batch's page buffer (walredo-pool.ts, reused from batch to batch): the worker writes page
+   * `index` of the batch at `index * BLCKSZ`; a failed job's slot is zeroed.
+   */
+  pages: SharedArrayBuffer;
 }
 
 export interface RedoBatchResult {
-  /** jobs.length pages of BLCKSZ bytes, in job order (transferred); a failed job's slot is zeros. */
-  pages: ArrayBuffer;
+  /** Pages the worker wrote into the task's buffer: jobs.length. */
+  pagesWritten: number;
   errors: { index: number; error: SerializedStrataError }[];
   recordsApplied: number;
 }

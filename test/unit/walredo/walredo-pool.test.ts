@@ -13,7 +13,7 @@ import type { ReconstructData } from '../../../src/storage/value.js';
 import { BLCKSZ } from '../../../src/walredo/page.js';
 import { reconstructPage } from '../../../src/walredo/reconstruct.js';
 import { createWalRedoBehavior } from '../../../src/walredo/walredo-actor.js';
-import { WalRedoPool } from '../../../src/walredo/walredo-pool.js';
+import { REDO_BATCH_JOBS_MAX, WalRedoPool } from '../../../src/walredo/walredo-pool.js';
 import type { RedoJob } from '../../../src/walredo/walredo-protocol.js';
 import { buildRecord, filler } from '../wal/wal-builder.js';
 
@@ -58,6 +58,42 @@ test('a batch comes back as the pages reconstruct.ts builds, in order', async ()
   }
 });
 
+test('page buffers are reused: many batches, at most one buffer per batch in flight, pages owned by their callers', async () => {
+  const pool = new WalRedoPool({ threads: 2 });
+  try {
+    const kept: Uint8Array[] = [];
+    for (let round = 0; round < 20; round++) {
+      const [page] = await pool.redo([clogJob([round + 3])]);
+      assert.ok(page instanceof Uint8Array);
+      kept.push(page);
+    }
+    assert.is(pool.bufferCount, 1, 'one batch at a time used one buffer, twenty times');
+    // A caller's page is its own: later batches, written into the same buffer, do not change it.
+    assert.equal([...kept[0]!], [...reconstructPage(KEY, clogJob([3]).data)]);
+    assert.ok(!(kept[0]!.buffer instanceof SharedArrayBuffer), 'callers get pages of their own memory');
+    const concurrent = await Promise.all([1, 2, 3, 4].map((xid) => pool.redo([clogJob([xid]), clogJob([xid + 10])])));
+    assert.ok(pool.bufferCount <= 4, `at most one buffer per batch in flight, got ${pool.bufferCount}`);
+    concurrent.forEach((pages, index) => assert.equal([...(pages[1] as Uint8Array)], [...reconstructPage(KEY, clogJob([index + 11]).data)]));
+    const before = pool.bufferCount;
+    for (let round = 0; round < 10; round++) await Promise.all([pool.redo([clogJob([1])]), pool.redo([clogJob([2])])]);
+    assert.is(pool.bufferCount, before, 'a steady load allocates no more buffers');
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a batch of more than REDO_BATCH_JOBS_MAX jobs is refused with PS_ERR_BAD_REQUEST', async () => {
+  const pool = new WalRedoPool();
+  try {
+    await pool.redo(Array.from({ length: REDO_BATCH_JOBS_MAX + 1 }, () => clogJob([1])));
+    assert.unreachable('an oversized batch was accepted');
+  } catch (error) {
+    assert.ok(isStrataError(error, 'PS_ERR_BAD_REQUEST'), String(error));
+  } finally {
+    await pool.close();
+  }
+});
+
 test('a job that fails fails alone, with an error naming its key and the record', async () => {
   const pool = new WalRedoPool();
   try {
@@ -77,6 +113,7 @@ test('a worker that dies fails its batch with PS_ERR_REDO_FAILED and is replaced
     try {
       const outcomes = await pool.redo([clogJob([1]), clogJob([2])]);
       assert.ok(outcomes.every((outcome) => isStrataError(outcome, 'PS_ERR_REDO_FAILED')), String(outcomes[0]));
+      assert.is(pool.bufferCount, 0, 'the dead worker\'s buffer was dropped, not reused');
       const again = await pool.redo([clogJob([3])]);
       assert.ok(isStrataError(again[0], 'PS_ERR_REDO_FAILED'), 'a replacement worker answered (and died) again');
     } finally {
