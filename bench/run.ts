@@ -200,6 +200,10 @@ async function runWalBench(
   const runBench = module[bench.exportName];
   if (typeof runBench !== 'function') return { kind: 'failed', name: bench.name, reason: `${bench.module} exports no ${bench.exportName}()` };
   try {
+    // Each bench starts on a settled heap: the garbage the previous one left (an ingest bench's
+    // hundreds of megabytes of layer data) is collected now, not by V8's collector threads on the
+    // same two cores while this one is timed. `npm run bench` passes --expose-gc.
+    (globalThis as { gc?: () => void }).gc?.();
     const result: unknown = await runBench({
       walDirectory: workload.walDirectory, startLsn: workload.startLsn, endLsn: workload.endLsn,
     });
