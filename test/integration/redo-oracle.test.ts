@@ -76,4 +76,19 @@ test('every implemented resource manager had pages compared', () => {
   }
 });
 
+/**
+ * Record types PostgreSQL writes only in corner cases, which the broad workload sets up on purpose
+ * (test/fixtures/broad-workload.sql): each must occur and have pages compared.
+ */
+const CORNER_CASE_TYPES = ['Heap2/LOCK_UPDATED', 'BRIN/UPDATE'];
+
+test('the corner-case record types the workload sets up occur and are compared', () => {
+  const result = verified();
+  for (const name of CORNER_CASE_TYPES) {
+    const counts = result.types.filter((each) => each.name === name || each.name.startsWith(`${name}+`));
+    const checked = counts.reduce((sum, each) => sum + each.checked, 0);
+    assert.ok(checked > 0, `${name}: ${counts.length === 0 ? 'never occurred' : 'no page compared'} (types seen: ${result.types.map((each) => each.name).filter((each) => each.startsWith(name.split('/')[0]!)).join(', ')})`);
+  }
+});
+
 test.run();
