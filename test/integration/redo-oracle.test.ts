@@ -80,7 +80,7 @@ test('every implemented resource manager had pages compared', () => {
  * Record types PostgreSQL writes only in corner cases, which the broad workload sets up on purpose
  * (test/fixtures/broad-workload.sql): each must occur and have pages compared.
  */
-const CORNER_CASE_TYPES = ['Heap2/LOCK_UPDATED', 'BRIN/UPDATE'];
+const CORNER_CASE_TYPES = ['Heap2/LOCK_UPDATED', 'BRIN/UPDATE', 'Hash/VACUUM_ONE_PAGE', 'Hash/MOVE_PAGE_CONTENTS'];
 
 test('the corner-case record types the workload sets up occur and are compared', () => {
   const result = verified();
