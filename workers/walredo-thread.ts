@@ -1,22 +1,26 @@
 /**
  * A walredo worker (piscina task module, src/walredo/walredo-pool.ts): reconstructs a batch of
- * pages with Strata's TypeScript redo (src/walredo/reconstruct.ts) straight into the batch's page
+ * pages with Strata's TypeScript redo (src/walredo/reconstruct.ts), reading the packed jobs in
+ * place (src/walredo/redo-batch-codec.ts) and writing the pages straight into the batch's page
  * buffer (shared memory the pool reuses from batch to batch). A job that fails fails alone: its error (a serialized StrataError naming the
  * key, LSN and record type) goes back in its slot, and the other jobs of the batch still run.
  */
 import { isStrataError, StrataError } from '../src/errors.js';
 import { BLCKSZ } from '../src/walredo/page.js';
 import { reconstructPage } from '../src/walredo/reconstruct.js';
+import { decodeRedoBatch } from '../src/walredo/redo-batch-codec.js';
 import type { RedoBatchResult, RedoBatchTask } from '../src/walredo/walredo-protocol.js';
 
 export default function redoBatch(task: RedoBatchTask): RedoBatchResult {
-  if (!(task.pages instanceof SharedArrayBuffer) || task.pages.byteLength < task.jobs.length * BLCKSZ) {
-    throw new StrataError('PS_ERR_REDO_FAILED', `the batch's page buffer does not hold ${task.jobs.length} pages`);
+  if (!(task.batch instanceof SharedArrayBuffer) || !Array.isArray(task.strataRecords)) throw new StrataError('PS_ERR_REDO_FAILED', 'a redo task carries no batch');
+  const jobs = decodeRedoBatch(new Uint8Array(task.batch), task.strataRecords);
+  if (!(task.pages instanceof SharedArrayBuffer) || task.pages.byteLength < jobs.length * BLCKSZ) {
+    throw new StrataError('PS_ERR_REDO_FAILED', `the batch's page buffer does not hold ${jobs.length} pages`);
   }
-  const pages = new Uint8Array(task.pages, 0, task.jobs.length * BLCKSZ);
+  const pages = new Uint8Array(task.pages, 0, jobs.length * BLCKSZ);
   const errors: RedoBatchResult['errors'] = [];
   let recordsApplied = 0;
-  task.jobs.forEach((job, index) => {
+  jobs.forEach((job, index) => {
     try {
       reconstructPage(job.key, job.data, pages.subarray(index * BLCKSZ, (index + 1) * BLCKSZ));
       recordsApplied += job.data.records.length;
@@ -28,5 +32,5 @@ export default function redoBatch(task: RedoBatchTask): RedoBatchResult {
       errors.push({ index, error: strata.toJSON() });
     }
   });
-  return { pagesWritten: task.jobs.length, errors, recordsApplied };
+  return { pagesWritten: jobs.length, errors, recordsApplied };
 }

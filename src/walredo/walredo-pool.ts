@@ -3,16 +3,19 @@
  * reconstructed there, so no actor thread spends its time in redo and no actor waits on another's
  * redo.
  *
- *   redo(jobs) ──► bounded piscina queue (queueMax; full → PS_ERR_MAILBOX_FULL)
- *                  ──► a worker: one task = a batch of jobs ──► pages written into the batch's
- *                      page buffer (shared memory) ──► copied out to the callers, buffer reused
+ *   redo(jobs) ──► jobs packed into the batch's input buffer (redo-batch-codec.ts)
+ *              ──► bounded piscina queue (queueMax; full → PS_ERR_MAILBOX_FULL)
+ *              ──► a worker: one task = a batch of jobs, read in place ──► pages written into the
+ *                  batch's page buffer ──► copied out to the callers, buffers reused
  *
- * Page buffers: one SharedArrayBuffer of REDO_BATCH_JOBS_MAX pages per batch in flight, taken from
- * a free list and put back when the batch is answered, so a steady load allocates no buffer per
- * request and the number of buffers never exceeds the bound on batches in flight (threads +
- * queueMax). The one copy per page, out to the caller's own page, is what lets the buffer be
- * reused at once. A batch that timed out or whose worker died drops its buffer instead (the
- * worker may still be writing into it while it is torn down).
+ * Batch buffers: per batch in flight, one shared input buffer (images and records, grown to the
+ * largest batch seen) and one shared page buffer of REDO_BATCH_JOBS_MAX pages, taken from a free
+ * list and put back when the batch is answered. A steady load allocates no buffer per request,
+ * and the number of buffer pairs never exceeds the bound on batches in flight (threads +
+ * queueMax). Nothing but the Strata records' small objects is structured-cloned. The one copy per
+ * page, out to the caller's own page, lets the buffer be reused at once. A batch that timed out or
+ * whose worker died drops its buffers instead (the worker may still use them while it is torn
+ * down).
  *
  * Failure isolation: a job whose routine throws fails alone (its error names the key, LSN and
  * record type, from reconstruct.ts); a batch that outlives `jobTimeoutMs`, or whose worker dies,
@@ -24,10 +27,19 @@ import { assert } from '../assert.js';
 import { reviveError, StrataError } from '../errors.js';
 import { threadMetrics } from '../observability/metrics.js';
 import { BLCKSZ } from './page.js';
+import { encodedRedoBatchLength, encodeRedoBatch } from './redo-batch-codec.js';
 import type { RedoBatchResult, RedoBatchTask, RedoJob } from './walredo-protocol.js';
 
 /** Jobs in one batch, at most: the pages of a batch fill one page buffer. */
 export const REDO_BATCH_JOBS_MAX = 64;
+/** First size of a batch's input buffer; it doubles until the batch fits (and stays so). */
+const INPUT_BYTES_MIN = 256 * 1024;
+
+/** The shared memory of one batch in flight (see the header). */
+interface BatchBuffers {
+  input: SharedArrayBuffer;
+  readonly pages: SharedArrayBuffer;
+}
 
 export interface WalRedoPoolOptions {
   /** Worker threads (default 1). */
@@ -46,8 +58,8 @@ export class WalRedoPool {
   /** Batches running or queued may not exceed this (threads + queueMax): our own bound, exact. */
   readonly #outstandingMax: number;
   #outstanding = 0;
-  /** Page buffers of batches no longer in flight, and how many buffers exist (free or in use). */
-  readonly #freeBuffers: SharedArrayBuffer[] = [];
+  /** Buffers of batches no longer in flight, and how many exist (free or in use). */
+  readonly #freeBuffers: BatchBuffers[] = [];
   #buffers = 0;
   #closed = false;
 
@@ -67,7 +79,7 @@ export class WalRedoPool {
   }
 
   get queueSize(): number { return this.#piscina.queueSize; }
-  /** Page buffers in existence (free or in use): at most the bound on batches in flight. */
+  /** Batch buffer pairs in existence (free or in use): at most the bound on batches in flight. */
   get bufferCount(): number { return this.#buffers; }
   get threadCount(): number { return this.#piscina.threads.length; }
 
@@ -87,11 +99,19 @@ export class WalRedoPool {
     const metrics = threadMetrics();
     const started = process.hrtime.bigint();
     const signal = AbortSignal.timeout(this.#jobTimeoutMs);
-    const buffer = this.#takeBuffer();
+    const buffer = this.#takeBuffer(encodedRedoBatchLength(jobs));
+    let strataRecords: RedoBatchTask['strataRecords'];
+    try {
+      strataRecords = encodeRedoBatch(jobs, new Uint8Array(buffer.input)).strataRecords;
+    } catch (error) {
+      this.#freeBuffers.push(buffer);
+      throw error;
+    }
     let result: RedoBatchResult;
     this.#outstanding += 1;
     try {
-      result = await this.#piscina.run({ jobs, pages: buffer } satisfies RedoBatchTask, { signal }) as RedoBatchResult;
+      const task: RedoBatchTask = { batch: buffer.input, strataRecords, pages: buffer.pages };
+      result = await this.#piscina.run(task, { signal }) as RedoBatchResult;
     } catch (error) {
       const failure = this.#batchFailure(error, jobs, signal.aborted);
       if (failure.code === 'PS_ERR_MAILBOX_FULL') {
@@ -111,7 +131,7 @@ export class WalRedoPool {
       metrics.walredoFailures.inc(jobs.length);
       return jobs.map(() => new StrataError('PS_ERR_REDO_FAILED', `walredo worker returned a malformed result: ${problem}`));
     }
-    const pages = new Uint8Array(buffer, 0, jobs.length * BLCKSZ);
+    const pages = new Uint8Array(buffer.pages, 0, jobs.length * BLCKSZ);
     const outcomes: (Uint8Array | StrataError)[] = jobs.map((_, index) => pages.slice(index * BLCKSZ, (index + 1) * BLCKSZ));
     this.#freeBuffers.push(buffer);
     for (const { index, error } of result.errors) outcomes[index] = reviveError(error) as StrataError;
@@ -121,12 +141,20 @@ export class WalRedoPool {
     return outcomes;
   }
 
-  #takeBuffer(): SharedArrayBuffer {
-    const free = this.#freeBuffers.pop();
-    if (free !== undefined) return free;
-    this.#buffers += 1;
-    assert(this.#buffers <= this.#outstandingMax, 'page buffers stay within the batches in flight');
-    return new SharedArrayBuffer(REDO_BATCH_JOBS_MAX * BLCKSZ);
+  /** A free buffer pair (a new one when none is free) whose input holds `inputLength` bytes. */
+  #takeBuffer(inputLength: number): BatchBuffers {
+    let buffers = this.#freeBuffers.pop();
+    if (buffers === undefined) {
+      this.#buffers += 1;
+      assert(this.#buffers <= this.#outstandingMax, 'batch buffers stay within the batches in flight');
+      buffers = { input: new SharedArrayBuffer(INPUT_BYTES_MIN), pages: new SharedArrayBuffer(REDO_BATCH_JOBS_MAX * BLCKSZ) };
+    }
+    if (buffers.input.byteLength < inputLength) {
+      let size = buffers.input.byteLength;
+      while (size < inputLength) size *= 2;
+      buffers.input = new SharedArrayBuffer(size);
+    }
+    return buffers;
   }
 
   #batchFailure(error: unknown, jobs: RedoJob[], timedOut: boolean): StrataError {

@@ -1,6 +1,6 @@
 /** What the walredo pool (walredo-pool.ts) and its workers (workers/walredo-thread.ts) exchange. */
 import type { SerializedStrataError } from '../errors.js';
-import type { ReconstructData } from '../storage/value.js';
+import type { ReconstructData, StrataRecord } from '../storage/value.js';
 
 export interface RedoJob {
   /** The page's key (36 hex digits), for error messages. */
@@ -9,7 +9,10 @@ export interface RedoJob {
 }
 
 export interface RedoBatchTask {
-  jobs: RedoJob[];
+  /** The jobs, packed by redo-batch-codec.ts (the pool's input buffer, reused). */
+  batch: SharedArrayBuffer;
+  /** The Strata records the packed jobs refer to by index. */
+  strataRecords: StrataRecord[];
   /**
    * The batch's page buffer (walredo-pool.ts, reused from batch to batch): the worker writes page
    * `index` of the batch at `index * BLCKSZ`; a failed job's slot is zeroed.
