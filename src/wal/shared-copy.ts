@@ -21,8 +21,17 @@ export function copyBytes(source: Uint8Array, start: number, length: number, tar
     target.set(source.subarray(start, start + length), at);
     return;
   }
-  if (length > SCRATCH_BYTES) scratch = new Uint8Array(length + 8);
+  if (length > SCRATCH_BYTES) {
+    scratch = new Uint8Array(length + 8);
+    pageViews.length = 0;
+  }
   const residue = sourceAddress & 7;
   scratch.set(source.subarray(start, start + length), residue);
-  target.set(scratch.subarray(residue, residue + length), at);
+  // Whole pages (most images) reuse one view per residue instead of making one per copy.
+  const copied = length === PAGE_BYTES ? (pageViews[residue] ??= scratch.subarray(residue, residue + PAGE_BYTES)) : scratch.subarray(residue, residue + length);
+  target.set(copied, at);
 }
+
+const PAGE_BYTES = 8192;
+/** scratch.subarray(residue, residue + PAGE_BYTES) by residue, made on first use. */
+const pageViews: Uint8Array[] = [];

@@ -659,6 +659,26 @@ class PackedBlockView implements DecodedBlock {
     return this.sourceBytes.subarray(start, start + this.storedImageLength);
   }
 
+  /** BlockReference.copyUncompressedImage for this view: the image copied with offsets, no views. */
+  copyUncompressedImage(target: Uint8Array, offset: number): boolean {
+    const flags = this.#flags;
+    if ((flags & BKPBLOCK_HAS_IMAGE) === 0 || compressionOf((flags >>> 8) & 0xff) !== 'none') return false;
+    const holeOffset = this.holeOffset;
+    const holeLength = this.holeLength;
+    const imageLength = this.storedImageLength;
+    if (imageLength !== BLCKSZ - holeLength || holeOffset + holeLength > BLCKSZ) throw new StrataError('PS_ERR_WAL_CORRUPT', 'image length does not match its hole');
+    const source = this.#owner.source;
+    const start = this.imageSourceOffset;
+    if (holeLength === 0) {
+      copyBytes(source, start, BLCKSZ, target, offset);
+      return true;
+    }
+    if (holeOffset > 0) copyBytes(source, start, holeOffset, target, offset);
+    if (holeOffset + holeLength < BLCKSZ) copyBytes(source, start + holeOffset, imageLength - holeOffset, target, offset + holeOffset + holeLength);
+    target.fill(0, offset + holeOffset, offset + holeOffset + holeLength);
+    return true;
+  }
+
   get dataSourceOffset(): number { return this.imageSourceOffset + this.storedImageLength; }
   get storedDataLength(): number { return this.#owner.blockColumn[this.base + BlockField.DataLength]!; }
 
@@ -685,7 +705,7 @@ class PackedBlockView implements DecodedBlock {
  */
 export function decodeBlockImageAt(block: DecodedBlock, target: Uint8Array, offset: number): void {
   if (offset < 0 || offset + BLCKSZ > target.length) throw new StrataError('PS_ERR_BAD_REQUEST', `image target must hold ${BLCKSZ} bytes`);
-  if (block instanceof BlockReference && block.copyUncompressedImage(target, offset)) return;
+  if ((block instanceof PackedBlockView || block instanceof BlockReference) && block.copyUncompressedImage(target, offset)) return;
   decodeBlockImage(block, target.subarray(offset, offset + BLCKSZ));
 }
 

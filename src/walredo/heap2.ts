@@ -32,7 +32,7 @@ import {
 } from './page.js';
 import {
   FROZEN_TRANSACTION_ID, INVALID_TRANSACTION_ID, SIZEOF_HEAP_TUPLE_HEADER, TUPLE_CID, TUPLE_CTID, TUPLE_HOFF,
-  TUPLE_INFOMASK, TUPLE_INFOMASK2, TUPLE_XMAX, TUPLE_XMIN, MainDataLocation, heapPagePruneExecuteFrom,
+  TUPLE_INFOMASK, TUPLE_INFOMASK2, TUPLE_XMAX, TUPLE_XMIN, BlockDataLocation, MainDataLocation, heapPagePruneExecuteFrom,
   heapVacuumUnusedFrom, normalTupleOffset, resetXmaxBits, setItemPointer, vmBlockOfHeapBlock, vmSetBits,
 } from './page-heap.js';
 import type { RmgrRedo } from './types.js';
@@ -52,6 +52,8 @@ const tupleBuffer = new Uint8Array(BLCKSZ);
 
 /** The main data of the record being redone (one location, reused: redo is synchronous). */
 const main = new MainDataLocation();
+/** The block data of the block being redone (likewise). */
+const blockData = new BlockDataLocation();
 
 function corrupt(what: string, message: string): StrataError {
   return new StrataError('PS_ERR_WAL_CORRUPT', `${what}: ${message}`);
@@ -159,15 +161,15 @@ function redoFromBytes(page: Uint8Array, record: DecodedRecord, blockId: number,
   }
   if (blockId !== 0) throw failed(record, `${TYPE_NAMES[operation >> 4]} has no block ${blockId}`);
   const block = findBlock(record, 0);
-  const data = block === undefined ? EMPTY : block.data;
-  if (operation === XLOG_HEAP2_PRUNE) {
-    heapPagePruneExecuteFrom(page, data, main.u16(4), main.u16(6));
-    pageSetLsn(page, record.endLsn);
-  } else if (operation === XLOG_HEAP2_VACUUM) {
-    heapVacuumUnusedFrom(page, data, main.u16(0));
+  if (operation === XLOG_HEAP2_PRUNE || operation === XLOG_HEAP2_VACUUM) {
+    // The offsets are read where they lie in the record (no view per record: prunes are many).
+    blockData.locateOrNone(block);
+    const end = blockData.start + blockData.length;
+    if (operation === XLOG_HEAP2_PRUNE) heapPagePruneExecuteFrom(page, blockData.bytes, main.u16(4), main.u16(6), blockData.start, end);
+    else heapVacuumUnusedFrom(page, blockData.bytes, main.u16(0), blockData.start, end);
     pageSetLsn(page, record.endLsn);
   } else {
-    redoFreeze(page, record, data);
+    redoFreeze(page, record, block === undefined ? EMPTY : block.data);
   }
   return true;
 }

@@ -202,6 +202,15 @@ export class BlockDataLocation {
     this.length = blockDataLength(block);
     return this.length;
   }
+
+  /** locate, or no data when there is no block. */
+  locateOrNone(block: DecodedBlock | undefined): number {
+    if (block !== undefined) return this.locate(block);
+    this.bytes = EMPTY;
+    this.start = 0;
+    this.length = 0;
+    return 0;
+  }
 }
 
 /** Copies below this length are done byte by byte: cheaper than making a view to copy from. */
@@ -262,7 +271,7 @@ export function pageSetPrunable(page: Uint8Array, xid: number): void {
 const compactWord = new Int32Array(MAX_HEAP_TUPLES_PER_PAGE * 2);
 const compactOffset = new Int32Array(MAX_HEAP_TUPLES_PER_PAGE * 2);
 const compactLength = new Int32Array(MAX_HEAP_TUPLES_PER_PAGE * 2);
-const compactScratch = new Uint8Array(BLCKSZ);
+const compactScratchWords = new Int32Array(BLCKSZ >>> 2);
 
 function corrupt(what: string, message: string): StrataError {
   return new StrataError('PS_ERR_REDO_FAILED', `${what}: ${message}`);
@@ -299,10 +308,10 @@ const alignedPage = new Uint8Array(BLCKSZ);
  * space, as PostgreSQL's memmove / scratch-buffer paths do. Runs of items adjacent in the page
  * keep their layout and move as one block.
  */
-function compactifyTuples(page: Uint8Array, words: Int32Array, count: number, presorted: boolean, special: number): void {
+function compactifyTuples(page: Uint8Array, words: Int32Array, base: number, count: number, presorted: boolean, special: number): void {
   if (!presorted) {
-    const oldUpper = pageGetUpper(page);
-    compactScratch.set(page.subarray(oldUpper, special), oldUpper);
+    // Snapshot of the tuple space (pd_upper and pd_special are MAXALIGNed: whole words).
+    for (let word = pageGetUpper(page) >>> 2, end = special >>> 2; word < end; word++) compactScratchWords[word] = words[base + word]!;
   }
   let upper = special;
   let index = 0;
@@ -322,14 +331,15 @@ function compactifyTuples(page: Uint8Array, words: Int32Array, count: number, pr
       upper = target;
       continue;
     }
+    const targetWord = base + (target >>> 2);
     if (!presorted) {
-      page.set(compactScratch.subarray(sourceStart, sourceEnd), target);
+      const sourceWord = sourceStart >>> 2;
+      for (let word = 0, end = bytes >>> 2; word < end; word++) words[targetWord + word] = compactScratchWords[sourceWord + word]!;
     } else if (bytes > WORD_MOVE_BYTES_MAX) {
       page.copyWithin(target, sourceStart, sourceEnd);
     } else {
       // Presorted items only move up (target > source): copy from the end down.
-      const targetWord = target >>> 2;
-      const sourceWord = sourceStart >>> 2;
+      const sourceWord = base + (sourceStart >>> 2);
       for (let word = (bytes >>> 2) - 1; word >= 0; word--) words[targetWord + word] = words[sourceWord + word]!;
     }
     for (let item = first; item < index; item++) {
@@ -353,22 +363,34 @@ export function pageRepairFragmentation(page: Uint8Array): void {
   if (!LITTLE_ENDIAN) throw new StrataError('PS_ERR_REDO_UNSUPPORTED', 'heap redo reads line pointers as little-endian words');
   if ((page.byteOffset & 3) !== 0) {
     alignedPage.set(page);
-    repairFragmentation(alignedPage, new Int32Array(alignedPage.buffer, alignedPage.byteOffset, BLCKSZ >>> 2));
+    repairFragmentation(alignedPage, wordsOf(alignedPage.buffer), alignedPage.byteOffset >>> 2);
     page.set(alignedPage);
     return;
   }
-  repairFragmentation(page, new Int32Array(page.buffer, page.byteOffset, BLCKSZ >>> 2));
+  repairFragmentation(page, wordsOf(page.buffer), page.byteOffset >>> 2);
+}
+
+/** One 32-bit view per buffer pages live in (page slabs, batch buffers), not one per call. */
+const bufferWords = new WeakMap<ArrayBufferLike, Int32Array>();
+
+function wordsOf(buffer: ArrayBufferLike): Int32Array {
+  let words = bufferWords.get(buffer);
+  if (words === undefined) {
+    words = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+    bufferWords.set(buffer, words);
+  }
+  return words;
 }
 
 /**
- * pageRepairFragmentation on a page whose 32-bit words are `words`. WHY words and one pass: it
+ * pageRepairFragmentation on a page whose 32-bit words are `words[base, base + BLCKSZ / 4)`. WHY words and one pass: it
  * touches every line pointer of the page on each prune (69 on average in a pgbench WAL, 6.5
  * million per 680k records); an ItemIdData is one little-endian word (lp_off in its low 15 bits,
  * lp_flags next, lp_len in the top 15), and items are MAXALIGNed, so they move by words. The
  * first version (byte reads, separate passes for sorting order, runs and line pointers) took
  * three times as long on real pages.
  */
-function repairFragmentation(page: Uint8Array, words: Int32Array): void {
+function repairFragmentation(page: Uint8Array, words: Int32Array, base: number): void {
   const what = 'PageRepairFragmentation';
   checkPointers(page, what);
   const lower = pageGetLower(page);
@@ -383,7 +405,7 @@ function repairFragmentation(page: Uint8Array, words: Int32Array): void {
   let presorted = true;
   let limit = special;
   for (let lineNumber = FIRST_OFFSET_NUMBER; lineNumber <= lineCount; lineNumber++) {
-    const word = FIRST_LINE_POINTER_WORD + lineNumber - 1;
+    const word = base + FIRST_LINE_POINTER_WORD + lineNumber - 1;
     const itemId = words[word]!;
     if ((itemId & LP_FLAGS_MASK) === 0) {
       // LP_UNUSED: itemIdSetUnused makes all four bytes zero.
@@ -409,7 +431,7 @@ function repairFragmentation(page: Uint8Array, words: Int32Array): void {
     pageSetUpper(page, special);
   } else {
     if (total > special - lower) throw corrupt(what, `corrupted item lengths: total ${total}, available space ${special - lower}`);
-    compactifyTuples(page, words, count, presorted, special);
+    compactifyTuples(page, words, base, count, presorted, special);
   }
   if (finalUsed !== lineCount) {
     const unusedAtEnd = lineCount - finalUsed;
@@ -457,12 +479,14 @@ function checkLineNumber(page: Uint8Array, lineNumber: number, what: string): vo
  * (u16 each; an odd last byte is ignored, as the decoder does); then PageRepairFragmentation.
  * Empty data changes no line pointer.
  */
-export function heapPagePruneExecuteFrom(page: Uint8Array, data: Uint8Array, redirectedCount: number, deadCount: number): void {
+export function heapPagePruneExecuteFrom(
+  page: Uint8Array, data: Uint8Array, redirectedCount: number, deadCount: number, start = 0, end = data.length,
+): void {
   const what = 'heap_page_prune_execute';
-  let at = 0;
-  if (data.length > 0) {
-    if ((redirectedCount * 2 + deadCount) * 2 > data.length) {
-      throw new StrataError('PS_ERR_WAL_CORRUPT', `heap2 prune offsets: body too short (need ${(redirectedCount * 2 + deadCount) * 2} bytes, have ${data.length})`);
+  let at = start;
+  if (end > start) {
+    if ((redirectedCount * 2 + deadCount) * 2 > end - start) {
+      throw new StrataError('PS_ERR_WAL_CORRUPT', `heap2 prune offsets: body too short (need ${(redirectedCount * 2 + deadCount) * 2} bytes, have ${end - start})`);
     }
     for (let index = 0; index < redirectedCount; index++, at += 4) {
       const from = readU16(data, at);
@@ -474,7 +498,7 @@ export function heapPagePruneExecuteFrom(page: Uint8Array, data: Uint8Array, red
       checkLineNumber(page, lineNumber, what);
       itemIdSetDead(page, lineNumber);
     }
-    for (const end = data.length - 1; at < end; at += 2) {
+    for (const last = end - 1; at < last; at += 2) {
       const lineNumber = readU16(data, at);
       checkLineNumber(page, lineNumber, what);
       itemIdSetUnused(page, lineNumber);
@@ -484,13 +508,13 @@ export function heapPagePruneExecuteFrom(page: Uint8Array, data: Uint8Array, red
 }
 
 /**
- * heap_xlog_vacuum: marks the `count` line pointers listed in a vacuum record's block data unused
- * (none when it is empty), then truncates the line pointer array.
+ * heap_xlog_vacuum: marks the `count` line pointers listed in a vacuum record's block data
+ * (`data[start, end)`) unused (none when it is empty), then truncates the line pointer array.
  */
-export function heapVacuumUnusedFrom(page: Uint8Array, data: Uint8Array, count: number): void {
-  if (data.length > 0) {
-    if (count * 2 > data.length) throw new StrataError('PS_ERR_WAL_CORRUPT', `heap2 vacuum offsets: body too short (need ${count * 2} bytes, have ${data.length})`);
-    for (let at = 0; at < count * 2; at += 2) {
+export function heapVacuumUnusedFrom(page: Uint8Array, data: Uint8Array, count: number, start = 0, end = data.length): void {
+  if (end > start) {
+    if (count * 2 > end - start) throw new StrataError('PS_ERR_WAL_CORRUPT', `heap2 vacuum offsets: body too short (need ${count * 2} bytes, have ${end - start})`);
+    for (let at = start; at < start + count * 2; at += 2) {
       const lineNumber = readU16(data, at);
       checkLineNumber(page, lineNumber, 'heap vacuum');
       itemIdSet(page, lineNumber, 0, LP_UNUSED, 0);

@@ -12,7 +12,7 @@ import { isStrataError, StrataError } from '../errors.js';
 import { formatLsn } from '../lsn.js';
 import { RMGR_NAMES, type DecodedBlock, type DecodedRecord } from '../wal/types.js';
 import { findBlock } from './blocks.js';
-import { decodeBlockImage } from '../wal/xlog-record.js';
+import { decodeBlockImageAt } from '../wal/xlog-record.js';
 import { BLCKSZ, pageGetLsn, pageIsNew, pageSetLsn } from './page.js';
 import { RMGR_REDO } from './rmgr-table.js';
 
@@ -42,7 +42,7 @@ export function redoBlock(page: Uint8Array, record: DecodedRecord, blockId: numb
 export function redoBlockReference(page: Uint8Array, record: DecodedRecord, block: DecodedBlock): boolean {
   try {
     if (block.hasImage && block.applyImage) {
-      decodeBlockImage(block, page);
+      decodeBlockImageAt(block, page, 0);
       if (!pageIsNew(page)) pageSetLsn(page, record.endLsn);
       RMGR_REDO[record.rmgrId]?.afterImageRestore?.(page, record, block.blockId);
       return true;
