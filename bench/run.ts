@@ -313,10 +313,12 @@ async function runWalPart(options: RunnerOptions, logger: Logger): Promise<{ out
     }
     const chains = await runRedoChains(workload);
     const cache = `PostgreSQL recovery cache: ${recovery.cache}; runs ${recovery.runSeconds.join(', ')} s.`;
-    const runs = outcomes.flatMap((outcome) =>
-      outcome.kind === 'measured' && outcome.runSeconds !== undefined && outcome.runSeconds.length > 1
-        ? [`${outcome.label}: fastest of ${outcome.runSeconds.length}; runs ${outcome.runSeconds.map((seconds) => seconds.toFixed(3)).join(', ')} s.`]
-        : []);
+    const runs = outcomes.flatMap((outcome) => {
+      if (outcome.kind !== 'measured' || outcome.runSeconds === undefined || outcome.runSeconds.length <= 1) return [];
+      const warmUp: unknown = (outcome as unknown as { warmUpSeconds?: unknown }).warmUpSeconds;
+      const after = typeof warmUp === 'number' ? `, after a warm-up replay of ${warmUp.toFixed(3)} s on the same threads` : '';
+      return [`${outcome.label}: fastest of ${outcome.runSeconds.length}; runs ${outcome.runSeconds.map((seconds) => seconds.toFixed(3)).join(', ')} s${after}.`];
+    });
     return { outcomes, context: [workloadText, cache, ...runs, ...chains] };
   } finally {
     await workload.destroy();
