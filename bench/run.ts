@@ -236,7 +236,8 @@ function extraFields(result: WalBenchResult): Record<string, unknown> {
   const extra: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(result)) {
     if (['records', 'bytes', 'seconds', 'runSeconds'].includes(key)) continue;
-    if (typeof value === 'number') extra[key] = Number.isInteger(value) ? value : Math.round(value);
+    // Rates are rounded to whole numbers; seconds keep milliseconds.
+    if (typeof value === 'number') extra[key] = Number.isInteger(value) ? value : key.endsWith('Seconds') ? value.toFixed(3) : Math.round(value);
     else if (typeof value === 'object' && value !== null) extra[key] = JSON.stringify(value);
   }
   return extra;
