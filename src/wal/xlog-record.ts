@@ -347,6 +347,24 @@ export function blockImageSourceOffset(block: DecodedBlock): number {
 }
 
 /**
+ * Writes the page an uncompressed image stands for into `target[offset, offset + BLCKSZ)`: the
+ * image's `imageLength` bytes at `source[start]` are the page without its hole, which is zeroed.
+ * Throws PS_ERR_WAL_CORRUPT when the length does not match the hole.
+ */
+function copyImageWithHole(
+  source: Uint8Array, start: number, imageLength: number, holeOffset: number, holeLength: number, target: Uint8Array, offset: number,
+): void {
+  if (imageLength !== BLCKSZ - holeLength || holeOffset + holeLength > BLCKSZ) throw new StrataError('PS_ERR_WAL_CORRUPT', 'image length does not match its hole');
+  if (holeLength === 0) {
+    copyBytes(source, start, BLCKSZ, target, offset);
+    return;
+  }
+  if (holeOffset > 0) copyBytes(source, start, holeOffset, target, offset);
+  if (holeOffset + holeLength < BLCKSZ) copyBytes(source, start + holeOffset, imageLength - holeOffset, target, offset + holeOffset + holeLength);
+  target.fill(0, offset + holeOffset, offset + holeOffset + holeLength);
+}
+
+/**
  * The array a block's data (BKPBLOCK_HAS_DATA) lies in, with blockDataOffset and blockDataLength:
  * for reading it where it is, without a view per block (redo reads the block data of nearly every
  * record).
@@ -472,18 +490,7 @@ class BlockReference implements DecodedBlock {
    */
   copyUncompressedImage(target: Uint8Array, offset: number): boolean {
     if (!this.hasImage || this.imageCompression !== 'none') return false;
-    const holeOffset = this.holeOffset;
-    const holeLength = this.holeLength;
-    if (this.imageLength !== BLCKSZ - holeLength) throw new StrataError('PS_ERR_WAL_CORRUPT', 'image length does not match its hole');
-    const source = this.source;
-    const start = this.payloadOffset;
-    if (holeLength === 0) {
-      copyBytes(source, start, BLCKSZ, target, offset);
-      return true;
-    }
-    if (holeOffset > 0) copyBytes(source, start, holeOffset, target, offset);
-    if (holeOffset + holeLength < BLCKSZ) copyBytes(source, start + holeOffset, this.imageLength - holeOffset, target, offset + holeOffset + holeLength);
-    target.fill(0, offset + holeOffset, offset + holeOffset + holeLength);
+    copyImageWithHole(this.source, this.payloadOffset, this.imageLength, this.holeOffset, this.holeLength, target, offset);
     return true;
   }
 }
@@ -663,19 +670,7 @@ class PackedBlockView implements DecodedBlock {
   copyUncompressedImage(target: Uint8Array, offset: number): boolean {
     const flags = this.#flags;
     if ((flags & BKPBLOCK_HAS_IMAGE) === 0 || compressionOf((flags >>> 8) & 0xff) !== 'none') return false;
-    const holeOffset = this.holeOffset;
-    const holeLength = this.holeLength;
-    const imageLength = this.storedImageLength;
-    if (imageLength !== BLCKSZ - holeLength || holeOffset + holeLength > BLCKSZ) throw new StrataError('PS_ERR_WAL_CORRUPT', 'image length does not match its hole');
-    const source = this.#owner.source;
-    const start = this.imageSourceOffset;
-    if (holeLength === 0) {
-      copyBytes(source, start, BLCKSZ, target, offset);
-      return true;
-    }
-    if (holeOffset > 0) copyBytes(source, start, holeOffset, target, offset);
-    if (holeOffset + holeLength < BLCKSZ) copyBytes(source, start + holeOffset, imageLength - holeOffset, target, offset + holeOffset + holeLength);
-    target.fill(0, offset + holeOffset, offset + holeOffset + holeLength);
+    copyImageWithHole(this.#owner.source, this.imageSourceOffset, this.storedImageLength, this.holeOffset, this.holeLength, target, offset);
     return true;
   }
 

@@ -8,6 +8,7 @@
  */
 import { crc32cFinish, crc32cUpdate, CRC32C_INIT } from '../../../src/wal/crc32c.js';
 import type { Lsn } from '../../../src/lsn.js';
+import { BLCKSZ, pageInit, pageSetLsn } from '../../../src/walredo/page.js';
 
 export const PAGE = 8192;
 
@@ -198,4 +199,16 @@ export function filler(length: number, seed = 1): Uint8Array {
     bytes[index] = state >>> 24;
   }
   return bytes;
+}
+
+/**
+ * A full-page image to restore (BKPIMAGE_APPLY, no hole): an initialized empty page with LSN 1
+ * whose bytes 100..199 are `fill`, so images of different fills tell apart.
+ */
+export function appliedPageImage(fill: number): NonNullable<BlockSpec['image']> {
+  const page = new Uint8Array(BLCKSZ);
+  pageInit(page, 0);
+  pageSetLsn(page, 1);
+  page.fill(fill, 100, 200);
+  return { bytes: page, holeOffset: 0, holeLength: 0, info: 0x02 };
 }

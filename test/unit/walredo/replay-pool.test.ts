@@ -10,22 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isStrataError } from '../../../src/errors.js';
 import { walSegmentFileName } from '../../../src/lsn.js';
-import { BLCKSZ, pageInit, pageSetLsn } from '../../../src/walredo/page.js';
 import { ReplayPool, replayWalFiles } from '../../../src/walredo/replay-pool.js';
-import { filler, WalBuilder, type BlockSpec } from '../wal/wal-builder.js';
+import { appliedPageImage, filler, WalBuilder } from '../wal/wal-builder.js';
 
 const SEGMENT = 0x1000000;
 const START = 6 * SEGMENT;
 const BLOCKS = 40;
 const ROUNDS = 5;
 
-function imageOf(fill: number): NonNullable<BlockSpec['image']> {
-  const page = new Uint8Array(BLCKSZ);
-  pageInit(page, 0);
-  pageSetLsn(page, 1);
-  page.fill(fill, 100, 200);
-  return { bytes: page, holeOffset: 0, holeLength: 0, info: 0x02 }; // BKPIMAGE_APPLY
-}
 
 /** ROUNDS full-page images of each of BLOCKS blocks, and records without blocks between them. */
 async function writeWal(directory: string): Promise<string> {
@@ -33,7 +25,7 @@ async function writeWal(directory: string): Promise<string> {
   const rel = { spcNode: 1663, dbNode: 5, relNode: 16384 };
   for (let round = 0; round < ROUNDS; round++) {
     for (let block = 0; block < BLOCKS; block++) {
-      wal.add({ rmgr: 0, info: 0xb0, blocks: [{ id: 0, rel, block, image: imageOf(round + block) }] });
+      wal.add({ rmgr: 0, info: 0xb0, blocks: [{ id: 0, rel, block, image: appliedPageImage(round + block) }] });
       wal.add({ rmgr: 1, info: 0, xid: 700 + block, mainData: filler(16, block) });
     }
   }
