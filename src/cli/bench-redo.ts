@@ -7,6 +7,7 @@
  * any record failed.
  */
 import { mkdir } from 'node:fs/promises';
+import { StrataError } from '../errors.js';
 import { parseLsn } from '../lsn.js';
 import { ReplayPool, type ReplayResult } from '../walredo/replay-pool.js';
 
@@ -20,9 +21,9 @@ export interface BenchRedoOptions {
 
 export async function benchRedo(files: string[], options: BenchRedoOptions): Promise<number> {
   const workers = options.workers === undefined ? 1 : Number(options.workers);
-  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error(`--workers must be 1..64, got '${options.workers}'`);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new StrataError('PS_ERR_BAD_REQUEST', `--workers must be 1..64, got '${options.workers}'`);
   const runs = options.runs === undefined ? 1 : Number(options.runs);
-  if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new Error(`--runs must be 1..100, got '${options.runs}'`);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new StrataError('PS_ERR_BAD_REQUEST', `--runs must be 1..100, got '${options.runs}'`);
   if (options.cpuProf !== undefined) await mkdir(options.cpuProf, { recursive: true });
   // Runs share one pool of threads, as the server's redo workers outlive their requests: later
   // runs show the warm rate (compiled code, page memory reused).
@@ -33,11 +34,14 @@ export async function benchRedo(files: string[], options: BenchRedoOptions): Pro
     ...(options.cpuProf === undefined ? {} : { cpuProfileDirectory: options.cpuProf }),
   };
   let result: ReplayResult;
+  const profiles: string[] = [];
   try {
     result = await pool.replay(files, range);
+    profiles.push(...result.profiles);
     for (let run = 2; run <= runs; run++) {
       process.stdout.write(`run ${run - 1}: seconds=${result.seconds.toFixed(3)}\n`);
       result = await pool.replay(files, range);
+      profiles.push(...result.profiles);
     }
   } finally {
     await pool.close();
@@ -54,6 +58,6 @@ export async function benchRedo(files: string[], options: BenchRedoOptions): Pro
     process.stdout.write(`worker ${index}: busy=${worker.busySeconds.toFixed(3)}s pages=${worker.stats.pages} restored=${worker.stats.restored} redone=${worker.stats.redone} noBase=${worker.stats.noBase} failed=${worker.stats.failed}${worker.stats.firstFailure === undefined ? '' : ` first failure: ${worker.stats.firstFailure}`}\n`);
   }
   if (Object.keys(unsupported).length > 0) process.stdout.write(`unsupported: ${Object.entries(unsupported).map(([name, count]) => `${name}=${count}`).join(' ')}\n`);
-  for (const profile of result.profiles) process.stdout.write(`cpu profile: ${profile}\n`);
+  for (const profile of profiles) process.stdout.write(`cpu profile: ${profile}\n`);
   return failed > 0 ? 1 : 0;
 }

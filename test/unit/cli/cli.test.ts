@@ -4,7 +4,7 @@
  * line `strata: <msg> (<code>)` with exit 1, usage errors exit 2; `init` writes a valid strata.toml.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,8 @@ import { type HttpServerHandle, startHttpServer } from '../../../src/http/server
 import { silentLogger } from '../../../src/observability/log.js';
 import { Metrics } from '../../../src/observability/metrics.js';
 import { FakeManagementApi } from '../http/fake-management-api.js';
+import { walSegmentFileName } from '../../../src/lsn.js';
+import { appliedPageImage, WalBuilder } from '../wal/wal-builder.js';
 
 const BIN = fileURLToPath(new URL('../../../../bin/strata', import.meta.url));
 const TENANT = '0123456789abcdef0123456789abcdef';
@@ -127,6 +129,25 @@ test('usage errors exit 2', async () => {
   const lonelyLsn = await run(['timeline', 'create', '--tenant', TENANT, '--ancestor-lsn', '0/1', '--endpoint', 'http://127.0.0.1:9']);
   assert.is(lonelyLsn.code, 2);
 });
+
+test('bench redo: --runs replays on one pool and lists every run and every profile; bad counts are coded errors', () => withDirectory(async (directory) => {
+  const start = 6 * 0x1000000;
+  const wal = new WalBuilder(start, { prevLsn: start - 0x100 });
+  const rel = { spcNode: 1663, dbNode: 5, relNode: 16384 };
+  for (let block = 0; block < 10; block++) wal.add({ rmgr: 0, info: 0xb0, blocks: [{ id: 0, rel, block, image: appliedPageImage(block) }] });
+  await writeFile(join(directory, walSegmentFileName(1, start)), wal.bytes());
+  const profiles = join(directory, 'profiles');
+  const result = await run(['bench', 'redo', '--runs', '2', '--workers', '2', '--cpu-prof', profiles, directory]);
+  const stdout = result.stdout.toString('utf8');
+  assert.is(result.code, 0, result.stderr);
+  assert.match(stdout, /^run 1: seconds=\d+\.\d{3}\n/);
+  assert.match(stdout, /records=10 pages=10 /);
+  assert.is((stdout.match(/^cpu profile: /gm) ?? []).length, 4, 'two workers, two runs');
+  assert.is((await readdir(profiles)).length, 4);
+  const zero = await run(['bench', 'redo', '--runs', '0', directory]);
+  assert.is(zero.code, 1);
+  assert.is(zero.stderr, "strata: --runs must be 1..100, got '0' (PS_ERR_BAD_REQUEST)\n");
+}));
 
 test('an unreachable server is a one-line error with exit 1', async () => {
   const result = await run(['tenant', 'list', '--endpoint', 'http://127.0.0.1:2']);
