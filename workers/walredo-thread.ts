@@ -7,7 +7,7 @@
  */
 import { isStrataError, StrataError } from '../src/errors.js';
 import { BLCKSZ } from '../src/walredo/page.js';
-import { reconstructPage } from '../src/walredo/reconstruct.js';
+import { reconstructJob } from '../src/walredo/reconstruct.js';
 import { decodeRedoBatch } from '../src/walredo/redo-batch-codec.js';
 import type { RedoBatchResult, RedoBatchTask } from '../src/walredo/walredo-protocol.js';
 
@@ -22,7 +22,7 @@ export default function redoBatch(task: RedoBatchTask): RedoBatchResult {
   let recordsApplied = 0;
   jobs.forEach((job, index) => {
     try {
-      reconstructPage(job.key, job.data, pages.subarray(index * BLCKSZ, (index + 1) * BLCKSZ));
+      reconstructJob(job, pages.subarray(index * BLCKSZ, (index + 1) * BLCKSZ));
       recordsApplied += job.data.records.length;
     } catch (error) {
       pages.fill(0, index * BLCKSZ, (index + 1) * BLCKSZ);

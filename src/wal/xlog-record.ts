@@ -238,6 +238,7 @@ class XLogRecordValue implements DecodedRecord {
     return this.offset + this.totalLength - this.mainDataLength;
   }
 
+
   get record(): Uint8Array {
     return (this.recordView ??= this.source.subarray(this.offset, this.offset + this.totalLength));
   }
@@ -344,6 +345,24 @@ export function blockImageSource(block: DecodedBlock): Uint8Array {
 
 export function blockImageSourceOffset(block: DecodedBlock): number {
   return block instanceof BlockReference || block instanceof PackedBlockView ? block.imageSourceOffset : 0;
+}
+
+/**
+ * The array a record's main data lies in, with recordMainDataOffset and the record's length of it
+ * (`record.mainData.length`): for reading it in place, without a view per record.
+ */
+export function recordMainDataSource(record: DecodedRecord): Uint8Array {
+  return record instanceof PackedRecordView || record instanceof XLogRecordValue ? record.sourceBytes : record.mainData;
+}
+
+export function recordMainDataOffset(record: DecodedRecord): number {
+  return record instanceof PackedRecordView || record instanceof XLogRecordValue
+    ? record.sourceOffset + record.totalLength - record.mainDataSize
+    : 0;
+}
+
+export function recordMainDataLength(record: DecodedRecord): number {
+  return record instanceof PackedRecordView || record instanceof XLogRecordValue ? record.mainDataSize : record.mainData.length;
 }
 
 /**

@@ -23,7 +23,9 @@
 import { assert } from '../assert.js';
 import { StrataError } from '../errors.js';
 import type { DecodedBlock, DecodedRecord } from '../wal/types.js';
-import { blockDataLength, blockDataOffset, blockDataSource, PackedRecordView } from '../wal/xlog-record.js';
+import {
+  blockDataLength, blockDataOffset, blockDataSource, recordMainDataLength, recordMainDataOffset, recordMainDataSource,
+} from '../wal/xlog-record.js';
 import {
   BLCKSZ, FIRST_OFFSET_NUMBER, ITEM_ID_SIZE, LP_NORMAL, checkPageHeader, itemIdOffset, LP_UNUSED, MAX_HEAP_TUPLES_PER_PAGE, SIZE_OF_PAGE_HEADER, itemIdGet,
   itemIdHasStorage, itemIdIsUsed, itemIdSet, itemIdSetDead, itemIdSetRedirect, itemIdSetUnused, lpFlags,
@@ -144,10 +146,11 @@ export function normalTupleOffset(page: Uint8Array, offsetNumber: number, what: 
 const EMPTY = new Uint8Array(0);
 
 /**
- * Where a record's main data lies: `bytes[start, start + length)`. WHY: for the records of a
- * batch (PackedRecordView) the main data is read in the batch's bytes with offsets, without the
- * subarray `record.mainData` makes; any other record uses `record.mainData`. One instance per
- * redo module, re-pointed for every record (redo is synchronous).
+ * Where a record's main data lies: `bytes[start, start + length)`. WHY: for decoded records
+ * (PackedRecordView, and the record objects of GetPage's redo) the main data is read in the
+ * decoder's bytes with offsets, without the subarray `record.mainData` makes; any other record
+ * uses `record.mainData`. One instance per redo module, re-pointed for every record (redo is
+ * synchronous).
  */
 export class MainDataLocation {
   bytes: Uint8Array = EMPTY;
@@ -156,18 +159,10 @@ export class MainDataLocation {
 
   /** Points at `record`'s main data; returns its length. */
   locate(record: DecodedRecord): number {
-    if (record instanceof PackedRecordView) {
-      const length = record.mainDataSize;
-      this.bytes = record.sourceBytes;
-      this.start = record.sourceOffset + record.totalLength - length;
-      this.length = length;
-      return length;
-    }
-    const bytes = record.mainData;
-    this.bytes = bytes;
-    this.start = 0;
-    this.length = bytes.length;
-    return bytes.length;
+    this.bytes = recordMainDataSource(record);
+    this.start = recordMainDataOffset(record);
+    this.length = recordMainDataLength(record);
+    return this.length;
   }
 
   /** Byte `at` of the main data (the caller checked the length). */
