@@ -15,10 +15,11 @@
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { assert } from '../src/assert.js';
 import { isStrataError, StrataError, type SerializedStrataError } from '../src/errors.js';
+import { BatchFanout } from '../src/wal/batch-fanout.js';
 import { PackedRecordsBuilder, packedTransferList, type PackedRecords } from '../src/wal/packed-records.js';
 import { readWalFilePackedBatches } from '../src/wal/segment-reader.js';
 import { WalStreamDecoder } from '../src/wal/wal-decoder.js';
-import type { WalDecodePortAnswer, WalDecodePortMessage, WalDecodeRequest, WalDecodeResponse } from '../src/wal/wal-decode-protocol.js';
+import type { WalDecodeRequest, WalDecodeResponse } from '../src/wal/wal-decode-protocol.js';
 
 assert(parentPort !== null, 'wal-decode-thread.js runs as a worker thread');
 const port = parentPort;
@@ -34,6 +35,8 @@ interface FilesSession {
   credits: number;
   wake: (() => void) | undefined;
   closed: boolean;
+  /** Set when the session delivers to consumer ports. */
+  fanout?: BatchFanout;
 }
 
 const sessions = new Map<number, StreamSession | FilesSession>();
@@ -88,54 +91,16 @@ function mainSink(session: FilesSession, id: number): BatchSink {
   };
 }
 
-/**
- * Consumer ports: every batch goes to every port (the columns are cloned for all but the last,
- * which gets them transferred; the WAL bytes are shared by all), and only when each port has a
- * credit left, so no consumer has more than `credits` batches waiting.
- */
+/** Consumer ports (src/wal/batch-fanout.ts): every batch to every port, within each port's credits. */
 function portsSink(session: FilesSession, ports: MessagePort[], credits: number): BatchSink {
-  const left = ports.map(() => credits);
-  let consumerGone: number | undefined;
-  for (const [index, consumer] of ports.entries()) {
-    // A consumer whose thread died closes its port: stop decoding for nobody (ready throws).
-    consumer.once('close', () => {
-      consumerGone ??= index;
-      session.wake?.();
-      session.wake = undefined;
-    });
-    consumer.on('message', (answer: WalDecodePortAnswer) => {
-      if (answer?.kind !== 'credit') return;
-      left[index]! += 1;
-      session.wake?.();
-      session.wake = undefined;
-    });
-  }
-  let finished = false;
-  // The consumer closes its port once it has the last message (closing here could drop it).
-  const finish = (message: WalDecodePortMessage): void => {
-    if (finished) return;
-    finished = true;
-    for (const consumer of ports) {
-      consumer.removeAllListeners('message');
-      consumer.postMessage(message);
-    }
-  };
+  const fanout = new BatchFanout(ports, credits);
+  session.fanout = fanout;
   return {
-    async ready() {
-      while (left.some((count) => count === 0) && !session.closed && consumerGone === undefined) await new Promise<void>((resolve) => { session.wake = resolve; });
-      if (consumerGone !== undefined) throw new StrataError('PS_ERR_IO', `consumer ${consumerGone} of the WAL decode session closed its port before the end`);
-      if (session.closed) return false;
-      for (let index = 0; index < left.length; index++) left[index]! -= 1;
-      return true;
-    },
-    send(batch) {
-      const last = ports.length - 1;
-      for (let index = 0; index < last; index++) ports[index]!.postMessage({ kind: 'batch', batch } satisfies WalDecodePortMessage);
-      ports[last]!.postMessage({ kind: 'batch', batch } satisfies WalDecodePortMessage, packedTransferList(batch));
-    },
-    end(records) { finish({ kind: 'end', records }); },
-    fail(error) { finish({ kind: 'failed', error }); },
-    close() { finish({ kind: 'failed', error: new StrataError('PS_ERR_IO', 'the WAL decode session was closed').toJSON() }); },
+    ready: () => fanout.ready(),
+    send(batch) { fanout.send(batch, true); },
+    end(records) { fanout.end(records); },
+    fail(error) { fanout.fail(error); },
+    close() { fanout.cancel('the WAL decode session was closed'); },
   };
 }
 
@@ -195,6 +160,7 @@ port.on('message', (request: WalDecodeRequest) => {
       if (session?.kind === 'files') {
         session.closed = true;
         session.wake?.();
+        session.fanout?.cancel('the WAL decode session was closed');
       }
       sessions.delete(request.session);
       return;

@@ -1,5 +1,5 @@
 /**
- * `strata bench redo [--workers N] [--runs N] [--start X/Y] [--end X/Y] [--cpu-prof DIR] FILE…`:
+ * `strata bench redo [--workers N] [--runs N] [--decoding thread|first-worker] [--start X/Y] [--end X/Y] [--cpu-prof DIR] FILE…`:
  * replays WAL segment files with Strata's redo (src/walredo/replay-pool.ts) and prints records/s
  * and pages/s of the last run (earlier runs' times are printed as they end);
  * with --cpu-prof, each redo worker writes a CPU profile (.cpuprofile) into DIR, to find where redo
@@ -9,11 +9,12 @@
 import { mkdir } from 'node:fs/promises';
 import { StrataError } from '../errors.js';
 import { parseLsn } from '../lsn.js';
-import { ReplayPool, type ReplayResult } from '../walredo/replay-pool.js';
+import { ReplayPool, type ReplayDecoding, type ReplayResult } from '../walredo/replay-pool.js';
 
 export interface BenchRedoOptions {
   workers?: string;
   runs?: string;
+  decoding?: string;
   start?: string;
   end?: string;
   cpuProf?: string;
@@ -27,7 +28,10 @@ export async function benchRedo(files: string[], options: BenchRedoOptions): Pro
   if (options.cpuProf !== undefined) await mkdir(options.cpuProf, { recursive: true });
   // Runs share one pool of threads, as the server's redo workers outlive their requests: later
   // runs show the warm rate (compiled code, page memory reused).
-  const pool = new ReplayPool(workers);
+  if (options.decoding !== undefined && options.decoding !== 'thread' && options.decoding !== 'first-worker') {
+    throw new StrataError('PS_ERR_BAD_REQUEST', `--decoding must be thread or first-worker, got '${options.decoding}'`);
+  }
+  const pool = new ReplayPool(workers, options.decoding as ReplayDecoding | undefined);
   const range = {
     ...(options.start === undefined ? {} : { startLsn: parseLsn(options.start) }),
     ...(options.end === undefined ? {} : { endLsn: parseLsn(options.end) }),
@@ -53,7 +57,7 @@ export async function benchRedo(files: string[], options: BenchRedoOptions): Pro
     failed += stats.failed;
   }
   process.stdout.write(`records=${result.records} pages=${result.pages} seconds=${result.seconds.toFixed(3)} ` +
-    `recordsPerSecond=${Math.round(result.records / result.seconds)} pagesPerSecond=${Math.round(result.pages / result.seconds)} workers=${workers}\n`);
+    `recordsPerSecond=${Math.round(result.records / result.seconds)} pagesPerSecond=${Math.round(result.pages / result.seconds)} workers=${workers} decoding=${pool.decoding}\n`);
   for (const [index, worker] of result.workers.entries()) {
     process.stdout.write(`worker ${index}: busy=${worker.busySeconds.toFixed(3)}s pages=${worker.stats.pages} restored=${worker.stats.restored} redone=${worker.stats.redone} noBase=${worker.stats.noBase} failed=${worker.stats.failed}${worker.stats.firstFailure === undefined ? '' : ` first failure: ${worker.stats.firstFailure}`}\n`);
   }

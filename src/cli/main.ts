@@ -10,7 +10,7 @@
  *   strata getpage  --tenant T --timeline TL --rel S/D/R [--fork F] [--lsn X/Y] --blk N   (8192 raw bytes)
  *   strata waldump  FILE…
  *   strata redo verify [--start X/Y] [--end X/Y] [--rmgr NAME]… [--allow-unsupported] FILE|DIR…
- *   strata bench redo  [--start X/Y] [--end X/Y] [--workers N] [--runs N] [--cpu-prof DIR] FILE|DIR…
+ *   strata bench redo  [--start X/Y] [--end X/Y] [--workers N] [--runs N] [--decoding WHERE] [--cpu-prof DIR] FILE|DIR…
  *   strata failpoints set SPEC | list
  *
  * Commands that talk to a server find it with `--endpoint URL` or `--workdir DIR` (listen_http_addr).
@@ -100,6 +100,7 @@ function addRedoCommands(program: Command): void {
     .option('--start <X/Y>', 'first LSN to replay').option('--end <X/Y>', 'stop before records ending after this LSN')
     .option('--workers <n>', 'redo worker threads (default 1)')
     .option('--runs <n>', 'replays on the same threads; figures are of the last (default 1)')
+    .option('--decoding <where>', "'thread' (a decode thread; the default for 1 worker) or 'first-worker' (the default for more)")
     .option('--cpu-prof <dir>', 'write a .cpuprofile of each redo worker (and run) into DIR')
     .action(async (files: string[], options: BenchRedoOptions) => {
       const status = await benchRedo(await expandSegmentFiles(files), options);

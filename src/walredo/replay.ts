@@ -45,6 +45,12 @@ export interface ReplayerOptions {
   pagesMax?: number;
   /** Where pages come from and go back to (release); default a pool of the replayer's own. */
   pool?: PagePool;
+  /**
+   * How much each share's work counts when pages are shared out (default 1 each): a share whose
+   * thread also does other work (decoding the stream) counts more, so it is given fewer pages.
+   * Every replayer of a stream must be given the same weights.
+   */
+  shareWeights?: readonly number[];
 }
 
 /** Work of restoring an image, in block references redone (an 8 KiB copy into a cold page). */
@@ -176,6 +182,7 @@ export class PageReplayer {
   readonly #pool: PagePool;
   /** Work given to each share so far (see the header); the same in every replayer of a stream. */
   readonly #loads: Float64Array;
+  readonly #weights: Float64Array;
   readonly stats: ReplayStats = {
     records: 0, pages: 0, restored: 0, redone: 0, alreadyApplied: 0, noBase: 0, unsupported: {}, failed: 0, firstFailure: undefined, pagesHeld: 0,
   };
@@ -188,6 +195,11 @@ export class PageReplayer {
     assert(Number.isInteger(this.#partitions) && this.#partitions >= 1 && this.#partitions <= 255, 'a replay has 1..255 shares');
     assert(Number.isInteger(this.#partition) && this.#partition >= 0 && this.#partition < this.#partitions, 'the share is one of the shares');
     this.#loads = new Float64Array(this.#partitions);
+    this.#weights = new Float64Array(this.#partitions).fill(1);
+    if (options.shareWeights !== undefined) {
+      assert(options.shareWeights.length === this.#partitions && options.shareWeights.every((weight) => weight > 0), 'one positive weight per share');
+      this.#weights.set(options.shareWeights);
+    }
   }
 
   /** Gives every page back to the pool; the replayer holds nothing afterwards. */
@@ -225,7 +237,7 @@ export class PageReplayer {
       for (let share = 1; share < loads.length; share++) if (loads[share]! < loads[owner]!) owner = share;
       pages.setOwner(key, owner);
     }
-    loads[owner] = loads[owner]! + (block.hasImage ? IMAGE_WEIGHT : 1);
+    loads[owner] = loads[owner]! + (block.hasImage ? IMAGE_WEIGHT : 1) * this.#weights[owner]!;
     return owner;
   }
 

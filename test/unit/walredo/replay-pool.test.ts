@@ -1,7 +1,8 @@
 /**
- * The replay pool (the redo bench's engine): the decode thread delivers straight to the replay
- * workers; one or two workers apply every block exactly once between them; a pool replays again
- * with the same results on the same threads (pages reused); a failing decode fails the replay.
+ * The replay pool (the redo bench's engine): the decode thread, or the first of several workers,
+ * delivers straight to the replay workers; one or two workers apply every block exactly once
+ * between them; a pool replays again with the same results on the same threads (pages reused);
+ * a failing decode fails the replay with the decoder's error.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -43,29 +44,34 @@ test('one or two workers apply every block exactly once, and a pool replays agai
     assert.is(single.pages, BLOCKS * ROUNDS);
     assert.is(single.workers[0]!.stats.restored, BLOCKS * ROUNDS);
     assert.is(single.workers[0]!.stats.pagesHeld, BLOCKS);
-    const pool = new ReplayPool(2);
-    try {
-      for (let run = 0; run < 2; run++) {
-        const result = await pool.replay([path]);
-        assert.is(result.records, 2 * BLOCKS * ROUNDS, `run ${run}`);
-        assert.is(result.pages, BLOCKS * ROUNDS, `run ${run}: every block once between the two`);
-        const [first, second] = result.workers.map((worker) => worker.stats);
-        assert.is(first!.records, result.records, 'each worker saw the whole stream');
-        assert.is(first!.pagesHeld + second!.pagesHeld, BLOCKS);
-        assert.is(first!.pagesHeld, BLOCKS / 2, 'the pages were shared out evenly');
-        assert.is(first!.failed + second!.failed + first!.noBase + second!.noBase, 0);
+    for (const decoding of ['thread', 'first-worker'] as const) {
+      const pool = new ReplayPool(2, decoding);
+      try {
+        for (let run = 0; run < 2; run++) {
+          const result = await pool.replay([path]);
+          const what = `${decoding}, run ${run}`;
+          assert.is(result.records, 2 * BLOCKS * ROUNDS, what);
+          assert.is(result.pages, BLOCKS * ROUNDS, `${what}: every block once between the two`);
+          const [first, second] = result.workers.map((worker) => worker.stats);
+          assert.is(first!.records, result.records, 'each worker saw the whole stream');
+          assert.is(second!.records, result.records, 'each worker saw the whole stream');
+          assert.is(first!.pagesHeld + second!.pagesHeld, BLOCKS);
+          if (decoding === 'thread') assert.is(first!.pagesHeld, BLOCKS / 2, `${what}: the pages were shared out evenly`);
+          else assert.ok(first!.pagesHeld > 0 && first!.pagesHeld < second!.pagesHeld, `${what}: the decoding worker got fewer pages (${first!.pagesHeld}/${second!.pagesHeld})`);
+          assert.is(first!.failed + second!.failed + first!.noBase + second!.noBase, 0);
+        }
+      } finally {
+        await pool.close();
       }
-    } finally {
-      await pool.close();
     }
   } finally {
     await rm(directory, { recursive: true, force: true });
   }
 });
 
-test('corrupt WAL fails the replay with the decoder\'s error, and the pool replays good WAL after it', async () => {
+for (const workers of [1, 2]) test(`corrupt WAL fails the replay with the decoder's error, and the pool replays good WAL after it (${workers} workers)`, async () => {
   const directory = await mkdtemp(join(tmpdir(), 'strata-replay-pool-'));
-  const pool = new ReplayPool(1);
+  const pool = new ReplayPool(workers);
   try {
     const path = await writeWal(directory);
     const good = await import('node:fs/promises').then((fs) => fs.readFile(path));
