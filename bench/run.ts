@@ -77,7 +77,7 @@ const WAL_BENCHES = [
   { name: 'wal-ingest', label: 'Strata WAL decode + ingest (in memory, as redo)', module: 'ingest/ingest.bench.js', exportName: 'run' },
   { name: 'wal-ingest-durable', label: 'Strata WAL decode + ingest + L0 flush (fsynced)', module: 'ingest/ingest.bench.js', exportName: 'runDurable' },
   { name: 'walredo-replay', label: 'Strata WAL redo, replay (decode thread + 1 redo worker)', module: 'walredo/redo.bench.js', exportName: 'run' },
-  { name: 'walredo-replay-2', label: 'Strata WAL redo, replay (decode thread + 2 redo workers)', module: 'walredo/redo.bench.js', exportName: 'runTwoWorkers' },
+  { name: 'walredo-replay-2', label: 'Strata WAL redo, replay (2 redo workers, the first one decoding)', module: 'walredo/redo.bench.js', exportName: 'runTwoWorkers' },
 ] as const;
 
 const MICRO_BENCHES = [

@@ -80,7 +80,7 @@ export async function run(options: { walDirectory: string; startLsn: Lsn; endLsn
   };
 }
 
-/** `run` with two replay threads (the pool of redo workers on this 2-core machine). */
+/** `run` with two replay threads, the first one decoding (the pool of redo workers on this 2-core machine). */
 export function runTwoWorkers(options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn }): Promise<RedoBenchResult> {
   return run({ ...options, workers: 2 });
 }
