@@ -21,7 +21,7 @@
  *
  * WHY no decodeHeapRecord here: heap records are most of the WAL, and redo needs a handful of
  * fields. They are read straight from the record's bytes with offsets (heapam_xlog.h layouts,
- * MainDataLocation), so a record costs no decoded object, reader or view; truncate and unknown
+ * ByteRange), so a record costs no decoded object, reader or view; truncate and unknown
  * record types still go through decodeHeapRecord (its errors are the reference).
  */
 import { findBlock } from './blocks.js';
@@ -41,7 +41,7 @@ import {
 } from './page.js';
 import {
   HEAP_HOT_UPDATED, MOVED_PARTITIONS_BLOCK, MOVED_PARTITIONS_OFFSET, SIZEOF_HEAP_TUPLE_HEADER, TUPLE_CID, TUPLE_CTID,
-  TUPLE_HOFF, TUPLE_INFOMASK, TUPLE_INFOMASK2, TUPLE_XMAX, TUPLE_XMIN, BlockDataLocation, MainDataLocation, copyBytes, heapAddItemAt,
+  TUPLE_HOFF, TUPLE_INFOMASK, TUPLE_INFOMASK2, TUPLE_XMAX, TUPLE_XMIN, ByteRange, copyBytes, heapAddItemAt,
   normalTupleOffset, pageSetPrunable, resetXmaxBits, setCmaxFirstCommand, setItemPointer, xmaxIsLockedOnly,
 } from './page-heap.js';
 import type { RmgrRedo } from './types.js';
@@ -66,13 +66,13 @@ function corrupt(what: string, message: string): StrataError {
 }
 
 /** The main data of the record being redone (one location, reused: redo is synchronous). */
-const main = new MainDataLocation();
+const main = new ByteRange();
 /** The block data of the block being redone (likewise). */
-const blockData = new BlockDataLocation();
+const blockData = new ByteRange();
 
 /** Locates the main data and checks it holds `length` bytes (heapam_xlog.h SizeOf* of its struct). */
 function needMainData(record: DecodedRecord, length: number, what: string): void {
-  const have = main.locate(record);
+  const have = main.locateMainData(record);
   if (have < length) throw corrupt(what, `body too short (need ${length} bytes at 0, have ${have})`);
 }
 
@@ -127,7 +127,7 @@ function redoInsert(page: Uint8Array, record: DecodedRecord, block: DecodedBlock
   needMainData(record, 3, 'heap');
   const offsetNumber = main.u16(0);
   const flags = main.u8(2);
-  const have = blockData.locate(block);
+  const have = blockData.locateBlockData(block);
   const data = blockData.bytes;
   const start = blockData.start;
   if (have > 0 && have < SIZE_OF_HEAP_HEADER) throw corrupt('heap insert tuple', `body too short (have ${have})`);
@@ -198,7 +198,7 @@ function redoUpdateOld(page: Uint8Array, record: DecodedRecord, hot: boolean, ne
 function redoUpdateNew(page: Uint8Array, record: DecodedRecord, block: DecodedBlock, blockNumber: number, oldTuple: number): void {
   const flags = main.u8(7);
   const newOffsetNumber = main.u16(12);
-  const have = blockData.locate(block);
+  const have = blockData.locateBlockData(block);
   const data = blockData.bytes;
   const start = blockData.start;
   if (have === 0) throw failed(record, 'update without new tuple data');

@@ -32,7 +32,7 @@ import {
 } from './page.js';
 import {
   FROZEN_TRANSACTION_ID, INVALID_TRANSACTION_ID, SIZEOF_HEAP_TUPLE_HEADER, TUPLE_CID, TUPLE_CTID, TUPLE_HOFF,
-  TUPLE_INFOMASK, TUPLE_INFOMASK2, TUPLE_XMAX, TUPLE_XMIN, BlockDataLocation, MainDataLocation, heapPagePruneExecuteFrom,
+  TUPLE_INFOMASK, TUPLE_INFOMASK2, TUPLE_XMAX, TUPLE_XMIN, ByteRange, heapPagePruneExecuteFrom,
   heapVacuumUnusedFrom, normalTupleOffset, resetXmaxBits, setItemPointer, vmBlockOfHeapBlock, vmSetBits,
 } from './page-heap.js';
 import type { RmgrRedo } from './types.js';
@@ -51,9 +51,9 @@ export interface Heap2RedoOptions {
 const tupleBuffer = new Uint8Array(BLCKSZ);
 
 /** The main data of the record being redone (one location, reused: redo is synchronous). */
-const main = new MainDataLocation();
+const main = new ByteRange();
 /** The block data of the block being redone (likewise). */
-const blockData = new BlockDataLocation();
+const blockData = new ByteRange();
 
 function corrupt(what: string, message: string): StrataError {
   return new StrataError('PS_ERR_WAL_CORRUPT', `${what}: ${message}`);
@@ -61,7 +61,7 @@ function corrupt(what: string, message: string): StrataError {
 
 /** Locates the main data and checks it holds `length` bytes (heapam_xlog.h SizeOf* of its struct). */
 function needMainData(record: DecodedRecord, length: number): void {
-  const have = main.locate(record);
+  const have = main.locateMainData(record);
   if (have < length) throw corrupt('heap2', `body too short (need ${length} bytes at 0, have ${have})`);
 }
 
@@ -163,7 +163,7 @@ function redoFromBytes(page: Uint8Array, record: DecodedRecord, blockId: number,
   const block = findBlock(record, 0);
   if (operation === XLOG_HEAP2_PRUNE || operation === XLOG_HEAP2_VACUUM) {
     // The offsets are read where they lie in the record (no view per record: prunes are many).
-    blockData.locateOrNone(block);
+    blockData.locateBlockData(block);
     const end = blockData.start + blockData.length;
     if (operation === XLOG_HEAP2_PRUNE) heapPagePruneExecuteFrom(page, blockData.bytes, main.u16(4), main.u16(6), blockData.start, end);
     else heapVacuumUnusedFrom(page, blockData.bytes, main.u16(0), blockData.start, end);

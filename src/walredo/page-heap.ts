@@ -27,7 +27,7 @@ import {
   blockDataLength, blockDataOffset, blockDataSource, recordMainDataLength, recordMainDataOffset, recordMainDataSource,
 } from '../wal/xlog-record.js';
 import {
-  BLCKSZ, FIRST_OFFSET_NUMBER, ITEM_ID_SIZE, LP_NORMAL, checkPageHeader, itemIdOffset, LP_UNUSED, MAX_HEAP_TUPLES_PER_PAGE, SIZE_OF_PAGE_HEADER, itemIdGet,
+  BLCKSZ, FIRST_OFFSET_NUMBER, ITEM_ID_SIZE, LP_NORMAL, checkPageHeader, checkPagePointers, itemIdOffset, LP_UNUSED, MAX_HEAP_TUPLES_PER_PAGE, SIZE_OF_PAGE_HEADER, itemIdGet,
   itemIdHasStorage, itemIdIsUsed, itemIdSet, itemIdSetDead, itemIdSetRedirect, itemIdSetUnused, lpFlags,
   lpLen, lpOff, maxAlign, pageClearHasFreeLinePointers, pageGetLower, pageGetMaxOffsetNumber, pageGetPruneXid,
   pageGetSpecial, pageGetUpper, pageSetHasFreeLinePointers, pageSetLower, pageSetPruneXid, pageSetUpper, readU16,
@@ -146,26 +146,30 @@ export function normalTupleOffset(page: Uint8Array, offsetNumber: number, what: 
 const EMPTY = new Uint8Array(0);
 
 /**
- * Where a record's main data lies: `bytes[start, start + length)`. WHY: for decoded records
- * (PackedRecordView, and the record objects of GetPage's redo) the main data is read in the
- * decoder's bytes with offsets, without the subarray `record.mainData` makes; any other record
- * uses `record.mainData`. One instance per redo module, re-pointed for every record (redo is
+ * Where the bytes being read lie: `bytes[start, start + length)`, pointed at a record's main data
+ * (locateMainData) or a block's data (locateBlockData). WHY: for decoded records (PackedRecordView,
+ * and the record objects of GetPage's redo) both are read in the decoder's bytes with offsets,
+ * without the subarray `record.mainData` / `block.data` makes for every record; other records use
+ * those views. One instance per use in a redo module, re-pointed for every record (redo is
  * synchronous).
  */
-export class MainDataLocation {
+export class ByteRange {
   bytes: Uint8Array = EMPTY;
   start = 0;
   length = 0;
 
   /** Points at `record`'s main data; returns its length. */
-  locate(record: DecodedRecord): number {
-    this.bytes = recordMainDataSource(record);
-    this.start = recordMainDataOffset(record);
-    this.length = recordMainDataLength(record);
-    return this.length;
+  locateMainData(record: DecodedRecord): number {
+    return this.#point(recordMainDataSource(record), recordMainDataOffset(record), recordMainDataLength(record));
   }
 
-  /** Byte `at` of the main data (the caller checked the length). */
+  /** Points at `block`'s data, or at nothing without a block; returns its length. */
+  locateBlockData(block: DecodedBlock | undefined): number {
+    if (block === undefined) return this.#point(EMPTY, 0, 0);
+    return this.#point(blockDataSource(block), blockDataOffset(block), blockDataLength(block));
+  }
+
+  /** Byte `at` of the range (the caller checked the length). */
   u8(at: number): number {
     return this.bytes[this.start + at]!;
   }
@@ -179,32 +183,12 @@ export class MainDataLocation {
     const offset = this.start + at;
     return (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
   }
-}
 
-/**
- * Where the block data of the block being redone lies: `bytes[start, start + length)`, read in
- * place (no view per block). One per redo module, re-pointed for every block, as MainDataLocation.
- */
-export class BlockDataLocation {
-  bytes: Uint8Array = EMPTY;
-  start = 0;
-  length = 0;
-
-  /** Points at `block`'s data; returns its length. */
-  locate(block: DecodedBlock): number {
-    this.bytes = blockDataSource(block);
-    this.start = blockDataOffset(block);
-    this.length = blockDataLength(block);
-    return this.length;
-  }
-
-  /** locate, or no data when there is no block. */
-  locateOrNone(block: DecodedBlock | undefined): number {
-    if (block !== undefined) return this.locate(block);
-    this.bytes = EMPTY;
-    this.start = 0;
-    this.length = 0;
-    return 0;
+  #point(bytes: Uint8Array, start: number, length: number): number {
+    this.bytes = bytes;
+    this.start = start;
+    this.length = length;
+    return length;
   }
 }
 
@@ -272,14 +256,6 @@ function corrupt(what: string, message: string): StrataError {
   return new StrataError('PS_ERR_REDO_FAILED', `${what}: ${message}`);
 }
 
-function checkPointers(page: Uint8Array, what: string): void {
-  const lower = pageGetLower(page);
-  const upper = pageGetUpper(page);
-  const special = pageGetSpecial(page);
-  if (lower < SIZE_OF_PAGE_HEADER || lower > upper || upper > special || special > BLCKSZ || special !== maxAlign(special)) {
-    throw corrupt(what, `corrupted page pointers: lower = ${lower}, upper = ${upper}, special = ${special}`);
-  }
-}
 
 /** Index in a page's 32-bit words of line pointer 1 (the header is 24 bytes). */
 const FIRST_LINE_POINTER_WORD = SIZE_OF_PAGE_HEADER / ITEM_ID_SIZE;
@@ -387,7 +363,7 @@ function wordsOf(buffer: ArrayBufferLike): Int32Array {
  */
 function repairFragmentation(page: Uint8Array, words: Int32Array, base: number): void {
   const what = 'PageRepairFragmentation';
-  checkPointers(page, what);
+  checkPagePointers(page, what);
   const lower = pageGetLower(page);
   const upper = pageGetUpper(page);
   const special = pageGetSpecial(page);

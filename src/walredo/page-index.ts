@@ -19,7 +19,7 @@
 import { assert } from '../assert.js';
 import { StrataError } from '../errors.js';
 import {
-  BLCKSZ, ITEM_ID_SIZE, SIZE_OF_PAGE_HEADER, itemIdGet, itemIdOffset, lpFlags, lpLen, lpOff, maxAlign, pageGetLower,
+  BLCKSZ, ITEM_ID_SIZE, SIZE_OF_PAGE_HEADER, checkPagePointers, itemIdGet, itemIdOffset, lpFlags, lpLen, lpOff, maxAlign, pageGetLower,
   pageGetMaxOffsetNumber, pageGetSpecial, pageGetUpper, pageInit, pageSetLower, pageSetUpper, readU32, writeU32,
 } from './page.js';
 
@@ -31,15 +31,6 @@ function corrupted(what: string, message: string): StrataError {
   return new StrataError('PS_ERR_REDO_FAILED', `${what}: ${message}`);
 }
 
-/** The sanity check every bufpage.c index routine starts with. */
-function checkPointers(page: Uint8Array, what: string): void {
-  const lower = pageGetLower(page);
-  const upper = pageGetUpper(page);
-  const special = pageGetSpecial(page);
-  if (lower < SIZE_OF_PAGE_HEADER || lower > upper || upper > special || special > BLCKSZ || special !== maxAlign(special)) {
-    throw corrupted(what, `corrupted page pointers: lower = ${lower}, upper = ${upper}, special = ${special}`);
-  }
-}
 
 /** Throws unless `offset`/`length` lie within the tuple space and the offset is MAXALIGNed. */
 function checkItem(page: Uint8Array, what: string, offset: number, length: number): void {
@@ -73,7 +64,7 @@ function pageIsEmpty(page: Uint8Array): boolean {
  */
 export function pageIndexTupleDelete(page: Uint8Array, offsetNumber: number): void {
   const what = 'PageIndexTupleDelete';
-  checkPointers(page, what);
+  checkPagePointers(page, what);
   checkOffsetNumber(page, what, offsetNumber);
   const itemId = itemIdGet(page, offsetNumber);
   const offset = lpOff(itemId);
@@ -99,7 +90,7 @@ export function pageIndexMultiDelete(page: Uint8Array, offsetNumbers: ArrayLike<
     for (let index = count - 1; index >= 0; index--) pageIndexTupleDelete(page, offsetNumbers[index]!);
     return;
   }
-  checkPointers(page, what);
+  checkPagePointers(page, what);
   const lineCount = pageGetMaxOffsetNumber(page);
   let next = 0;
   let kept = 0;
@@ -149,7 +140,7 @@ function compactifyTuples(page: Uint8Array, kept: number): void {
  */
 export function pageIndexTupleOverwrite(page: Uint8Array, offsetNumber: number, item: Uint8Array): boolean {
   const what = 'PageIndexTupleOverwrite';
-  checkPointers(page, what);
+  checkPagePointers(page, what);
   checkOffsetNumber(page, what, offsetNumber);
   const count = pageGetMaxOffsetNumber(page);
   const itemId = itemIdGet(page, offsetNumber);

@@ -130,6 +130,18 @@ export function checkPageHeader(page: Uint8Array, what: string): void {
   }
 }
 
+/**
+ * The stricter check bufpage.c's PageRepairFragmentation and PageIndex* routines start with:
+ * checkPageHeader's, and pd_special MAXALIGNed.
+ */
+export function checkPagePointers(page: Uint8Array, what: string): void {
+  checkPageHeader(page, what);
+  const special = pageGetSpecial(page);
+  if (special !== maxAlign(special)) {
+    throw new StrataError('PS_ERR_REDO_FAILED', `${what}: corrupted page pointers: lower = ${pageGetLower(page)}, upper = ${pageGetUpper(page)}, special = ${special}`);
+  }
+}
+
 // ---- line pointers -----------------------------------------------------------------------------
 
 /** PageGetMaxOffsetNumber: the number of line pointers. */
