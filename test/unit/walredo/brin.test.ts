@@ -14,22 +14,17 @@ import {
   pageSetLsn, readU16, readU32,
 } from '../../../src/walredo/page.js';
 import type { DecodedBlock, DecodedRecord } from '../../../src/wal/types.js';
+import { testBlock, testRecord } from './redo-fixtures.js';
 
 const BRIN = 17;
 const END_LSN = 0x1e11_f058;
 
 function block(blockId: number, blockNumber: number, data: Uint8Array = new Uint8Array(0), willInit = false): DecodedBlock {
-  return {
-    blockId, rel: { spcNode: 1663, dbNode: 5, relNode: 16419 }, forkNumber: 0, blockNumber, willInit, hasImage: false,
-    applyImage: false, imageCompression: 'none', imageBytes: undefined, holeOffset: 0, holeLength: 0, data,
-  };
+  return testBlock({ blockId, blockNumber, relNode: 16419, data, willInit });
 }
 
 function record(info: number, main: Uint8Array, blocks: DecodedBlock[]): DecodedRecord {
-  return {
-    lsn: END_LSN - 100, endLsn: END_LSN, prevLsn: 0, xid: 0, rmgrId: BRIN, info, totalLength: 0, blocks, mainData: main,
-    origin: undefined, toplevelXid: undefined, record: new Uint8Array(0),
-  };
+  return testRecord({ rmgrId: BRIN, info, mainData: main, blocks, endLsn: END_LSN });
 }
 
 /** Little-endian bytes of the given (value, width) fields, in order. */

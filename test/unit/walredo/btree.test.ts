@@ -17,6 +17,7 @@ import {
   BLCKSZ, pageAddItem, pageGetItem, pageGetLower, pageGetLsn, pageGetMaxOffsetNumber, pageGetUpper, pageSetLsn, readU16, readU32,
 } from '../../../src/walredo/page.js';
 import type { DecodedBlock, DecodedRecord } from '../../../src/wal/types.js';
+import { concat, testBlock, testRecord } from './redo-fixtures.js';
 
 const BTREE = 11;
 const END_LSN = 0x1_2345_6780;
@@ -26,13 +27,6 @@ const SPECIAL = BLCKSZ - 16;
 
 function u16(value: number): Uint8Array { return new Uint8Array([value & 0xff, value >> 8]); }
 function u32(value: number): Uint8Array { return new Uint8Array([value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24]); }
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let position = 0;
-  for (const part of parts) { out.set(part, position); position += part.length; }
-  return out;
-}
 
 function tid(block: number, offset: number): Uint8Array { return concat(u16(block >>> 16), u16(block & 0xffff), u16(offset)); }
 
@@ -57,17 +51,11 @@ function pivot(downlink: number, key?: number): Uint8Array {
 }
 
 function blockRef(blockId: number, blockNumber: number, data: Uint8Array, willInit = false): DecodedBlock {
-  return {
-    blockId, rel: { spcNode: 1663, dbNode: 5, relNode: 16420 }, forkNumber: 0, blockNumber, willInit, hasImage: false,
-    applyImage: false, imageCompression: 'none', imageBytes: undefined, holeOffset: 0, holeLength: 0, data,
-  };
+  return testBlock({ blockId, blockNumber, relNode: 16420, data, willInit });
 }
 
 function record(info: number, mainData: Uint8Array, blocks: DecodedBlock[]): DecodedRecord {
-  return {
-    lsn: END_LSN - 200, endLsn: END_LSN, prevLsn: 0, xid: 0, rmgrId: BTREE, info, totalLength: 0, blocks, mainData,
-    origin: undefined, toplevelXid: undefined, record: new Uint8Array(0),
-  };
+  return testRecord({ rmgrId: BTREE, info, mainData, blocks, endLsn: END_LSN, length: 200 });
 }
 
 interface Opaque { prev?: number; next?: number; level?: number; flags?: number }

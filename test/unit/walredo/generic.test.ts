@@ -9,22 +9,17 @@ import { isStrataError } from '../../../src/errors.js';
 import { genericRedo } from '../../../src/walredo/generic.js';
 import { BLCKSZ, pageGetLower, pageGetLsn, pageGetUpper, pageInit, pageSetLsn, writeU16 } from '../../../src/walredo/page.js';
 import type { DecodedBlock, DecodedRecord } from '../../../src/wal/types.js';
+import { testBlock, testRecord } from './redo-fixtures.js';
 
 const GENERIC = 20;
 const END_LSN = 0x56a2_2060;
 
 function block(blockId: number, data: Uint8Array): DecodedBlock {
-  return {
-    blockId, rel: { spcNode: 1663, dbNode: 5, relNode: 16515 }, forkNumber: 0, blockNumber: blockId + 1, willInit: false, hasImage: false,
-    applyImage: false, imageCompression: 'none', imageBytes: undefined, holeOffset: 0, holeLength: 0, data,
-  };
+  return testBlock({ blockId, blockNumber: blockId + 1, relNode: 16515, data });
 }
 
 function record(blocks: DecodedBlock[]): DecodedRecord {
-  return {
-    lsn: END_LSN - 100, endLsn: END_LSN, prevLsn: 0, xid: 0, rmgrId: GENERIC, info: 0, totalLength: 0, blocks, mainData: new Uint8Array(0),
-    origin: undefined, toplevelXid: undefined, record: new Uint8Array(0),
-  };
+  return testRecord({ rmgrId: GENERIC, info: 0, mainData: new Uint8Array(0), blocks, endLsn: END_LSN });
 }
 
 /** A delta: each fragment as (offset u16, length u16, bytes). */

@@ -13,6 +13,7 @@ import {
   readU16, readU32, writeU16, writeU32,
 } from '../../../src/walredo/page.js';
 import type { DecodedBlock, DecodedRecord } from '../../../src/wal/types.js';
+import { concat, testBlock, testRecord } from './redo-fixtures.js';
 
 const RM_GIN = 13;
 const END_LSN = 0x1_2345_6780;
@@ -20,17 +21,11 @@ const INVALID = 0xffffffff;
 const SPECIAL = BLCKSZ - 8;
 
 function block(blockId: number, data: Uint8Array = new Uint8Array(0)): DecodedBlock {
-  return {
-    blockId, rel: { spcNode: 1663, dbNode: 5, relNode: 16415 }, forkNumber: 0, blockNumber: blockId + 1, willInit: false,
-    hasImage: false, applyImage: false, imageCompression: 'none', imageBytes: undefined, holeOffset: 0, holeLength: 0, data,
-  };
+  return testBlock({ blockId, blockNumber: blockId + 1, relNode: 16415, data });
 }
 
 function record(info: number, mainData: Uint8Array, blocks: DecodedBlock[]): DecodedRecord {
-  return {
-    lsn: END_LSN - 100, endLsn: END_LSN, prevLsn: 0, xid: 0, rmgrId: RM_GIN, info, totalLength: 100, blocks, mainData,
-    origin: undefined, toplevelXid: undefined, record: new Uint8Array(0),
-  };
+  return testRecord({ rmgrId: RM_GIN, info, mainData, blocks, endLsn: END_LSN, totalLength: 100 });
 }
 
 function bytes(...values: number[]): Uint8Array { return Uint8Array.from(values); }
@@ -62,13 +57,6 @@ function indexTuple(size: number, tidBlock: number, tidOffset: number, fill: num
 function u16s(...values: number[]): Uint8Array {
   const out = new Uint8Array(values.length * 2);
   values.forEach((value, index) => writeU16(out, index * 2, value));
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) { out.set(part, at); at += part.length; }
   return out;
 }
 

@@ -16,6 +16,7 @@ import {
 } from '../../../src/walredo/page.js';
 import { redoBlock } from '../../../src/walredo/redo.js';
 import type { DecodedBlock, DecodedRecord } from '../../../src/wal/types.js';
+import { concat, testBlock, testRecord } from './redo-fixtures.js';
 
 const GIST = 14;
 const END_LSN = 0x1_2345_6780;
@@ -29,13 +30,6 @@ function tuple(size: number, fill: number): Uint8Array {
   return bytes;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let position = 0;
-  for (const part of parts) { out.set(part, position); position += part.length; }
-  return out;
-}
-
 function u16s(...values: number[]): Uint8Array {
   const out = new Uint8Array(values.length * 2);
   values.forEach((value, index) => { out[index * 2] = value & 0xff; out[index * 2 + 1] = value >> 8; });
@@ -43,17 +37,11 @@ function u16s(...values: number[]): Uint8Array {
 }
 
 function block(blockId: number, blockNumber: number, data: Uint8Array, willInit = false): DecodedBlock {
-  return {
-    blockId, rel: { spcNode: 1663, dbNode: 5, relNode: 16417 }, forkNumber: 0, blockNumber, willInit, hasImage: false,
-    applyImage: false, imageCompression: 'none', imageBytes: undefined, holeOffset: 0, holeLength: 0, data,
-  };
+  return testBlock({ blockId, blockNumber, relNode: 16417, data, willInit });
 }
 
 function record(info: number, mainData: Uint8Array, blocks: DecodedBlock[]): DecodedRecord {
-  return {
-    lsn: END_LSN - 200, endLsn: END_LSN, prevLsn: 0, xid: 0, rmgrId: GIST, info, totalLength: 0, blocks, mainData,
-    origin: undefined, toplevelXid: undefined, record: new Uint8Array(0),
-  };
+  return testRecord({ rmgrId: GIST, info, mainData, blocks, endLsn: END_LSN, length: 200 });
 }
 
 /** A GiST page holding tuples of the given sizes (fill byte = index), LSN older than the record. */

@@ -18,23 +18,18 @@ import {
   BLCKSZ, pageAddItem, pageGetItem, pageGetLower, pageGetLsn, pageGetMaxOffsetNumber, pageGetUpper, pageSetLsn, readU16, readU32,
 } from '../../../src/walredo/page.js';
 import type { DecodedBlock, DecodedRecord } from '../../../src/wal/types.js';
+import { concat, testBlock, testRecord } from './redo-fixtures.js';
 
 const HASH = 12;
 const END_LSN = 0x1e14_23c0 + 4726;
 const INVALID = 0xffffffff;
 
 function block(blockId: number, blockNumber: number, data: Uint8Array = new Uint8Array(0), willInit = false): DecodedBlock {
-  return {
-    blockId, rel: { spcNode: 1663, dbNode: 5, relNode: 16414 }, forkNumber: 0, blockNumber, willInit, hasImage: false,
-    applyImage: false, imageCompression: 'none', imageBytes: undefined, holeOffset: 0, holeLength: 0, data,
-  };
+  return testBlock({ blockId, blockNumber, relNode: 16414, data, willInit });
 }
 
 function record(info: number, main: Uint8Array, blocks: DecodedBlock[]): DecodedRecord {
-  return {
-    lsn: END_LSN - 100, endLsn: END_LSN, prevLsn: 0, xid: 0, rmgrId: HASH, info, totalLength: 0, blocks, mainData: main,
-    origin: undefined, toplevelXid: undefined, record: new Uint8Array(0),
-  };
+  return testRecord({ rmgrId: HASH, info, mainData: main, blocks, endLsn: END_LSN });
 }
 
 type Field = [number, 1 | 2 | 4 | 8];
@@ -51,13 +46,6 @@ function fields(...parts: Field[]): Uint8Array {
     else view.setFloat64(position, value, true);
     position += width;
   }
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let position = 0;
-  for (const part of parts) { out.set(part, position); position += part.length; }
   return out;
 }
 

@@ -16,6 +16,7 @@ import {
 import { pageRepairFragmentation } from '../../../src/walredo/page-heap.js';
 import { redoBlock } from '../../../src/walredo/redo.js';
 import type { DecodedBlock, DecodedRecord } from '../../../src/wal/types.js';
+import { concat, struct, testBlock, testRecord } from './redo-fixtures.js';
 
 const RM_HEAP2 = 9;
 const RM_HEAP = 10;
@@ -28,38 +29,14 @@ const PD_ALL_VISIBLE = 4;
 interface BlockOptions { blockNumber?: number; fork?: number; willInit?: boolean; data?: Uint8Array }
 
 function block(blockId: number, options: BlockOptions = {}): DecodedBlock {
-  return {
-    blockId, rel: { spcNode: 1663, dbNode: 5, relNode: 16384 }, forkNumber: options.fork ?? 0,
-    blockNumber: options.blockNumber ?? 7, willInit: options.willInit ?? false, hasImage: false, applyImage: false,
-    imageCompression: 'none', imageBytes: undefined, holeOffset: 0, holeLength: 0, data: options.data ?? new Uint8Array(0),
-  };
+  return testBlock({
+    blockId, blockNumber: options.blockNumber ?? 7, relNode: 16384, data: options.data ?? new Uint8Array(0), willInit: options.willInit ?? false,
+    fork: options.fork ?? 0,
+  });
 }
 
 function record(rmgrId: number, info: number, mainData: Uint8Array, blocks: DecodedBlock[]): DecodedRecord {
-  return {
-    lsn: END_LSN - 100, endLsn: END_LSN, prevLsn: 0, xid: XID, rmgrId, info, totalLength: 100, blocks, mainData,
-    origin: undefined, toplevelXid: undefined, record: new Uint8Array(0),
-  };
-}
-
-/** Little-endian struct bytes from [size, value] pairs (size 1, 2 or 4). */
-function struct(...fields: [number, number][]): Uint8Array {
-  const out = new Uint8Array(fields.reduce((sum, [size]) => sum + size, 0));
-  let at = 0;
-  for (const [size, value] of fields) {
-    if (size === 1) out[at] = value;
-    else if (size === 2) writeU16(out, at, value);
-    else writeU32(out, at, value);
-    at += size;
-  }
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) { out.set(part, at); at += part.length; }
-  return out;
+  return testRecord({ rmgrId, info, mainData, blocks, endLsn: END_LSN, xid: XID, totalLength: 100 });
 }
 
 const ascii = (text: string): Uint8Array => Uint8Array.from(Buffer.from(text, 'latin1'));

@@ -12,15 +12,13 @@ import {
 } from '../../../src/walredo/page.js';
 import { redoBlock } from '../../../src/walredo/redo.js';
 import type { DecodedBlock, DecodedRecord } from '../../../src/wal/types.js';
+import { testBlock, testRecord } from './redo-fixtures.js';
 
 const SEQUENCE = 15;
 const END_LSN = 0x55f1_0e10 + 8296;
 
 function block(willInit: boolean): DecodedBlock {
-  return {
-    blockId: 0, rel: { spcNode: 1663, dbNode: 5, relNode: 16482 }, forkNumber: 0, blockNumber: 0, willInit, hasImage: false,
-    applyImage: false, imageCompression: 'none', imageBytes: undefined, holeOffset: 0, holeLength: 0, data: new Uint8Array(0),
-  };
+  return testBlock({ blockId: 0, blockNumber: 0, relNode: 16482, willInit });
 }
 
 /** An XLOG_SEQ_LOG record: RelFileNode (12 bytes), then the tuple. */
@@ -28,10 +26,7 @@ function record(tuple: Uint8Array, info = 0x00): DecodedRecord {
   const main = new Uint8Array(12 + tuple.length);
   main.set([0x7f, 0x06, 0, 0, 5, 0, 0, 0, 0x62, 0x40, 0, 0]);
   main.set(tuple, 12);
-  return {
-    lsn: END_LSN - 8296, endLsn: END_LSN, prevLsn: 0, xid: 13819, rmgrId: SEQUENCE, info, totalLength: 0, blocks: [block(true)],
-    mainData: main, origin: undefined, toplevelXid: undefined, record: new Uint8Array(0),
-  };
+  return testRecord({ rmgrId: SEQUENCE, info, mainData: main, blocks: [block(true)], endLsn: END_LSN, length: 8296, xid: 13819 });
 }
 
 function tuple(length: number): Uint8Array {

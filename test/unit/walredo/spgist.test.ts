@@ -13,6 +13,7 @@ import { BLCKSZ, pageAddItem, pageGetItem, pageGetLsn, pageGetMaxOffsetNumber, p
 import { redoBlock } from '../../../src/walredo/redo.js';
 import { spgistRedo } from '../../../src/walredo/spgist.js';
 import type { DecodedBlock, DecodedRecord } from '../../../src/wal/types.js';
+import { concat, struct, testBlock, testRecord } from './redo-fixtures.js';
 
 const SPGIST = 16;
 const END_LSN = 0x2_0000_1000;
@@ -42,43 +43,16 @@ function inner(nodes: number, fill = 0): Uint8Array {
   return bytes;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let position = 0;
-  for (const part of parts) { out.set(part, position); position += part.length; }
-  return out;
-}
-
-/** Little-endian struct bytes: [size, value] pairs (size 1, 2 or 4). */
-function struct(...fields: [number, number][]): Uint8Array {
-  const out = new Uint8Array(fields.reduce((sum, [size]) => sum + size, 0));
-  const view = new DataView(out.buffer);
-  let position = 0;
-  for (const [size, value] of fields) {
-    if (size === 1) view.setUint8(position, value);
-    else if (size === 2) view.setUint16(position, value, true);
-    else view.setUint32(position, value, true);
-    position += size;
-  }
-  return out;
-}
-
 function u16s(...values: number[]): Uint8Array {
   return struct(...values.map((value): [number, number] => [2, value]));
 }
 
 function block(blockId: number, blockNumber: number, willInit = false): DecodedBlock {
-  return {
-    blockId, rel: { spcNode: 1663, dbNode: 5, relNode: 16418 }, forkNumber: 0, blockNumber, willInit, hasImage: false,
-    applyImage: false, imageCompression: 'none', imageBytes: undefined, holeOffset: 0, holeLength: 0, data: new Uint8Array(0),
-  };
+  return testBlock({ blockId, blockNumber, relNode: 16418, willInit });
 }
 
 function record(info: number, mainData: Uint8Array, blocks: DecodedBlock[]): DecodedRecord {
-  return {
-    lsn: END_LSN - 100, endLsn: END_LSN, prevLsn: 0, xid: XID, rmgrId: SPGIST, info, totalLength: 0, blocks, mainData,
-    origin: undefined, toplevelXid: undefined, record: new Uint8Array(0),
-  };
+  return testRecord({ rmgrId: SPGIST, info, mainData, blocks, endLsn: END_LSN, xid: XID });
 }
 
 function pageWith(flags: number, tuples: Uint8Array[]): Uint8Array {
