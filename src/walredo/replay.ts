@@ -221,15 +221,15 @@ export class PageReplayer {
     const blocks = record.blocks;
     for (let index = 0; index < blocks.length; index++) {
       const block = blocks[index]!;
-      if (this.#partitions > 1 && this.#shareOf(block) !== this.#partition) continue;
-      this.#applyBlock(record, block);
+      const pages = this.#relationPages(block);
+      const key = block.blockNumber * 4 + block.forkNumber;
+      if (this.#partitions > 1 && this.#shareOf(block, pages, key) !== this.#partition) continue;
+      this.#applyBlock(record, block, pages, key);
     }
   }
 
-  /** The share of `block`'s page, decided on first sight (see the header); counts its work. */
-  #shareOf(block: DecodedBlock): number {
-    const pages = this.#relationPages(block);
-    const key = block.blockNumber * 4 + block.forkNumber;
+  /** The share of `block`'s page (`key` of `pages`), decided on first sight (see the header); counts its work. */
+  #shareOf(block: DecodedBlock, pages: RelationPages, key: number): number {
     const loads = this.#loads;
     let owner = pages.ownerOf(key);
     if (owner < 0) {
@@ -265,9 +265,7 @@ export class PageReplayer {
     return pages;
   }
 
-  #applyBlock(record: DecodedRecord, block: DecodedBlock): void {
-    const pages = this.#relationPages(block);
-    const key = block.blockNumber * 4 + block.forkNumber;
+  #applyBlock(record: DecodedRecord, block: DecodedBlock, pages: RelationPages, key: number): void {
     let page = pages.get(key);
     const restores = block.hasImage && block.applyImage;
     if (page === undefined) {
