@@ -117,6 +117,14 @@ async function summarise(workload: WalWorkload, fastest: ReplayRun, replays: Rep
   };
 }
 
+/**
+ * One crash recovery of a fresh copy of `dataDirectory`, its replay time in seconds (`redo starts
+ * at` to `redo done at`): for benches that alternate PostgreSQL's replay with their own.
+ */
+export async function replayOnceSeconds(dataDirectory: string): Promise<number> {
+  return (await replayCopy(dataDirectory)).seconds;
+}
+
 /** Copies the crashed cluster, lets PostgreSQL recover it, reads the log, removes the copy. */
 async function replayCopy(dataDirectory: string): Promise<ReplayRun> {
   const directory = await mkdtemp(join(tmpdir(), 'strata-recovery-'));

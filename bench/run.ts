@@ -32,7 +32,7 @@ import { assert } from '../src/assert.js';
 import { formatLsn } from '../src/lsn.js';
 import { createLogger, type Logger } from '../src/observability/log.js';
 import { PG_BIN } from '../test/helpers/postgres.js';
-import { measurePostgresRecovery, type RecoveryMeasurement } from './postgres-recovery.js';
+import { measurePostgresRecovery, replayOnceSeconds, type RecoveryMeasurement } from './postgres-recovery.js';
 import { generatePgbenchWal, type WalWorkload } from './wal-workload.js';
 
 const execFileAsync = promisify(execFile);
@@ -312,6 +312,7 @@ async function runWalPart(options: RunnerOptions, logger: Logger): Promise<{ out
       printUnmeasured(outcome);
       outcomes.push(outcome);
     }
+    const interleaved = await runRedoInterleaved(workload, logger);
     const chains = await runRedoChains(workload);
     const cache = `PostgreSQL recovery cache: ${recovery.cache}; runs ${recovery.runSeconds.join(', ')} s.`;
     const runs = outcomes.flatMap((outcome) => {
@@ -320,9 +321,43 @@ async function runWalPart(options: RunnerOptions, logger: Logger): Promise<{ out
       const after = typeof warmUp === 'number' ? `, after a warm-up replay of ${warmUp.toFixed(3)} s on the same threads` : '';
       return [`${outcome.label}: fastest of ${outcome.runSeconds.length}; runs ${outcome.runSeconds.map((seconds) => seconds.toFixed(3)).join(', ')} s${after}.`];
     });
-    return { outcomes, context: [workloadText, cache, ...runs, ...chains] };
+    return { outcomes, context: [workloadText, cache, ...runs, ...interleaved, ...chains] };
   } finally {
     await workload.destroy();
+  }
+}
+
+/** PostgreSQL/Strata replay pairs taken in turns (redo.bench.ts runInterleaved). */
+const INTERLEAVED_PAIRS = 5;
+
+/**
+ * PostgreSQL's replay and Strata's two-worker redo replay in turns on the workload's WAL
+ * (redo.bench.ts runInterleaved); its bench line and one context line, or none when the module
+ * is missing.
+ */
+async function runRedoInterleaved(workload: WalWorkload, logger: Logger): Promise<string[]> {
+  const loaded = await loadModule('walredo/redo.bench.js');
+  if (!('module' in loaded)) return [];
+  type Interleaved = { pairs: number; workers: number; postgresSeconds: number[]; strataSeconds: number[]; pairRatios: number[]; medianPairRatio: number; fastestRatio: number };
+  const runInterleaved = (loaded.module as { runInterleaved?: (options: unknown) => Promise<Interleaved> }).runInterleaved;
+  if (typeof runInterleaved !== 'function') return [];
+  logger.info({ bench: 'walredo-interleaved', pairs: INTERLEAVED_PAIRS }, 'run WAL benchmark');
+  try {
+    const result = await runInterleaved({
+      walDirectory: workload.walDirectory, startLsn: workload.startLsn, endLsn: workload.endLsn, pairs: INTERLEAVED_PAIRS,
+      postgresReplaySeconds: () => replayOnceSeconds(workload.dataDirectory),
+    });
+    const list = (values: number[]) => values.map((value) => value.toFixed(3)).join(',');
+    console.log(benchLine('walredo-interleaved', {
+      pairs: result.pairs, workers: result.workers, postgresSeconds: list(result.postgresSeconds), strataSeconds: list(result.strataSeconds),
+      pairRatios: list(result.pairRatios), medianPairRatio: result.medianPairRatio, fastestRatio: result.fastestRatio,
+    }));
+    return [`Redo replay (${result.workers} workers) and PostgreSQL's crash recovery taken in turns, ${result.pairs} pairs: PostgreSQL ${list(result.postgresSeconds)} s, ` +
+      `Strata ${list(result.strataSeconds)} s; ratio per pair (PostgreSQL's time over Strata's; above 1, Strata is faster) ${list(result.pairRatios)}, ` +
+      `**median ${result.medianPairRatio.toFixed(2)}×**, fastest over fastest ${result.fastestRatio.toFixed(2)}×.`];
+  } catch (error) {
+    console.log(benchLine('walredo-interleaved', { failed: String(error) }));
+    return [];
   }
 }
 

@@ -7,6 +7,11 @@
  *    full-page images restored, everything else redone. Records/s is the ratio's numerator;
  *    pages/s (block references applied) is reported too. Fastest of three on one pool of threads
  *    kept across them (as the server keeps them), after one warm-up replay; every time listed.
+ *  - `runInterleaved`: PostgreSQL's replay and Strata's (two workers) taken in turns, pair after
+ *    pair, on the same WAL. WHY: this machine's speed drifts by 10-40% over minutes (a shared
+ *    VM), more than the difference being measured; runs measured minutes apart compare the
+ *    drift as much as the replays. In turns, both sides of a pair see the same machine, so the
+ *    ratio of each pair, and their median, hold still where the separate fastest runs do not.
  *  - `runChains` (micro): pages/s of the walredo pool (the GetPage path) for short chains (an
  *    image and 1 record) and medium chains (an image and ~200 records on one page), built from
  *    the same WAL, to compare with Neon's published walredo numbers (about 120–130k short and
@@ -83,6 +88,59 @@ export async function run(options: { walDirectory: string; startLsn: Lsn; endLsn
 /** `run` with two replay threads, the first one decoding (the pool of redo workers on this 2-core machine). */
 export function runTwoWorkers(options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn }): Promise<RedoBenchResult> {
   return run({ ...options, workers: 2 });
+}
+
+export interface InterleavedResult {
+  pairs: number;
+  workers: number;
+  /** PostgreSQL's replay time of each pair, then Strata's, in seconds. */
+  postgresSeconds: number[];
+  strataSeconds: number[];
+  /** PostgreSQL's seconds over Strata's for each pair (above 1: Strata faster). */
+  pairRatios: number[];
+  medianPairRatio: number;
+  /** Fastest PostgreSQL run over fastest Strata run. */
+  fastestRatio: number;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((first, second) => first - second);
+  const middle = sorted.length >>> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/**
+ * `pairs` turns of: one PostgreSQL replay (`postgresReplaySeconds`), then one Strata replay on a
+ * pool of `workers` kept across the turns (after one warm-up replay). See the header.
+ */
+export async function runInterleaved(options: {
+  walDirectory: string; startLsn: Lsn; endLsn: Lsn; pairs: number; workers?: number; postgresReplaySeconds: () => Promise<number>;
+}): Promise<InterleavedResult> {
+  if (!Number.isInteger(options.pairs) || options.pairs < 1) throw new RangeError(`pairs must be a positive integer, got ${options.pairs}`);
+  const files = await walFiles(options.walDirectory);
+  const workers = options.workers ?? 2;
+  const range = { startLsn: options.startLsn, endLsn: options.endLsn };
+  const pool = new ReplayPool(workers);
+  const postgresSeconds: number[] = [];
+  const strataSeconds: number[] = [];
+  try {
+    await pool.replay(files, range);
+    for (let pair = 0; pair < options.pairs; pair++) {
+      postgresSeconds.push(await options.postgresReplaySeconds());
+      (globalThis as { gc?: () => void }).gc?.();
+      const result = await pool.replay(files, range);
+      const { unsupported, failed } = merged(result);
+      if (failed > 0 || Object.keys(unsupported).length > 0) throw new Error(`replay left records unapplied: failed ${failed}, unsupported ${JSON.stringify(unsupported)}`);
+      strataSeconds.push(result.seconds);
+    }
+  } finally {
+    await pool.close();
+  }
+  const pairRatios = postgresSeconds.map((seconds, pair) => seconds / strataSeconds[pair]!);
+  return {
+    pairs: options.pairs, workers, postgresSeconds, strataSeconds, pairRatios,
+    medianPairRatio: median(pairRatios), fastestRatio: Math.min(...postgresSeconds) / Math.min(...strataSeconds),
+  };
 }
 
 /** Chains of one heap page: its image and the records after it, from the WAL. */

@@ -7,7 +7,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { measurePostgresRecovery, parseRecoveryLog, type RecoveryMeasurement } from '../../bench/postgres-recovery.js';
+import { measurePostgresRecovery, parseRecoveryLog, replayOnceSeconds, type RecoveryMeasurement } from '../../bench/postgres-recovery.js';
+import { runInterleaved } from '../../bench/walredo/redo.bench.js';
 import { generatePgbenchWal, recordEndLsn, type WalWorkload } from '../../bench/wal-workload.js';
 import { formatLsn, parseLsn } from '../../src/lsn.js';
 
@@ -55,6 +56,28 @@ test('the record count equals the records pg_waldump prints for the range', asyn
   const last = lines[lines.length - 1] ?? '';
   const printed = /lsn: ([0-9A-F]+\/[0-9A-F]+)/.exec(last)?.[1] ?? '';
   assert.is(formatLsn(parseLsn(printed)), measurement.redoDoneAt, 'the last record is where PostgreSQL stopped');
+});
+
+test('PostgreSQL and Strata replays taken in turns: one of each per pair, ratios of the same pairs', async () => {
+  const { workload } = fixture();
+  const order: string[] = [];
+  const result = await runInterleaved({
+    walDirectory: workload.walDirectory, startLsn: workload.startLsn, endLsn: workload.endLsn, pairs: 3, workers: 2,
+    postgresReplaySeconds: async () => {
+      order.push('postgres');
+      return replayOnceSeconds(workload.dataDirectory);
+    },
+  });
+  assert.equal(order, ['postgres', 'postgres', 'postgres']);
+  assert.is(result.postgresSeconds.length, 3);
+  assert.is(result.strataSeconds.length, 3);
+  assert.ok([...result.postgresSeconds, ...result.strataSeconds].every((seconds) => seconds > 0));
+  result.pairRatios.forEach((ratio, pair) => assert.is(ratio, result.postgresSeconds[pair]! / result.strataSeconds[pair]!));
+  assert.is(result.medianPairRatio, [...result.pairRatios].sort((first, second) => first - second)[1]);
+  assert.is(result.fastestRatio, Math.min(...result.postgresSeconds) / Math.min(...result.strataSeconds));
+  let refused: unknown;
+  await runInterleaved({ ...workload, pairs: 0, postgresReplaySeconds: async () => 1 }).catch((error: unknown) => { refused = error; });
+  assert.instance(refused, RangeError);
 });
 
 test('recordEndLsn skips the page headers a record crosses', () => {
