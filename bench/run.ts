@@ -338,7 +338,10 @@ const INTERLEAVED_PAIRS = 5;
 async function runRedoInterleaved(workload: WalWorkload, logger: Logger): Promise<string[]> {
   const loaded = await loadModule('walredo/redo.bench.js');
   if (!('module' in loaded)) return [];
-  type Interleaved = { pairs: number; workers: number; postgresSeconds: number[]; strataSeconds: number[]; pairRatios: number[]; medianPairRatio: number; fastestRatio: number };
+  type Interleaved = {
+    pairs: number; workers: number; postgresSeconds: number[]; strataSeconds: number[]; ownCpuSecondsDuringPostgres: number[];
+    pairRatios: number[]; medianPairRatio: number; fastestRatio: number;
+  };
   const runInterleaved = (loaded.module as { runInterleaved?: (options: unknown) => Promise<Interleaved> }).runInterleaved;
   if (typeof runInterleaved !== 'function') return [];
   logger.info({ bench: 'walredo-interleaved', pairs: INTERLEAVED_PAIRS }, 'run WAL benchmark');
@@ -351,10 +354,12 @@ async function runRedoInterleaved(workload: WalWorkload, logger: Logger): Promis
     console.log(benchLine('walredo-interleaved', {
       pairs: result.pairs, workers: result.workers, postgresSeconds: list(result.postgresSeconds), strataSeconds: list(result.strataSeconds),
       pairRatios: list(result.pairRatios), medianPairRatio: result.medianPairRatio, fastestRatio: result.fastestRatio,
+      ownCpuSecondsDuringPostgres: list(result.ownCpuSecondsDuringPostgres),
     }));
     return [`Redo replay (${result.workers} workers) and PostgreSQL's crash recovery taken in turns, ${result.pairs} pairs: PostgreSQL ${list(result.postgresSeconds)} s, ` +
       `Strata ${list(result.strataSeconds)} s; ratio per pair (PostgreSQL's time over Strata's; above 1, Strata is faster) ${list(result.pairRatios)}, ` +
-      `**median ${result.medianPairRatio.toFixed(2)}×**, fastest over fastest ${result.fastestRatio.toFixed(2)}×.`];
+      `**median ${result.medianPairRatio.toFixed(2)}×**, fastest over fastest ${result.fastestRatio.toFixed(2)}×; ` +
+      `CPU this process used during each PostgreSQL replay (process start-up and copy included) ${list(result.ownCpuSecondsDuringPostgres)} s.`];
   } catch (error) {
     console.log(benchLine('walredo-interleaved', { failed: String(error) }));
     return [];

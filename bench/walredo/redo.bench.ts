@@ -96,6 +96,11 @@ export interface InterleavedResult {
   /** PostgreSQL's replay time of each pair, then Strata's, in seconds. */
   postgresSeconds: number[];
   strataSeconds: number[];
+  /**
+   * CPU seconds this process (all its threads) used while each PostgreSQL replay ran: near zero
+   * shows Strata's idle threads took nothing from PostgreSQL's turn.
+   */
+  ownCpuSecondsDuringPostgres: number[];
   /** PostgreSQL's seconds over Strata's for each pair (above 1: Strata faster). */
   pairRatios: number[];
   medianPairRatio: number;
@@ -123,10 +128,14 @@ export async function runInterleaved(options: {
   const pool = new ReplayPool(workers);
   const postgresSeconds: number[] = [];
   const strataSeconds: number[] = [];
+  const ownCpuSecondsDuringPostgres: number[] = [];
   try {
     await pool.replay(files, range);
     for (let pair = 0; pair < options.pairs; pair++) {
+      const cpuBefore = process.cpuUsage();
       postgresSeconds.push(await options.postgresReplaySeconds());
+      const cpu = process.cpuUsage(cpuBefore);
+      ownCpuSecondsDuringPostgres.push((cpu.user + cpu.system) / 1e6);
       (globalThis as { gc?: () => void }).gc?.();
       const result = await pool.replay(files, range);
       const { unsupported, failed } = merged(result);
@@ -138,7 +147,7 @@ export async function runInterleaved(options: {
   }
   const pairRatios = postgresSeconds.map((seconds, pair) => seconds / strataSeconds[pair]!);
   return {
-    pairs: options.pairs, workers, postgresSeconds, strataSeconds, pairRatios,
+    pairs: options.pairs, workers, postgresSeconds, strataSeconds, ownCpuSecondsDuringPostgres, pairRatios,
     medianPairRatio: median(pairRatios), fastestRatio: Math.min(...postgresSeconds) / Math.min(...strataSeconds),
   };
 }

@@ -71,6 +71,8 @@ test('PostgreSQL and Strata replays taken in turns: one of each per pair, ratios
   assert.equal(order, ['postgres', 'postgres', 'postgres']);
   assert.is(result.postgresSeconds.length, 3);
   assert.is(result.strataSeconds.length, 3);
+  assert.is(result.ownCpuSecondsDuringPostgres.length, 3);
+  assert.ok(result.ownCpuSecondsDuringPostgres.every((seconds) => seconds >= 0));
   assert.ok([...result.postgresSeconds, ...result.strataSeconds].every((seconds) => seconds > 0));
   result.pairRatios.forEach((ratio, pair) => assert.is(ratio, result.postgresSeconds[pair]! / result.strataSeconds[pair]!));
   assert.is(result.medianPairRatio, [...result.pairRatios].sort((first, second) => first - second)[1]);
