@@ -8,7 +8,10 @@
  *   pgbench workload ─► PostgreSQL crash recovery (reference)
  *        │ [startLsn, endLsn)
  *        ├─► wal/decode.bench     run({walDirectory, startLsn, endLsn}) → {records, bytes, seconds}
- *        └─► ingest/ingest.bench  run({walDirectory, startLsn, endLsn}) → {records, bytes, seconds}
+ *        ├─► ingest/ingest.bench  run({walDirectory, startLsn, endLsn}) → {records, bytes, seconds}
+ *        ├─► walredo/redo.bench   run / runTwoWorkers (as above), then runInterleaved: PostgreSQL's
+ *        │                        replay and Strata's in turns, 5 pairs, median of the pair ratios
+ *        └─► walredo/redo.bench   runChains: walredo pool pages/s, short and medium chains
  *   then micro benchmarks: actor/ring.bench, storage/put-get.bench   run() → {name, results}
  *
  * LSNs are passed as `Lsn` numbers (src/lsn.ts). Every benchmark module is optional: a module that
@@ -359,7 +362,7 @@ async function runRedoInterleaved(workload: WalWorkload, logger: Logger): Promis
     return [`Redo replay (${result.workers} workers) and PostgreSQL's crash recovery taken in turns, ${result.pairs} pairs: PostgreSQL ${list(result.postgresSeconds)} s, ` +
       `Strata ${list(result.strataSeconds)} s; ratio per pair (PostgreSQL's time over Strata's; above 1, Strata is faster) ${list(result.pairRatios)}, ` +
       `**median ${result.medianPairRatio.toFixed(2)}×**, fastest over fastest ${result.fastestRatio.toFixed(2)}×; ` +
-      `CPU this process used during each PostgreSQL replay (process start-up and copy included) ${list(result.ownCpuSecondsDuringPostgres)} s.`];
+      `CPU this process used during each PostgreSQL turn (spawning cp and pg_ctl included) ${list(result.ownCpuSecondsDuringPostgres)} s.`];
   } catch (error) {
     console.log(benchLine('walredo-interleaved', { failed: String(error) }));
     return [];
