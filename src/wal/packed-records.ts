@@ -178,6 +178,41 @@ export class PackedRecordsBuilder {
     this.#count = count;
   }
 
+  /**
+   * The records so far as views of the builder's own columns, for a caller that reads them at
+   * once: valid until the next add or clear (finish hands the columns over instead).
+   */
+  current(): PackedRecords {
+    const count = this.#count;
+    return {
+      count,
+      lsn: this.#lsn.subarray(0, count),
+      endLsn: this.#endLsn.subarray(0, count),
+      prevLsn: this.#prevLsn.subarray(0, count),
+      records: this.#records.subarray(0, count * RECORD_FIELDS),
+      blocks: this.#blocks.subarray(0, this.#blockCount * BLOCK_FIELDS),
+      rels: Uint32Array.from(this.#rels),
+      sources: this.#sources,
+      extras: this.#extras,
+    };
+  }
+
+  /** Empties the builder and keeps its columns (after `current`; no allocation). */
+  clear(): void {
+    this.#count = 0;
+    this.#blockCount = 0;
+    this.#rels.length = 0;
+    this.#relIndex.clear();
+    this.#lastRel = undefined;
+    this.#lastRelIndex = -1;
+    this.#sources.length = 0;
+    this.#lastSource = undefined;
+    this.#lastSourceIndex = -1;
+    this.#lastArray = undefined;
+    this.#lastArrayOffset = 0;
+    this.#extras.length = 0;
+  }
+
   /** The batch so far; the builder starts empty with fresh columns. */
   finish(): PackedRecords {
     const count = this.#count;

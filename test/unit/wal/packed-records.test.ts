@@ -152,6 +152,23 @@ test('truncate drops whole records with their blocks; finish starts an empty bat
   assert.is(builder.lastEndLsn, undefined);
 });
 
+test('current() reads the records so far in place; clear() empties the builder for the next batch', () => {
+  const bytes = mixedWal().bytes();
+  const expected = decodeObjects(bytes).map(fieldsOf);
+  const builder = new PackedRecordsBuilder();
+  for (let round = 0; round < 3; round++) {
+    const decoder = new WalStreamDecoder(START);
+    decoder.feed(bytes);
+    while (decoder.nextInto(builder)) { /* all of them */ }
+    const batch = builder.current();
+    assert.is(packedRecordsProblem(batch), undefined);
+    assert.equal(viewAll([batch]), expected, `round ${round}`);
+    builder.clear();
+    assert.is(builder.count, 0);
+    assert.is(builder.lastEndLsn, undefined);
+  }
+});
+
 test('a batch whose columns do not fit together is named', () => {
   const [batch] = decodePacked(mixedWal().bytes(), 1 << 20);
   assert.ok(batch);
