@@ -4,8 +4,9 @@
  * dispatcher (redo.ts), Strata records through strata-records.ts; without an image the page starts
  * as zeros (the oldest value initializes it).
  *
- * Pure and synchronous: it runs on the walredo worker threads (workers/walredo-thread.ts) and in
- * tests. Errors are StrataErrors naming the key and the value's LSN.
+ * Pure and synchronous: it runs on the walredo worker threads (workers/walredo-thread.ts, through
+ * IndexedBatchRedo on the packed batch) and in tests. Errors are StrataErrors naming the key and
+ * the value's LSN.
  */
 import { isStrataError, StrataError } from '../errors.js';
 import { formatLsn } from '../lsn.js';
@@ -19,26 +20,13 @@ import { applyStrataRecord } from './strata-records.js';
 
 /** Builds the page of `key` from `data` into `target` (BLCKSZ bytes; a new page when omitted). */
 export function reconstructPage(key: string, data: ReconstructData, target?: Uint8Array): Uint8Array {
-  return reconstructNamed({ key }, data, target);
-}
-
-/**
- * reconstructPage for a job whose key is read only when an error names it. WHY: the walredo
- * worker's jobs carry their keys packed (redo-batch-codec.ts); making a string of each key cost
- * as much as redoing a short chain.
- */
-export function reconstructJob(job: { readonly key: string; readonly data: ReconstructData }, target: Uint8Array): Uint8Array {
-  return reconstructNamed(job, job.data, target);
-}
-
-function reconstructNamed(named: { readonly key: string }, data: ReconstructData, target?: Uint8Array): Uint8Array {
   const page = target ?? new Uint8Array(BLCKSZ);
   if (page.length !== BLCKSZ) throw new StrataError('PS_ERR_REDO_FAILED', `a page is ${BLCKSZ} bytes, got ${page.length}`);
   if (data.image === undefined) {
     page.fill(0);
   } else {
     if (data.image.bytes.length !== BLCKSZ) {
-      throw new StrataError('PS_ERR_REDO_FAILED', `image of ${named.key} at ${formatLsn(data.image.lsn)} is ${data.image.bytes.length} bytes, not a page`, { key: named.key });
+      throw new StrataError('PS_ERR_REDO_FAILED', `image of ${key} at ${formatLsn(data.image.lsn)} is ${data.image.bytes.length} bytes, not a page`, { key });
     }
     page.set(data.image.bytes);
   }
@@ -52,15 +40,13 @@ function reconstructNamed(named: { readonly key: string }, data: ReconstructData
         applyStrataRecord(page, value.record);
       }
     } catch (error) {
-      if (isStrataError(error)) {
-        throw new StrataError(error.code, `${named.key} at ${formatLsn(lsn)}: ${error.message}`, { ...error.context, key: named.key, value_lsn: formatLsn(lsn) }, { cause: error });
-      }
-      throw new StrataError('PS_ERR_REDO_FAILED', `${named.key} at ${formatLsn(lsn)}: ${error instanceof Error ? error.message : String(error)}`, { key: named.key }, { cause: error });
+      throw namedFailure(key, lsn, error);
     }
   }
   return page;
 }
 
+/** `error` of the value at `lsn` of `key`'s page, as a StrataError naming both. */
 function namedFailure(key: string, lsn: number, error: unknown): StrataError {
   if (isStrataError(error)) {
     return new StrataError(error.code, `${key} at ${formatLsn(lsn)}: ${error.message}`, { ...error.context, key, value_lsn: formatLsn(lsn) }, { cause: error });
@@ -69,7 +55,7 @@ function namedFailure(key: string, lsn: number, error: unknown): StrataError {
 }
 
 /**
- * reconstructJob for the jobs of an indexed batch (redo-batch-codec.ts RedoBatchIndex over the
+ * reconstructPage for the jobs of an indexed batch (redo-batch-codec.ts RedoBatchIndex over the
  * batch buffer): the same pages and the same errors, without an object per record. `prepare`
  * decodes every WAL record of the batch once, straight from the batch buffer into reused columns
  * (PackedRecordsBuilder), and `reconstruct` applies a job's records through one record view.
@@ -79,7 +65,7 @@ function namedFailure(key: string, lsn: number, error: unknown): StrataError {
  * pass per batch, not per job, keeps one-record chains as cheap as before.
  *
  * A record that cannot be decoded fails its job (before any of the job's records is applied,
- * where reconstructJob would have applied those before it: the job fails either way, and its
+ * where reconstructPage would have applied those before it: the job fails either way, and its
  * page is not returned); the other jobs go on.
  */
 export class IndexedBatchRedo {
