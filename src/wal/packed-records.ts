@@ -202,31 +202,14 @@ export class PackedRecordsBuilder {
     this.#count = 0;
     this.#blockCount = 0;
     this.#rels.length = 0;
-    this.#relIndex.clear();
-    this.#lastRel = undefined;
-    this.#lastRelIndex = -1;
     this.#sources.length = 0;
-    this.#lastSource = undefined;
-    this.#lastSourceIndex = -1;
-    this.#lastArray = undefined;
-    this.#lastArrayOffset = 0;
     this.#extras.length = 0;
+    this.#forgetLookups();
   }
 
   /** The batch so far; the builder starts empty with fresh columns. */
   finish(): PackedRecords {
-    const count = this.#count;
-    const batch: PackedRecords = {
-      count,
-      lsn: this.#lsn.subarray(0, count),
-      endLsn: this.#endLsn.subarray(0, count),
-      prevLsn: this.#prevLsn.subarray(0, count),
-      records: this.#records.subarray(0, count * RECORD_FIELDS),
-      blocks: this.#blocks.subarray(0, this.#blockCount * BLOCK_FIELDS),
-      rels: Uint32Array.from(this.#rels),
-      sources: this.#sources,
-      extras: this.#extras,
-    };
+    const batch = this.current();
     this.#lsn = new Float64Array(this.#capacity);
     this.#endLsn = new Float64Array(this.#capacity);
     this.#prevLsn = new Float64Array(this.#capacity);
@@ -234,17 +217,23 @@ export class PackedRecordsBuilder {
     this.#blocks = new Int32Array(this.#blockCapacity * BLOCK_FIELDS);
     this.#count = 0;
     this.#blockCount = 0;
+    // New lists: the batch handed out keeps the old ones.
     this.#rels = [];
+    this.#sources = [];
+    this.#extras = [];
+    this.#forgetLookups();
+    return batch;
+  }
+
+  /** Forgets the relation and source lookups of the records dropped. */
+  #forgetLookups(): void {
     this.#relIndex.clear();
     this.#lastRel = undefined;
     this.#lastRelIndex = -1;
-    this.#sources = [];
     this.#lastSource = undefined;
     this.#lastSourceIndex = -1;
     this.#lastArray = undefined;
     this.#lastArrayOffset = 0;
-    this.#extras = [];
-    return batch;
   }
 
   /**
