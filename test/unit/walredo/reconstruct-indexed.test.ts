@@ -148,4 +148,44 @@ test('a record count larger than the buffer could hold is malformed, refused bef
   assert.is(index.records.length, before);
 });
 
+
+test('corrupted batches: every byte flip is read, or refused with PS_ERR_REDO_FAILED; jobs fail with coded errors, never a crash', () => {
+  const jobs = [heapJob('a', 6, 0x1000), clogJob('clog'), heapJob('b', 3, 0x2000)];
+  const { source: clean, strataRecords } = encode(jobs);
+  const length = new DataView(clean.buffer).getUint32(8, true);
+  let random = 12345;
+  const next = (): number => {
+    random = (Math.imul(random, 1103515245) + 12345) >>> 0;
+    return random;
+  };
+  let refused = 0;
+  let jobFailures = 0;
+  for (let trial = 0; trial < 3000; trial++) {
+    const source = new Uint8Array(new SharedArrayBuffer(clean.length));
+    source.set(clean);
+    for (let flips = 1 + (next() % 3); flips > 0; flips--) {
+      const at = next() % length;
+      source[at] = source[at]! ^ (1 << (next() % 8));
+    }
+    let batch: RedoBatchIndex;
+    try {
+      batch = index.read(source, strataRecords.length);
+    } catch (error) {
+      assert.ok(isStrataError(error, 'PS_ERR_REDO_FAILED'), String(error));
+      refused += 1;
+      continue;
+    }
+    batchRedo.prepare(batch, source);
+    for (let job = 0; job < batch.jobCount; job++) {
+      try {
+        batchRedo.reconstruct(job, source, strataRecords, new Uint8Array(BLCKSZ));
+      } catch (error) {
+        assert.ok(isStrataError(error), `trial ${trial} job ${job}: ${String(error)}`);
+        jobFailures += 1;
+      }
+    }
+  }
+  assert.ok(refused > 0 && jobFailures > 0, `refused ${refused}, job failures ${jobFailures}`);
+});
+
 test.run();
