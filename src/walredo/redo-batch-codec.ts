@@ -19,8 +19,9 @@
  *                per record: LSN f64 | kind u8 (0 WAL, 1 Strata) | will-init u8 | block id u8 | 0 u8
  *                            | length u32 (WAL) or index in the Strata list (Strata) | WAL bytes (padded)
  *
- * decodeRedoBatch checks the magic, version, every length against the buffer and every Strata
- * index against the list: a malformed buffer is PS_ERR_REDO_FAILED, never an out-of-bounds view.
+ * RedoBatchIndex.read (the walredo worker's reader; decodeRedoBatch builds job objects from it)
+ * checks the magic, version, every length against the buffer and every Strata index against the
+ * list: a malformed buffer is PS_ERR_REDO_FAILED, never an out-of-bounds view.
  */
 import { StrataError } from '../errors.js';
 import type { StrataRecord } from '../storage/value.js';
@@ -140,15 +141,15 @@ const JOB_FIELDS = 6;
 /** Fields of a record in RedoBatchIndex.records. */
 export const enum RecordField { Kind, WillInit, BlockId, At, Length }
 const RECORD_FIELDS = 5;
+/** RecordField.Kind of a PostgreSQL WAL record (the other kind is a Strata record). */
 export const REDO_RECORD_WAL = KIND_WAL;
-export const REDO_RECORD_STRATA = KIND_STRATA;
 
 /**
  * Where everything of an encoded batch lies, in columns: per job its key, image and records, per
  * record its LSN, kind, will-init, block id, and where its WAL bytes lie (or its index in the
  * Strata list). One index is reused from batch to batch. WHY: the walredo worker reads the
- * records of a job straight from the batch buffer (reconstruct.ts reconstructIndexedJob); the
- * objects of decodeRedoBatch (a subarray and two objects per record, then a decoded record
+ * records straight from the batch buffer (reconstruct.ts IndexedBatchRedo); the objects of
+ * decodeRedoBatch (a subarray and two objects per record, then a decoded record
  * object per record) were a fifth of the worker's time on 200-record chains, much of it in GC.
  */
 export class RedoBatchIndex {
