@@ -59,10 +59,11 @@ function namedFailure(key: string, lsn: number, error: unknown): StrataError {
  * batch buffer): the same pages and the same errors, without an object per record. `prepare`
  * decodes every WAL record of the batch once, straight from the batch buffer into reused columns
  * (PackedRecordsBuilder), and `reconstruct` applies a job's records through one record view.
- * One instance per walredo worker, reused from batch to batch. WHY: on GetPage chains of 200
- * records, the per-record objects (a subarray and two objects from the batch, then a decoded
- * record and its blocks) and their GC were about a fifth of the worker's time; and one decoding
- * pass per batch, not per job, keeps one-record chains as cheap as before.
+ * One instance per walredo worker, reused from batch to batch; its columns keep the size of the
+ * largest batch seen, as the pool's batch buffers do (walredo-pool.ts). WHY: on GetPage chains
+ * of 200 records, the per-record objects (a subarray and two objects from the batch, then a
+ * decoded record and its blocks) and their GC were about a fifth of the worker's time; and one
+ * decoding pass per batch, not per job, keeps one-record chains as cheap as before.
  *
  * A record that cannot be decoded fails its job (before any of the job's records is applied,
  * where reconstructPage would have applied those before it: the job fails either way, and its
