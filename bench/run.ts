@@ -37,6 +37,8 @@ import { createLogger, type Logger } from '../src/observability/log.js';
 import { PG_BIN } from '../test/helpers/postgres.js';
 import { measurePostgresRecovery, replayOnceSeconds, type RecoveryMeasurement } from './postgres-recovery.js';
 import { generatePgbenchWal, type WalWorkload } from './wal-workload.js';
+// Types only (erased): the module itself stays optional, loaded by loadModule.
+import type { InterleavedResult } from './walredo/redo.bench.js';
 
 const execFileAsync = promisify(execFile);
 const BYTES_PER_MEGABYTE = 1024 * 1024;
@@ -341,11 +343,7 @@ const INTERLEAVED_PAIRS = 5;
 async function runRedoInterleaved(workload: WalWorkload, logger: Logger): Promise<string[]> {
   const loaded = await loadModule('walredo/redo.bench.js');
   if (!('module' in loaded)) return [];
-  type Interleaved = {
-    pairs: number; workers: number; postgresSeconds: number[]; strataSeconds: number[]; ownCpuSecondsDuringPostgres: number[];
-    pairRatios: number[]; medianPairRatio: number; fastestRatio: number;
-  };
-  const runInterleaved = (loaded.module as { runInterleaved?: (options: unknown) => Promise<Interleaved> }).runInterleaved;
+  const runInterleaved = (loaded.module as { runInterleaved?: (options: unknown) => Promise<InterleavedResult> }).runInterleaved;
   if (typeof runInterleaved !== 'function') return [];
   logger.info({ bench: 'walredo-interleaved', pairs: INTERLEAVED_PAIRS }, 'run WAL benchmark');
   try {

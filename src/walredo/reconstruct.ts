@@ -21,15 +21,7 @@ import { applyStrataRecord } from './strata-records.js';
 /** Builds the page of `key` from `data` into `target` (BLCKSZ bytes; a new page when omitted). */
 export function reconstructPage(key: string, data: ReconstructData, target?: Uint8Array): Uint8Array {
   const page = target ?? new Uint8Array(BLCKSZ);
-  if (page.length !== BLCKSZ) throw new StrataError('PS_ERR_REDO_FAILED', `a page is ${BLCKSZ} bytes, got ${page.length}`);
-  if (data.image === undefined) {
-    page.fill(0);
-  } else {
-    if (data.image.bytes.length !== BLCKSZ) {
-      throw new StrataError('PS_ERR_REDO_FAILED', `image of ${key} at ${formatLsn(data.image.lsn)} is ${data.image.bytes.length} bytes, not a page`, { key });
-    }
-    page.set(data.image.bytes);
-  }
+  startPage(page, data.image?.bytes, data.image?.lsn ?? 0, () => key);
   for (const { lsn, value } of data.records) {
     try {
       if (value.kind === 'walRecord') {
@@ -44,6 +36,23 @@ export function reconstructPage(key: string, data: ReconstructData, target?: Uin
     }
   }
   return page;
+}
+
+/**
+ * The page before its first value: `image` (of the LSN `imageLsn`), or zeros without one. `key`
+ * is called only to name the page in an error.
+ */
+function startPage(page: Uint8Array, image: Uint8Array | undefined, imageLsn: number, key: () => string): void {
+  if (page.length !== BLCKSZ) throw new StrataError('PS_ERR_REDO_FAILED', `a page is ${BLCKSZ} bytes, got ${page.length}`);
+  if (image === undefined) {
+    page.fill(0);
+    return;
+  }
+  if (image.length !== BLCKSZ) {
+    const name = key();
+    throw new StrataError('PS_ERR_REDO_FAILED', `image of ${name} at ${formatLsn(imageLsn)} is ${image.length} bytes, not a page`, { key: name });
+  }
+  page.set(image);
 }
 
 /** `error` of the value at `lsn` of `key`'s page, as a StrataError naming both. */
@@ -108,20 +117,11 @@ export class IndexedBatchRedo {
   reconstruct(job: number, source: Uint8Array, strataRecords: readonly StrataRecord[], target: Uint8Array): number {
     const batch = this.#batch;
     if (batch === undefined || job >= batch.jobCount) throw new StrataError('PS_ERR_REDO_FAILED', `job ${job} of a batch that was not prepared`);
-    if (target.length !== BLCKSZ) throw new StrataError('PS_ERR_REDO_FAILED', `a page is ${BLCKSZ} bytes, got ${target.length}`);
     const failure = this.#failures[job];
     if (failure !== undefined) throw failure;
     const imageAt = batch.jobField(job, JobField.ImageAt);
-    if (imageAt < 0) {
-      target.fill(0);
-    } else {
-      const imageLength = batch.jobField(job, JobField.ImageLength);
-      if (imageLength !== BLCKSZ) {
-        const key = batch.key(source, job);
-        throw new StrataError('PS_ERR_REDO_FAILED', `image of ${key} at ${formatLsn(batch.imageLsn[job]!)} is ${imageLength} bytes, not a page`, { key });
-      }
-      target.set(source.subarray(imageAt, imageAt + BLCKSZ));
-    }
+    const image = imageAt < 0 ? undefined : source.subarray(imageAt, imageAt + batch.jobField(job, JobField.ImageLength));
+    startPage(target, image, batch.imageLsn[job]!, () => batch.key(source, job));
     const first = batch.jobField(job, JobField.FirstRecord);
     const end = first + batch.jobField(job, JobField.RecordCount);
     const view = this.#view;
