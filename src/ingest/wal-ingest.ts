@@ -31,6 +31,7 @@ import type { Logger } from '../observability/log.js';
 import { assert } from '../assert.js';
 import { CHECKPOINT_KEY, SlruKind, relmapFileKey, twoPhaseFileKey, type Key } from '../keys.js';
 import type { Lsn } from '../lsn.js';
+import { stampRestoredImage } from '../page-lsn.js';
 import type { TimelineStore } from '../storage/types.js';
 import type { Value } from '../storage/value.js';
 import {
@@ -120,22 +121,36 @@ for (const rmgrId of [
   RmgrId.Tablespace, RmgrId.RelMap, RmgrId.Xlog,
 ]) SYNC_RMGRS[rmgrId] = 1;
 
-/** Writes a block's full-page image straight into the layer's memory (no intermediate page). */
+/**
+ * Writes a block's full-page image straight into the layer's memory (no intermediate page), as
+ * redo restores it: pd_lsn is the record's EndRecPtr unless the page is new (page-lsn.ts).
+ */
 class BlockImageWriter implements ValueWriter {
   readonly encodedLength = 1 + BLCKSZ;
   #block: DecodedBlock | undefined;
+  #endRecPtr = 0;
 
-  reset(block: DecodedBlock): this {
+  reset(block: DecodedBlock, endRecPtr: Lsn): this {
     assert(block.hasImage, 'an image writer needs a block with an image');
     this.#block = block;
+    this.#endRecPtr = endRecPtr;
     return this;
   }
 
   writeInto(target: Uint8Array, offset: number): void {
     assert(this.#block !== undefined, 'writer reset before use');
-    decodeBlockImageAt(this.#block, target, writeImageTag(target, offset));
+    const pageAt = writeImageTag(target, offset);
+    decodeBlockImageAt(this.#block, target, pageAt);
+    stampRestoredImage(target, pageAt, this.#endRecPtr);
     this.#block = undefined;
   }
+}
+
+/** A block's full-page image as redo restores it (page-lsn.ts): a page of its own. */
+function restoredImage(block: DecodedBlock, endRecPtr: Lsn): Uint8Array {
+  const page = decodeBlockImage(block);
+  stampRestoredImage(page, 0, endRecPtr);
+  return page;
 }
 
 export class WalIngest {
@@ -330,11 +345,11 @@ export class WalIngest {
           this.putReferenced(prefix, block.blockNumber, lsn, walRecordShape(block.blockId, block.willInit), 0, recordSource(record), recordSourceOffset(record), recordByteLength(record));
         }
       } else if (this.putEncoded !== undefined) {
-        const writer = image ? this.imageWriter.reset(block) : this.recordWriter.reset(record, recordByteLength(record), block.blockId, block.willInit);
+        const writer = image ? this.imageWriter.reset(block, lsn) : this.recordWriter.reset(record, recordByteLength(record), block.blockId, block.willInit);
         this.putEncoded(prefix, block.blockNumber, lsn, writer);
       } else {
         const value: Value = image
-          ? { kind: 'image', bytes: decodeBlockImage(block) }
+          ? { kind: 'image', bytes: restoredImage(block, lsn) }
           : { kind: 'walRecord', willInit: block.willInit, record: record.record, blockId: block.blockId };
         this.store.put(prefix + hex8(block.blockNumber), lsn, value);
       }

@@ -22,6 +22,7 @@ import { KEY_BYTES } from '../keys.js';
 import { crc32c, crc32cOfRange } from './checksum.js';
 import { CrashSafeFileWriter } from './crashsafe.js';
 import { snapshotFrozenLayer, snapshotProblem, type DeltaLayerSnapshot } from './delta-layer-snapshot.js';
+import type { Lsn } from '../lsn.js';
 import type { FileHandleCache } from './file-handle-cache.js';
 import type { Fs } from './fs.js';
 import type { InMemoryLayer } from './in-memory-layer.js';
@@ -108,11 +109,11 @@ class StagingBuffer {
    * Writes the encoded value of a stored entry (value-codec.ts writeShaped) into the buffer;
    * returns its bytes, valid until the next flush.
    */
-  stage(shape: number, hole: number, source: Uint8Array, offset: number, length: number, encodedLength: number): Uint8Array {
+  stage(shape: number, hole: number, source: Uint8Array, offset: number, length: number, encodedLength: number, lsn: Lsn): Uint8Array {
     assert(this.fits(encodedLength), 'staged value fits');
     const at = this.#used;
     if (shape === SHAPE_ENCODED) this.copy(source, offset, length);
-    else this.#used = writeShaped(shape, hole, source, offset, length, this.#bytes, at);
+    else this.#used = writeShaped(shape, hole, source, offset, length, this.#bytes, at, lsn);
     assert(this.#used === at + encodedLength, 'a staged value has its encoded length');
     return this.#bytes.subarray(at, at + encodedLength);
   }
@@ -155,10 +156,10 @@ async function appendValues(file: CrashSafeFileWriter, snapshot: DeltaLayerSnaps
       if (!staging.fits(encodedLength)) await staging.flush();
       let encoded: Uint8Array;
       if (staging.fits(encodedLength)) {
-        encoded = staging.stage(shape, hole, source, offset, length, encodedLength);
+        encoded = staging.stage(shape, hole, source, offset, length, encodedLength, lsn);
       } else {
         encoded = shape === SHAPE_ENCODED ? source.subarray(offset, offset + length) : new Uint8Array(encodedLength);
-        if (shape !== SHAPE_ENCODED) writeShaped(shape, hole, source, offset, length, encoded, 0);
+        if (shape !== SHAPE_ENCODED) writeShaped(shape, hole, source, offset, length, encoded, 0, lsn);
         await file.append(encoded);
       }
       const at = entry * INDEX_ENTRY_BYTES;

@@ -444,7 +444,7 @@ export class InMemoryLayer implements SearchableLayer {
     if (shape === SHAPE_ENCODED) return chunk.subarray(offset, offset + length);
     const hole = this.#versionHole[slot]!;
     const encoded = new Uint8Array(shapedEncodedLength(shape, hole, length));
-    writeShaped(shape, hole, chunk, offset, length, encoded, 0);
+    writeShaped(shape, hole, chunk, offset, length, encoded, 0, this.#versionLsn[slot]!);
     return encoded;
   }
 

@@ -29,6 +29,8 @@
  */
 import { assert, assertNever } from '../assert.js';
 import { StrataError } from '../errors.js';
+import type { Lsn } from '../lsn.js';
+import { stampRestoredImage } from '../page-lsn.js';
 import { copyBytes } from '../wal/shared-copy.js';
 import type { StrataRecord, Value } from './value.js';
 
@@ -442,7 +444,9 @@ export function decodeValue(bytes: Uint8Array, copy = false): Value {
  *
  *   shape                                   encoded value
  *   SHAPE_ENCODED (0)                       the stored bytes as they are
- *   SHAPE_IMAGE (1)                         | 0x01 | stored bytes with a hole of zeros put back |
+ *   SHAPE_IMAGE (1)                         | 0x01 | stored bytes with a hole of zeros put back, |
+ *                                                  pd_lsn set to the value's LSN (a WAL full-page
+ *                                                  image as redo restores it: page-lsn.ts)
  *   SHAPE_WAL_RECORD (2) | flags << 8       | 0x02 | flags | blockId | stored bytes |
  *     | blockId << 16
  *
@@ -493,9 +497,12 @@ export function shapedWillInit(shape: number, source: Uint8Array, offset: number
 
 /**
  * Writes the encoded value of the stored bytes `source[start, start + length)` with `shape` and
- * `hole` at `target[offset..]`; returns the offset after it.
+ * `hole` at `target[offset..]`; returns the offset after it. `lsn` is the LSN the value is stored
+ * at (the record's EndRecPtr), which an image takes as its pd_lsn.
  */
-export function writeShaped(shape: number, hole: number, source: Uint8Array, start: number, length: number, target: Uint8Array, offset: number): number {
+export function writeShaped(
+  shape: number, hole: number, source: Uint8Array, start: number, length: number, target: Uint8Array, offset: number, lsn: Lsn,
+): number {
   let at = offset;
   switch (shape & SHAPE_KIND_MASK) {
     case SHAPE_ENCODED:
@@ -509,9 +516,11 @@ export function writeShaped(shape: number, hole: number, source: Uint8Array, sta
         copyRange(source, start, holeOffset, target, at);
         target.fill(0, at + holeOffset, at + holeOffset + holeLength);
         copyRange(source, start + holeOffset, length - holeOffset, target, at + holeOffset + holeLength);
-        return at + length + holeLength;
+      } else {
+        copyRange(source, start, length, target, at);
       }
-      break;
+      stampRestoredImage(target, at, lsn);
+      return at + length + holeLength;
     }
     case SHAPE_WAL_RECORD:
       target[at] = ValueTag.WalRecord;

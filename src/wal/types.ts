@@ -82,7 +82,11 @@ export interface DecodedBlock {
 export interface DecodedRecord {
   /** Start of the record (what pg_waldump prints as `lsn:`). */
   readonly lsn: Lsn;
-  /** End of the record: first byte after it (where the next record may start, before alignment). */
+  /**
+   * PostgreSQL's EndRecPtr: the record's end rounded up to MAXALIGN (where the next record may
+   * start; for an XLOG SWITCH, the end of its segment). Redo stamps it on the pages the record
+   * changes, and ingest stores the record's values at it.
+   */
   readonly endLsn: Lsn;
   readonly prevLsn: Lsn;
   readonly xid: number;

@@ -163,7 +163,7 @@ export class WalStreamDecoder {
     this.bufferEnd = this.bufferStart;
   }
 
-  /** End of the last returned record (for an XLOG SWITCH, the end of its segment, as PostgreSQL's EndRecPtr). */
+  /** EndRecPtr of the last returned record (its end rounded up to MAXALIGN; for an XLOG SWITCH, the end of its segment). */
   get position(): Lsn {
     return this.decodedUpTo;
   }
@@ -428,23 +428,35 @@ export class WalStreamDecoder {
     const source = this.assembleRecord(start, totalLength, rawEnd);
     const offset = this.assembledOffset;
     let decoded: DecodedRecord | undefined;
-    let rmgrInfo: number;
+    let endRecPtr: Lsn;
     try {
       this.checkRecordHeader(source, offset, start);
       if (!verifyRecordCrc(source, offset)) throw walCorrupt(`incorrect resource manager data checksum in record at ${formatLsn(start)}`, start);
-      if (builder === undefined) {
-        decoded = decodeXLogRecord(source, start, rawEnd, offset, totalLength);
-        rmgrInfo = (decoded.rmgrId << 8) | decoded.info;
-      } else {
-        rmgrInfo = decodeXLogRecordPacked(source, start, rawEnd, offset, totalLength, builder);
-      }
+      endRecPtr = this.endRecPtrOf(rawEnd, source[offset + 17]!, source[offset + 16]!);
+      if (builder === undefined) decoded = decodeXLogRecord(source, start, endRecPtr, offset, totalLength);
+      else decodeXLogRecordPacked(source, start, endRecPtr, offset, totalLength, builder);
     } catch (error) {
       this.undoJoin();
       throw error;
     }
     this.joined = JOIN_NONE;
-    this.finishRecord(start, rmgrInfo, rawEnd);
+    this.finishRecord(start, rawEnd, endRecPtr);
     return decoded ?? PACKED;
+  }
+
+  /**
+   * PostgreSQL's EndRecPtr of a record whose last byte is before `rawEnd` (xlogreader.c sets it
+   * from NextRecPtr): the end rounded up to MAXALIGN, where the next record may start. For a
+   * record continued onto later pages xlogreader counts from the end of the last page's header
+   * (page start + header + MAXALIGN(rem_len)), which is the same number, since headers are 24 or
+   * 40 bytes. An XLOG SWITCH record reaches to the end of its segment. This is the LSN PostgreSQL's
+   * redo stamps on the pages the record changes, and the LSN XLogInsert returned on the primary.
+   */
+  private endRecPtrOf(rawEnd: Lsn, rmgrId: number, info: number): Lsn {
+    const aligned = maxAlign(rawEnd);
+    if (rmgrId !== RmgrId.Xlog || (info & 0xf0) !== XLOG_SWITCH) return aligned;
+    const segmentOffset = aligned & this.segmentMask;
+    return segmentOffset === 0 ? aligned : aligned - segmentOffset + this.segmentSize;
   }
 
   /** Catches misframed WAL before waiting for a (possibly huge, bogus) length: the prev link. */
@@ -579,17 +591,13 @@ export class WalStreamDecoder {
     }
   }
 
-  private finishRecord(lsn: Lsn, rmgrInfo: number, rawEnd: Lsn): void {
+  /** Consumes the record's bytes; the next one starts at its EndRecPtr (padding is skipped). */
+  private finishRecord(lsn: Lsn, rawEnd: Lsn, endRecPtr: Lsn): void {
+    assert(endRecPtr >= rawEnd && (endRecPtr & ALIGN_MASK) === 0, 'EndRecPtr is the aligned end or past it');
     this.consume(rawEnd - this.readLsn);
     this.previousRecordLsn = lsn;
-    const isSwitch = rmgrInfo >>> 8 === RmgrId.Xlog && (rmgrInfo & 0xf0) === XLOG_SWITCH;
-    if (isSwitch) {
-      const segmentOffset = rawEnd & this.segmentMask;
-      this.skipUntilLsn = segmentOffset === 0 ? rawEnd : rawEnd - segmentOffset + this.segmentSize;
-    } else {
-      this.skipUntilLsn = maxAlign(rawEnd);
-    }
-    this.decodedUpTo = isSwitch ? this.skipUntilLsn : rawEnd;
+    this.skipUntilLsn = endRecPtr;
+    this.decodedUpTo = endRecPtr;
     assert(this.decodedUpTo > lsn, 'position must advance');
   }
 }

@@ -32,7 +32,7 @@ import type { DecodedBlock, DecodedRecord } from '../wal/types.js';
 import { findBlock } from './blocks.js';
 import {
   BTP_HALF_DEAD, BTP_HAS_GARBAGE, BTP_INCOMPLETE_SPLIT, BTP_LEAF, BTP_ROOT, P_HIKEY, P_NONE, btGetFlags, btInitMetaPage,
-  btInitPage, btPageSetDeleted, btSetCycleId, btSetFlags, btSetNext, btSetPrev, halfDeadHighKey, setTidBlock, swapPosting,
+  btInitPage, btPageSetDeleted, btSetFlags, btSetNext, btSetPrev, halfDeadHighKey, setTidBlock, swapPosting,
   tidBlock, tupleSize, updatePosting,
 } from './btree-tuple.js';
 import { addItem, btreeDedup, btreeRebuildLeftPage, itemAt } from './btree-rebuild.js';
@@ -192,8 +192,8 @@ function redoVacuumOrDelete(page: Uint8Array, record: DecodedRecord, blockId: nu
   const body = decodeBtreeRecord(record);
   if (body.type !== 'vacuum' && body.type !== 'delete') return fail(record, `decoded as ${body.type}`);
   applyDeletions(page, record, body.deletedCount, body.updatedCount);
-  // VACUUM clears the vacuum cycle id; DELETE keeps it. Both clear BTP_HAS_GARBAGE.
-  if (body.type === 'vacuum') btSetCycleId(page, 0);
+  // Both clear BTP_HAS_GARBAGE. The primary's VACUUM also resets the vacuum cycle id, but
+  // PostgreSQL's redo (btree_xlog_vacuum) leaves it as it is (btree_mask hides it): so does Strata.
   btSetFlags(page, btGetFlags(page) & ~BTP_HAS_GARBAGE);
   pageSetLsn(page, record.endLsn);
 }

@@ -10,13 +10,20 @@
  */
 import { isStrataError, StrataError } from '../errors.js';
 import { formatLsn } from '../lsn.js';
-import { RMGR_NAMES, type DecodedBlock, type DecodedRecord } from '../wal/types.js';
+import { XLOG_HEAP2_VISIBLE, XLOG_HEAP_OPMASK } from '../wal/records/heap.js';
+import { RMGR_NAMES, RmgrId, type DecodedBlock, type DecodedRecord } from '../wal/types.js';
 import { findBlock } from './blocks.js';
 import { decodeBlockImageAt } from '../wal/xlog-record.js';
-import { BLCKSZ, pageGetLsn, pageIsNew, pageSetLsn } from './page.js';
+import { stampRestoredImage } from '../page-lsn.js';
+import { BLCKSZ, pageGetLsn, pageIsNew } from './page.js';
 import { RMGR_REDO } from './rmgr-table.js';
 
 export { findBlock };
+
+/** Heap2 VISIBLE's block 0 (the VM page) is the only block redo reads with RBM_ZERO_ON_ERROR. */
+function readsZeroOnError(record: DecodedRecord, block: DecodedBlock): boolean {
+  return record.rmgrId === RmgrId.Heap2 && (record.info & XLOG_HEAP_OPMASK) === XLOG_HEAP2_VISIBLE && block.blockId === 0;
+}
 
 function describe(record: DecodedRecord, blockId: number): Record<string, unknown> {
   return { rmgr: RMGR_NAMES[record.rmgrId] ?? record.rmgrId, info: record.info, lsn: formatLsn(record.lsn), block_id: blockId };
@@ -43,18 +50,23 @@ export function redoBlockReference(page: Uint8Array, record: DecodedRecord, bloc
   try {
     if (block.hasImage && block.applyImage) {
       decodeBlockImageAt(block, page, 0);
-      if (!pageIsNew(page)) pageSetLsn(page, record.endLsn);
+      stampRestoredImage(page, 0, record.endLsn);
       RMGR_REDO[record.rmgrId]?.afterImageRestore?.(page, record, block.blockId);
       return true;
-    }
-    if (block.willInit) {
-      page.fill(0);
-    } else if (!pageIsNew(page) && pageGetLsn(page) >= record.endLsn) {
-      return false;
     }
     const rmgr = RMGR_REDO[record.rmgrId];
     if (rmgr === undefined) {
       throw new StrataError('PS_ERR_REDO_UNSUPPORTED', `no redo for resource manager ${RMGR_NAMES[record.rmgrId] ?? record.rmgrId}`, describe(record, block.blockId));
+    }
+    if (block.willInit) {
+      page.fill(0);
+    } else if (pageIsNew(page)) {
+      // XLogReadBufferExtended in RBM_NORMAL mode finds no valid page (BLK_NOTFOUND: PostgreSQL
+      // notes an invalid page and leaves it alone). Only the VM page of Heap2 VISIBLE is read
+      // with RBM_ZERO_ON_ERROR, and its routine initializes it.
+      if (!readsZeroOnError(record, block)) return false;
+    } else if (pageGetLsn(page) >= record.endLsn) {
+      return false;
     }
     rmgr.redo(page, record, block.blockId);
     return true;

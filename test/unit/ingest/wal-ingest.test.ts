@@ -14,6 +14,7 @@ import { XLOG_HEAP_INSERT, XLOG_HEAP_UPDATE, XLH_INSERT_ALL_VISIBLE_CLEARED, XLH
 import { XLOG_DBASE_CREATE_FILE_COPY, XLOG_DBASE_CREATE_WAL_LOG, XLOG_DBASE_DROP } from '../../../src/wal/records/dbase.js';
 import { XLOG_CHECKPOINT_ONLINE } from '../../../src/wal/records/xlog.js';
 import { XLOG_MULTIXACT_CREATE_ID } from '../../../src/wal/records/multixact.js';
+import { pageGetLsn } from '../../../src/walredo/page.js';
 import { MemoryStore } from '../../helpers/memory-store.js';
 import { StructWriter, makeBlock, makeRecord } from '../records/record-builder.js';
 
@@ -163,12 +164,15 @@ test('checkpoint records are stored under the checkpoint key', async () => {
 
 test('CREATE DATABASE file copy copies relations and pages; WAL_LOG creates the directory; DROP removes it', async () => {
   const { store, ingest, next } = await setup();
-  await ingest.ingest(makeRecord({ lsn: next(), rmgrId: RmgrId.Xlog, info: 0xb0, blocks: [makeBlock({ rel, blockNumber: 1, image: page(7) })] }));
+  const fpi = makeRecord({ lsn: next(), rmgrId: RmgrId.Xlog, info: 0xb0, blocks: [makeBlock({ rel, blockNumber: 1, image: page(7) })] });
+  await ingest.ingest(fpi);
   const copy = makeRecord({ lsn: next(), rmgrId: RmgrId.Database, info: XLOG_DBASE_CREATE_FILE_COPY, mainData: new StructWriter().u32(6).u32(1663).u32(5).u32(1663).bytes() });
   await ingest.ingest(copy);
   const copied = { spcNode: 1663, dbNode: 6, relNode: rel.relNode, forkNumber: 0 };
   assert.is(await getRelSize(store, copied, copy.endLsn), 2);
-  assert.is(store.getReconstructDataSync(relBlockKey(copied, 1), copy.endLsn)?.image?.bytes[0], 7);
+  const copiedPage = store.getReconstructDataSync(relBlockKey(copied, 1), copy.endLsn)?.image?.bytes;
+  assert.is(copiedPage?.[100], 7);
+  assert.is(pageGetLsn(copiedPage!), fpi.endLsn, 'the FPI was stored as redo restores it; the copy keeps its LSN');
   assert.is(store.getReconstructDataSync(relBlockKey(copied, 0), copy.endLsn)?.image?.bytes[0], 0);
   const walLog = makeRecord({ lsn: next(), rmgrId: RmgrId.Database, info: XLOG_DBASE_CREATE_WAL_LOG, mainData: new StructWriter().u32(7).u32(1663).bytes() });
   await ingest.ingest(walLog);

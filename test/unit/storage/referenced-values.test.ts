@@ -31,6 +31,13 @@ function walBuffer(length: number, seed: number): Uint8Array {
   return bytes;
 }
 
+/** `page` with pd_lsn set to `lsn` (below 2^32 here), as redo stamps a restored image. */
+function withPageLsn(page: Uint8Array, lsn: number): Uint8Array {
+  new DataView(page.buffer, page.byteOffset).setUint32(0, 0, true);
+  new DataView(page.buffer, page.byteOffset).setUint32(4, lsn, true);
+  return page;
+}
+
 function versionsOf(layer: InMemoryLayer, blockNumber: number, lsnMax = Number.MAX_SAFE_INTEGER): VersionRef[] {
   const refs: VersionRef[] = [];
   layer.collectVersions(blockKey(blockNumber), lsnMax, refs);
@@ -59,9 +66,25 @@ test('a referenced image reads back as the page with its hole of zeros put back'
   const expected = new Uint8Array(PAGE);
   expected.set(buffer.subarray(1024, 1024 + 300), 0);
   expected.set(buffer.subarray(1024 + 300, 1024 + PAGE - 2000), 2300);
+  withPageLsn(expected, 100);
   assert.equal(value, { kind: 'image', bytes: expected } satisfies Value);
   const [whole] = versionsOf(layer, 3);
-  assert.equal(layer.readValueNow(whole!), { kind: 'image', bytes: buffer.slice(30_000, 30_000 + PAGE) } satisfies Value);
+  assert.equal(layer.readValueNow(whole!), { kind: 'image', bytes: withPageLsn(buffer.slice(30_000, 30_000 + PAGE), 400) } satisfies Value);
+});
+
+test('a referenced image of a new page (pd_upper 0) keeps its LSN; others take the value\'s LSN', () => {
+  const buffer = walBuffer(2 * PAGE, 5);
+  buffer.fill(0, PAGE + 14, PAGE + 16); // pd_upper 0 on the second page: PageIsNew
+  buffer[PAGE + 3] = 0x77; // an LSN that must stay
+  const layer = new InMemoryLayer({ chunkBytes: 16 * 1024 });
+  layer.putReferenced(HIGH, 1, 0x1_2345_6788, SHAPE_IMAGE_VALUE, 0, buffer, 0, PAGE);
+  layer.putReferenced(HIGH, 2, 0x1_2345_6790, SHAPE_IMAGE_VALUE, 0, buffer, PAGE, PAGE);
+  const [stamped] = versionsOf(layer, 1);
+  const [fresh] = versionsOf(layer, 2);
+  const stampedPage = (layer.readValueNow(stamped!) as { bytes: Uint8Array }).bytes;
+  assert.equal([...stampedPage.subarray(0, 8)], [1, 0, 0, 0, 0x88, 0x67, 0x45, 0x23], 'xlogid then xrecoff, little-endian');
+  assert.equal(stampedPage.subarray(8), buffer.subarray(8, PAGE), 'only pd_lsn changed');
+  assert.equal((layer.readValueNow(fresh!) as { bytes: Uint8Array }).bytes, buffer.slice(PAGE, 2 * PAGE), 'a new page is left as it is');
 });
 
 test('a referenced record reads back with its block id and will-init flag', () => {

@@ -31,6 +31,13 @@ const missing = { ...rel, relNode: 99_999, forkNumber: 0 };
 const BASE = 0x200100;
 const XLOG_FPI = 0xb0;
 const page = (fill: number) => new Uint8Array(8192).fill(fill);
+/** page(fill) as redo restores it from an FPI record ending at `endLsn`: pd_lsn is that LSN. */
+function restored(fill: number, endLsn: Lsn): Uint8Array {
+  const bytes = page(fill);
+  new DataView(bytes.buffer).setUint32(0, Math.floor(endLsn / 2 ** 32), true);
+  new DataView(bytes.buffer).setUint32(4, endLsn % 2 ** 32, true);
+  return bytes;
+}
 
 /** An XLOG FPI record: stores `image` for the block and creates/extends the relation. */
 function fpi(lsn: Lsn, endLsn: Lsn, blockNumber: number, fill: number): DecodedRecord {
@@ -190,7 +197,7 @@ test('last_record_lsn skips the short page header when a record ends at a page b
   const { timeline, capture } = await harness({ waitLsnTimeoutMs: 20 });
   await timeline.ingestRecords([fpi(BASE, 0x203ffa, 0, 1)]);
   assert.is(formatLsn(timeline.lastRecordLsn), formatLsn(0x204018));
-  assert.equal(await timeline.getPage(main, 0, 0x204018), page(1));
+  assert.equal(await timeline.getPage(main, 0, 0x204018), restored(1, 0x203ffa));
   capture.assertClean();
 });
 
@@ -248,15 +255,15 @@ test('reads without an LSN use last_record_lsn; reads with one see that version'
   await timeline.ingestRecords([fpi(BASE + 0x40, BASE + 0x80, 0, 2), fpi(BASE + 0x80, BASE + 0xc0, 5, 3)]);
   assert.is(await timeline.relSize(main, undefined), 6);
   assert.is(await timeline.relSize(main, afterFirst), 1);
-  assert.equal(await timeline.getPage(main, 0, undefined), page(2));
-  assert.equal(await timeline.getPage(main, 0, afterFirst), page(1));
+  assert.equal(await timeline.getPage(main, 0, undefined), restored(2, BASE + 0x80));
+  assert.equal(await timeline.getPage(main, 0, afterFirst), restored(1, BASE + 0x40));
   capture.assertClean();
 });
 
 test('getPage returns the image when no records follow it', async () => {
   const { timeline, capture } = await harness();
   await timeline.ingestRecords([fpi(BASE, BASE + 0x40, 0, 7)]);
-  assert.equal(await timeline.getPage(main, 0, undefined), page(7));
+  assert.equal(await timeline.getPage(main, 0, undefined), restored(7, BASE + 0x40));
   capture.assertClean();
 });
 
@@ -284,7 +291,7 @@ test('getPage with records on top of the image and no redo is PS_ERR_REDO_UNSUPP
   assert.ok(isStrataError(error));
   assert.is(error.context.first_record_lsn, formatLsn(BASE + 0x84));
   // Below the record the image alone answers.
-  assert.equal(await timeline.getPage(main, 0, BASE + 0x40), page(7));
+  assert.equal(await timeline.getPage(main, 0, BASE + 0x40), restored(7, BASE + 0x40));
   capture.assertClean();
 });
 
@@ -299,7 +306,7 @@ test('getPage with records on top of the image calls the injected redo and retur
   assert.is(call.key, relBlockKey(main, 0));
   assert.is(call.lsn, BASE + 0x88);
   assert.is(call.data.image?.lsn, BASE + 0x40);
-  assert.is(call.data.image?.bytes[0], 7);
+  assert.equal(call.data.image?.bytes, restored(7, BASE + 0x40));
   assert.equal(call.data.records.map((record) => record.lsn), [BASE + 0x84]);
   capture.assertClean();
 });

@@ -98,6 +98,9 @@ export class WalBuilder {
   private position: Lsn;
   private lastRecordLsn: Lsn;
   readonly recordLsns: Lsn[] = [];
+  /** Where each record's last byte ends (page headers counted, before alignment). */
+  readonly rawEnds: Lsn[] = [];
+  /** Each record's EndRecPtr as PostgreSQL's xlogreader gives it (aligned; a switch: segment end). */
   readonly recordEnds: Lsn[] = [];
 
   constructor(startLsn: Lsn, options: { segmentSize?: number; prevLsn?: Lsn; systemIdentifier?: number } = {}) {
@@ -153,9 +156,10 @@ export class WalBuilder {
       this.position += piece;
     }
     this.recordLsns.push(lsn);
-    this.recordEnds.push(this.position);
+    this.rawEnds.push(this.position);
     this.lastRecordLsn = lsn;
     this.position = Math.ceil(this.position / 8) * 8;
+    this.recordEnds.push(this.position);
     return lsn;
   }
 
@@ -171,6 +175,7 @@ export class WalBuilder {
     const next = Math.ceil(this.position / this.segmentSize) * this.segmentSize;
     this.ensure(next);
     this.position = next;
+    this.recordEnds[this.recordEnds.length - 1] = next;
     return lsn;
   }
 

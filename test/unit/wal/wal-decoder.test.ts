@@ -127,6 +127,50 @@ test('a record spanning a segment boundary crosses a long page header', () => {
   assert.is(records[8]!.lsn, wal.recordLsns[8]);
 });
 
+test('EndRecPtr is the end rounded up to MAXALIGN: mid-page, exactly at a page end, on a continuation page', () => {
+  const wal = new WalBuilder(START);
+  wal.add({ rmgr: 10, info: 0, mainData: filler(101) }); // 24 + 2 + 101 = 127 bytes: ends unaligned
+  const pageEnd = START + PAGE;
+  const filling = pageEnd - wal.endLsn - 24 - 5; // header + XLR_BLOCK_ID_DATA_LONG + u32 length
+  const exact = wal.add({ rmgr: 10, info: 0, mainData: filler(filling, 2) });
+  const following = wal.add({ rmgr: 10, info: 0, mainData: filler(3000, 3) });
+  const continued = wal.add({ rmgr: 10, info: 0, mainData: filler(9000, 4) }); // continues onto the next page
+  wal.add({ rmgr: 1, info: 0, mainData: filler(5) });
+  assert.is(wal.rawEnds[1], pageEnd, 'the second record ends exactly at the page end');
+  assert.is(following, pageEnd + 24, 'the next record starts after the next page header');
+  const records = decodeAll(wal.bytes(), START);
+  assert.equal(records.map((record) => record.lsn), wal.recordLsns);
+  const first = records[0]!;
+  assert.is(wal.rawEnds[0]! % 8, 7, 'the first record ends one byte short of an 8-byte boundary');
+  assert.is(first.endLsn, wal.rawEnds[0]! + 1, 'mid-page: rounded up to MAXALIGN');
+  assert.is(records[1]!.lsn, exact);
+  assert.is(records[1]!.endLsn, pageEnd, 'at a page end: the page boundary, not past the next page header');
+  const spanning = records[3]!;
+  assert.is(spanning.lsn, continued);
+  assert.ok(Math.floor(wal.rawEnds[3]! / PAGE) > Math.floor(continued / PAGE), 'the fourth record continues on a later page');
+  assert.is(spanning.endLsn, Math.ceil(wal.rawEnds[3]! / 8) * 8, 'continued: counted from the last page header, rounded up');
+  assert.is(spanning.endLsn, records[4]!.lsn, 'the next record starts at EndRecPtr');
+  assert.equal(records.map((record) => record.endLsn), wal.recordEnds);
+});
+
+test('EndRecPtr of a record crossing into a new segment counts the long page header', () => {
+  const segmentSize = 64 * 1024;
+  const start = 5 * segmentSize;
+  const wal = new WalBuilder(start, { segmentSize });
+  for (let index = 0; index < 7; index++) wal.add({ rmgr: 10, info: 0, mainData: filler(8000, index) });
+  const crossing = wal.add({ rmgr: 10, info: 0, mainData: filler(12_001, 9) });
+  const after = wal.add({ rmgr: 1, info: 0, mainData: filler(10) });
+  const records = decodeAll(wal.bytes(), start, { segmentSize }, 999);
+  const record = records.find((candidate) => candidate.lsn === crossing)!;
+  const next = start + segmentSize;
+  assert.ok(record.lsn < next && wal.rawEnds[7]! > next + 40, 'the record crosses the segment start');
+  const remaining = wal.rawEnds[7]! - (Math.floor(wal.rawEnds[7]! / PAGE) * PAGE + (wal.rawEnds[7]! - next < PAGE ? 40 : 24));
+  assert.is(record.endLsn, Math.floor(wal.rawEnds[7]! / PAGE) * PAGE + (wal.rawEnds[7]! - next < PAGE ? 40 : 24) + Math.ceil(remaining / 8) * 8,
+    'last page start + its header + MAXALIGN(rem_len)');
+  assert.is(records[records.length - 1]!.lsn, after);
+  assert.is(record.endLsn, after, 'the next record starts at EndRecPtr');
+});
+
 test('after XLOG SWITCH the zero tail is skipped and decoding resumes at the next segment', () => {
   const segmentSize = 64 * 1024;
   const start = 2 * segmentSize;
@@ -142,7 +186,10 @@ test('after XLOG SWITCH the zero tail is skipped and decoding resumes at the nex
     decoder.feed(bytes.subarray(offset, offset + 4096));
     for (let record = nextOrEnd(decoder); record !== undefined; record = nextOrEnd(decoder)) {
       records.push(record);
-      if (record.lsn === switchLsn) assert.is(decoder.position, 3 * segmentSize, 'position after switch is the next segment');
+      if (record.lsn === switchLsn) {
+        assert.is(decoder.position, 3 * segmentSize, 'position after switch is the next segment');
+        assert.is(record.endLsn, 3 * segmentSize, 'the EndRecPtr of a switch is the end of its segment');
+      }
     }
   }
   assert.equal(records.map((record) => record.lsn), [start + 40, switchLsn, after]);
