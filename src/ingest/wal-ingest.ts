@@ -29,7 +29,8 @@
  */
 import type { Logger } from '../observability/log.js';
 import { assert } from '../assert.js';
-import { CHECKPOINT_KEY, SlruKind, relmapFileKey, twoPhaseFileKey, type Key } from '../keys.js';
+import { CHECKPOINT_KEY, CONTROL_FILE_KEY, SlruKind, relmapFileKey, twoPhaseFileKey, type Key } from '../keys.js';
+import { hintBitsLogged, withParameterChange } from './control-file.js';
 import type { Lsn } from '../lsn.js';
 import { stampRestoredImage } from '../page-lsn.js';
 import type { TimelineStore } from '../storage/types.js';
@@ -50,7 +51,7 @@ import { decodeDbaseRecord } from '../wal/records/dbase.js';
 import {
   XLH_DELETE_ALL_VISIBLE_CLEARED, XLH_INSERT_ALL_VISIBLE_CLEARED, XLH_LOCK_ALL_FROZEN_CLEARED, XLH_UPDATE_NEW_ALL_VISIBLE_CLEARED,
   XLH_UPDATE_OLD_ALL_VISIBLE_CLEARED, XLOG_HEAP2_LOCK_UPDATED, XLOG_HEAP2_MULTI_INSERT, XLOG_HEAP_DELETE, XLOG_HEAP_HOT_UPDATE,
-  XLOG_HEAP_INSERT, XLOG_HEAP_LOCK, XLOG_HEAP_OPMASK, XLOG_HEAP_UPDATE, VISIBILITYMAP_ALL_FROZEN, VISIBILITYMAP_VALID_BITS,
+  XLOG_HEAP_INSERT, XLOG_HEAP_LOCK, XLOG_HEAP_OPMASK, XLOG_HEAP_UPDATE, XLOG_HEAP2_VISIBLE, VISIBILITYMAP_ALL_FROZEN, VISIBILITYMAP_VALID_BITS,
 } from '../wal/records/heap.js';
 import { decodeMultiXactRecord } from '../wal/records/multixact.js';
 import { decodeRelMapRecord } from '../wal/records/relmap.js';
@@ -59,8 +60,8 @@ import {
   XACT_XINFO_HAS_RELFILENODES, XACT_XINFO_HAS_SUBXACTS, XACT_XINFO_HAS_TWOPHASE, XLOG_XACT_ABORT, XLOG_XACT_COMMIT, XLOG_XACT_HAS_INFO,
   XLOG_XACT_OPMASK, decodeXactRecord, type ParsedXactFinish, type XactRecord,
 } from '../wal/records/xact.js';
-import { XLOG_CHECKPOINT_ONLINE, XLOG_CHECKPOINT_SHUTDOWN } from '../wal/records/xlog.js';
-import { ABSENT, MetadataCache } from './metadata-cache.js';
+import { decodeXlogRecord, XLOG_CHECKPOINT_ONLINE, XLOG_CHECKPOINT_SHUTDOWN, XLOG_PARAMETER_CHANGE } from '../wal/records/xlog.js';
+import { ABSENT, MetadataCache, readImage } from './metadata-cache.js';
 import {
   HEAPBLOCKS_PER_VM_PAGE, copyDatabase, createFork, dropDatabase, dropRelation, forkTag, truncateRelation, type PageMaterializer,
 } from './relation-ops.js';
@@ -153,6 +154,12 @@ function restoredImage(block: DecodedBlock, endRecPtr: Lsn): Uint8Array {
   return page;
 }
 
+const HEAP_SET_ALL_VISIBLE: Value = { kind: 'strataRecord', willInit: false, record: { kind: 'HeapSetAllVisible' } };
+
+function isHeap2Visible(record: DecodedRecord): boolean {
+  return (record.info & XLOG_HEAP_OPMASK) === XLOG_HEAP2_VISIBLE;
+}
+
 export class WalIngest {
   private readonly store: TimelineStore;
   private readonly logger: Logger;
@@ -172,6 +179,13 @@ export class WalIngest {
   private readonly putEncoded: TimelineStore['putEncoded'];
   private readonly putReferenced: TimelineStore['putReferenced'];
   private readonly packedView = new PackedRecordView();
+  /**
+   * The primary's pg_control as of the last record (import, then PARAMETER_CHANGE records), and
+   * its XLogHintBitIsNeeded(). Without a control file (stores built by tests) hints count as
+   * logged: VISIBLE then stamps the heap page, as on a cluster with checksums.
+   */
+  private controlFile: Uint8Array | undefined;
+  private hintBitsLogged = true;
 
   private constructor(store: TimelineStore, options: WalIngestOptions) {
     this.store = store;
@@ -186,6 +200,8 @@ export class WalIngest {
   static async create(store: TimelineStore, options: WalIngestOptions): Promise<WalIngest> {
     assert(options.consistentLsn === undefined || options.consistentLsn >= 0, 'consistent LSN must be non-negative');
     const ingest = new WalIngest(store, options);
+    ingest.controlFile = await readImage(store, CONTROL_FILE_KEY, ingest.lastLsn);
+    if (ingest.controlFile !== undefined) ingest.hintBitsLogged = hintBitsLogged(ingest.controlFile);
     // Warm the directories most records need.
     await ingest.cache.databases();
     return ingest;
@@ -336,7 +352,10 @@ export class WalIngest {
       const keys = this.keysOfRel(block.rel);
       const prefix = keys.prefixes[block.forkNumber]!;
       const image = block.hasImage && block.applyImage;
-      if (this.putReferenced !== undefined && (!image || block.imageCompression === 'none')) {
+      if (!image && !this.hintBitsLogged && record.rmgrId === RmgrId.Heap2 && block.blockId === 1 && isHeap2Visible(record)) {
+        // heap_xlog_visible sets PD_ALL_VISIBLE but stamps no LSN here (control-file.ts).
+        this.putValue(prefix, block.blockNumber, lsn, HEAP_SET_ALL_VISIBLE);
+      } else if (this.putReferenced !== undefined && (!image || block.imageCompression === 'none')) {
         // By reference: the decoder never writes these bytes again (wal-decoder.ts).
         if (image) {
           const source = blockImageSource(block);
@@ -378,7 +397,23 @@ export class WalIngest {
     const type = record.info & 0xf0;
     if (type === XLOG_CHECKPOINT_SHUTDOWN || type === XLOG_CHECKPOINT_ONLINE) {
       this.store.put(CHECKPOINT_KEY, record.endLsn, { kind: 'image', bytes: record.mainData });
+    } else if (type === XLOG_PARAMETER_CHANGE) {
+      const change = decodeXlogRecord(record);
+      assert(change.type === 'parameterChange', 'a PARAMETER_CHANGE record decodes as one');
+      if (this.controlFile !== undefined) {
+        this.controlFile = withParameterChange(this.controlFile, change);
+        this.store.put(CONTROL_FILE_KEY, record.endLsn, { kind: 'image', bytes: this.controlFile });
+        this.hintBitsLogged = hintBitsLogged(this.controlFile);
+      } else {
+        this.hintBitsLogged = change.walLogHints || this.hintBitsLogged;
+      }
     }
+  }
+
+  /** Puts `value` for a block through the store's fastest way in. */
+  private putValue(prefix: string, blockNumber: number, lsn: Lsn, value: Value): void {
+    if (this.putEncoded !== undefined) this.putEncoded(prefix, blockNumber, lsn, this.objectWriter.reset(value));
+    else this.store.put(prefix + hex8(blockNumber), lsn, value);
   }
 
   private clearVisibilityForHeap(record: DecodedRecord): void {

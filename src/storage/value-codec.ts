@@ -21,6 +21,7 @@
  *   5 MultixactMembersCreate   offset u32 | count u32 | (xid u32, status u8) × count
  *   6 MultixactOffsetsSet      count u32 | (multiXactId u32, offset u32) × count
  *   7 TruncateVisibilityMap    heapBlocks u32
+ *   8 HeapSetAllVisible        (no payload)
  *
  * The timestamp is a float64 so any JS number (TimestampTz microseconds fit in 2^53) round-trips.
  *
@@ -48,6 +49,7 @@ const enum StrataKind {
   MultixactMembersCreate = 5,
   MultixactOffsetsSet = 6,
   TruncateVisibilityMap = 7,
+  HeapSetAllVisible = 8,
 }
 
 const FLAG_WILL_INIT = 0x01;
@@ -63,6 +65,7 @@ function strataPayloadLength(record: StrataRecord): number {
     case 'MultixactMembersCreate': return 8 + 5 * record.members.length;
     case 'MultixactOffsetsSet': return 4 + 8 * record.entries.length;
     case 'TruncateVisibilityMap': return 4;
+    case 'HeapSetAllVisible': return 0;
     default: return assertNever(record);
   }
 }
@@ -116,6 +119,8 @@ function encodeStrataPayload(record: StrataRecord, target: Uint8Array, offset: n
       return writeU32(target, writeU32(target, offset, record.multiXactId), record.offset);
     case 'TruncateVisibilityMap':
       return writeU32(target, offset, record.heapBlocks);
+    case 'HeapSetAllVisible':
+      return offset;
     case 'MultixactOffsetsSet': {
       let position = writeU32(target, offset, record.entries.length);
       for (const entry of record.entries) position = writeU32(target, writeU32(target, position, entry.multiXactId), entry.offset);
@@ -143,6 +148,7 @@ function strataKindCode(record: StrataRecord): StrataKind {
     case 'MultixactMembersCreate': return StrataKind.MultixactMembersCreate;
     case 'MultixactOffsetsSet': return StrataKind.MultixactOffsetsSet;
     case 'TruncateVisibilityMap': return StrataKind.TruncateVisibilityMap;
+    case 'HeapSetAllVisible': return StrataKind.HeapSetAllVisible;
     default: return assertNever(record);
   }
 }
@@ -380,6 +386,8 @@ function decodeStrataPayload(kind: number, bytes: Uint8Array, offset: number): {
     case StrataKind.TruncateVisibilityMap:
       need(4);
       return { record: { kind: 'TruncateVisibilityMap', heapBlocks: readU32(bytes, offset) }, end: offset + 4 };
+    case StrataKind.HeapSetAllVisible:
+      return { record: { kind: 'HeapSetAllVisible' }, end: offset };
     case StrataKind.MultixactOffsetsSet: {
       need(4);
       const count = readU32(bytes, offset);

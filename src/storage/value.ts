@@ -31,7 +31,13 @@ export type StrataRecord =
    * from there on are cleared on the visibility-map page that keeps some of them
    * (visibilitymap_prepare_truncate; the VM page LSN is not set).
    */
-  | { kind: 'TruncateVisibilityMap'; heapBlocks: number };
+  | { kind: 'TruncateVisibilityMap'; heapBlocks: number }
+  /**
+   * The heap page of a Heap2 VISIBLE record on a cluster where XLogHintBitIsNeeded() is false
+   * (no data checksums, wal_log_hints off): PD_ALL_VISIBLE is set and pd_lsn left alone, as
+   * heap_xlog_visible does there (the WAL record itself cannot say which cluster it came from).
+   */
+  | { kind: 'HeapSetAllVisible' };
 
 export type Value =
   /** A full page, or a metadata blob (relation size, directory, control file…). */

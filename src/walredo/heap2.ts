@@ -9,10 +9,12 @@
  *
  * VISIBLE on the heap page sets PD_ALL_VISIBLE, and PostgreSQL bumps the page LSN only when
  * XLogHintBitIsNeeded() (data checksums or wal_log_hints) — a cluster setting the record does not
- * carry. `createHeap2Redo({ hintBitsLogged })` chooses; the default export assumes true, which is
- * harmless otherwise (a later record always has a larger LSN, and page LSNs are masked by the
- * consistency check) and required with checksums. On the VM page the bits are ORed in and the
- * LSN set only when the heap block's two bits differ from the record's flags (visibilitymap_set).
+ * carry. `createHeap2Redo({ hintBitsLogged })` chooses; the default export (the dispatcher's)
+ * stamps the page. WAL ingest knows the setting from the primary's pg_control and its
+ * PARAMETER_CHANGE records (ingest/control-file.ts) and, where hints are not logged, stores a
+ * HeapSetAllVisible Strata record for the heap page instead of this record, so GetPage pages carry
+ * exactly PostgreSQL's LSN. On the VM page the bits are ORed in and the LSN set only when the
+ * heap block's two bits differ from the record's flags (visibilitymap_set).
  *
  * PRUNE, VACUUM, FREEZE_PAGE and VISIBLE (most Heap2 records) are read straight from the record's
  * bytes (heapam_xlog.h layouts) without decodeHeap2Record's objects and arrays; the rarer types

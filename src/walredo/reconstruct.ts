@@ -29,7 +29,7 @@ export function reconstructPage(key: string, data: ReconstructData, target?: Uin
         const record = decodeXLogRecord(value.record, lsn, lsn);
         redoBlock(page, record, value.blockId);
       } else {
-        applyStrataRecord(page, value.record);
+        applyStrataRecord(page, value.record, lsn);
       }
     } catch (error) {
       throw namedFailure(key, lsn, error);
@@ -131,7 +131,7 @@ export class IndexedBatchRedo {
         if (batch.recordField(record, BatchRecordField.Kind) === REDO_RECORD_WAL) {
           redoBlock(target, view.moveTo(decodedIndex[record]!), batch.recordField(record, BatchRecordField.BlockId));
         } else {
-          applyStrataRecord(target, strataRecords[batch.recordField(record, BatchRecordField.At)]!);
+          applyStrataRecord(target, strataRecords[batch.recordField(record, BatchRecordField.At)]!, batch.recordLsn[record]!);
         }
       } catch (error) {
         throw namedFailure(batch.key(source, job), batch.recordLsn[record]!, error);

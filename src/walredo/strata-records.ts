@@ -12,6 +12,10 @@
  *                             from the new end on cleared (visibilitymap_prepare_truncate)
  *   MultixactMembersCreate    pg_multixact/members page: member xids and their status flag bytes,
  *                             in groups of 4 members (multixact.c RecordNewMultiXact)
+ *   HeapSetAllVisible         heap page of a Heap2 VISIBLE record where XLogHintBitIsNeeded() is
+ *                             false: PD_ALL_VISIBLE set, pd_lsn NOT set (heap_xlog_visible); read
+ *                             as XLogReadBufferForRedo does, so a page already at or past the
+ *                             value's LSN, or a new page, is left alone
  *
  * SLRU pages (CLOG, multixact) have no page header: their bytes are all entries.
  */
@@ -21,7 +25,8 @@ import { CLOG_XACTS_PER_PAGE } from '../wal/records/clog.js';
 import {
   MULTIXACT_MEMBERGROUP_BYTES, MULTIXACT_MEMBERGROUPS_PER_PAGE, MULTIXACT_MEMBERS_PER_MEMBERGROUP, MULTIXACT_OFFSETS_PER_PAGE,
 } from '../wal/records/multixact.js';
-import { BLCKSZ, maxAlign, readU32, SIZE_OF_PAGE_HEADER, writeU32 } from './page.js';
+import type { Lsn } from '../lsn.js';
+import { BLCKSZ, maxAlign, pageGetLsn, pageIsNew, pageSetAllVisible, readU32, SIZE_OF_PAGE_HEADER, writeU32 } from './page.js';
 
 /** Visibility map: 2 bits per heap block after the (MAXALIGNed) page header. */
 const VM_MAP_OFFSET = maxAlign(SIZE_OF_PAGE_HEADER);
@@ -34,9 +39,14 @@ const TRANSACTION_STATUS_ABORTED = 0x02;
 const CLOG_XACTS_PER_BYTE = 4;
 const MXACT_MEMBER_BITS_PER_XACT = 8;
 
-export function applyStrataRecord(page: Uint8Array, record: StrataRecord): void {
+/** Applies `record`, stored at `lsn` (the EndRecPtr of the WAL record it stands for), to `page`. */
+export function applyStrataRecord(page: Uint8Array, record: StrataRecord, lsn: Lsn): void {
   if (page.length !== BLCKSZ) throw new StrataError('PS_ERR_REDO_FAILED', `a page is ${BLCKSZ} bytes, got ${page.length}`);
   switch (record.kind) {
+    case 'HeapSetAllVisible':
+      if (pageIsNew(page) || pageGetLsn(page) >= lsn) return;
+      pageSetAllVisible(page);
+      return;
     case 'ClearVisibilityMapFlags':
       for (const heapBlock of record.heapBlocks) clearVisibilityFlags(page, heapBlock, record.flags);
       return;

@@ -32,7 +32,11 @@ import { eventually, startTestServer, type TestServer } from '../helpers/strata-
 
 const BLCKSZ = 8192;
 
-interface RelationFile { database: string; spcNode: number; dbNode: number; relNode: number; path: string; rmgr: number; name: string }
+interface RelationFile {
+  database: string; spcNode: number; dbNode: number; relNode: number; path: string; rmgr: number; name: string;
+  /** Forks WAL describes: main and vm of permanent relations, the init fork of unlogged ones. */
+  forks: readonly ('main' | 'vm' | 'init')[];
+}
 
 /** The rmgr whose mask applies to a relation's main-fork pages, by access method / relkind. */
 function rmgrOfRelation(am: string, relkind: string): number {
@@ -57,15 +61,17 @@ async function relationFiles(cluster: PostgresCluster): Promise<RelationFile[]> 
     const query = `
       SELECT CASE WHEN c.relisshared THEN 1664 WHEN c.reltablespace = 0 THEN (SELECT dattablespace FROM pg_database WHERE datname = current_database()) ELSE c.reltablespace END,
              CASE WHEN c.relisshared THEN 0 ELSE (SELECT oid FROM pg_database WHERE datname = current_database()) END,
-             pg_relation_filenode(c.oid), pg_relation_filepath(c.oid), coalesce(a.amname, ''), c.relkind, c.relname
+             pg_relation_filenode(c.oid), pg_relation_filepath(c.oid), coalesce(a.amname, ''), c.relkind, c.relname, c.relpersistence
       FROM pg_class c LEFT JOIN pg_am a ON a.oid = c.relam
-      WHERE pg_relation_filenode(c.oid) IS NOT NULL AND c.relpersistence = 'p'`;
+      WHERE pg_relation_filenode(c.oid) IS NOT NULL AND c.relpersistence IN ('p', 'u')`;
     for (const line of (await cluster.sql(query, database)).split('\n')) {
-      const [spc, db, rel, path, am, relkind, name] = line.split('|');
+      const [spc, db, rel, path, am, relkind, name, persistence] = line.split('|');
       const key = `${spc}/${db}/${rel}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      files.push({ database, spcNode: Number(spc), dbNode: Number(db), relNode: Number(rel), path: path!, rmgr: rmgrOfRelation(am!, relkind!), name: name! });
+      // An unlogged relation's main fork is not WAL-logged (reset from its init fork after a crash).
+      const forks = persistence === 'u' ? ['init'] as const : ['main', 'vm'] as const;
+      files.push({ database, spcNode: Number(spc), dbNode: Number(db), relNode: Number(rel), path: path!, rmgr: rmgrOfRelation(am!, relkind!), name: name!, forks });
     }
   }
   return files;
@@ -92,7 +98,26 @@ function firstDifference(left: Uint8Array, right: Uint8Array): number {
   return -1;
 }
 
-interface Comparison { compared: number; mismatches: string[]; unsupported: Map<string, number>; failures: string[]; unloggedVmPages: number }
+interface Comparison {
+  compared: number;
+  /** Pages whose bytes differ after both are masked as wal_consistency_checking masks them. */
+  mismatches: string[];
+  /** Pages whose pd_lsn (never masked here) differs. */
+  lsnMismatches: string[];
+  byFork: Map<string, number>;
+  unsupported: Map<string, number>;
+  failures: string[];
+  unloggedVmPages: number;
+}
+
+function newComparison(): Comparison {
+  return { compared: 0, mismatches: [], lsnMismatches: [], byFork: new Map(), unsupported: new Map(), failures: [], unloggedVmPages: 0 };
+}
+
+function pageLsnOf(page: Uint8Array): string {
+  const view = new DataView(page.buffer, page.byteOffset, 8);
+  return `${view.getUint32(0, true).toString(16).toUpperCase()}/${view.getUint32(4, true).toString(16).toUpperCase()}`;
+}
 
 async function comparePage(server: TestServer, base: string, spec: { rel: string; fork: string; block: number; lsn: string; rmgr: number; expected: Uint8Array; label: string }, into: Comparison): Promise<void> {
   const response = await server.request('GET', `${base}/getpage?rel=${spec.rel}&fork=${spec.fork}&blk=${spec.block}&lsn=${spec.lsn}`);
@@ -116,10 +141,13 @@ async function comparePage(server: TestServer, base: string, spec: { rel: string
   }
   const ours = new Uint8Array(response.body as Uint8Array);
   const theirs = spec.expected.slice();
+  into.compared += 1;
+  into.byFork.set(spec.fork, (into.byFork.get(spec.fork) ?? 0) + 1);
+  // pd_lsn is part of the page: compared as it is, never masked.
+  if (pageLsnOf(ours) !== pageLsnOf(theirs)) into.lsnMismatches.push(`${spec.label}: pd_lsn strata ${pageLsnOf(ours)} primary ${pageLsnOf(theirs)}`);
   const maskRmgr = spec.fork === 'main' || spec.fork === 'init' ? spec.rmgr : RmgrId.Xlog;
   maskPage(maskRmgr, ours, spec.block);
   maskPage(maskRmgr, theirs, spec.block);
-  into.compared += 1;
   const at = firstDifference(ours, theirs);
   if (at >= 0) into.mismatches.push(`${spec.label}: first difference at byte ${at}: strata ${ours[at]} primary ${theirs[at]}`);
 }
@@ -168,9 +196,9 @@ test('every page equals the primary after a clean shutdown, and historic pages e
     }, 60_000, `Strata to ingest the shutdown checkpoint at ${checkpoint}`);
     const at = info.last_record_lsn;
 
-    const result: Comparison = { compared: 0, mismatches: [], unsupported: new Map(), failures: [], unloggedVmPages: 0 };
+    const result = newComparison();
     for (const file of files) {
-      for (const fork of ['main', 'vm', 'init'] as const) {
+      for (const fork of file.forks) {
         const pages = await readForkPages(cluster.dataDirectory, fork === 'main' ? file.path : `${file.path}_${fork}`);
         for (let block = 0; block < pages.length; block++) {
           await comparePage(server, base, {
@@ -180,7 +208,7 @@ test('every page equals the primary after a clean shutdown, and historic pages e
         }
       }
     }
-    const historic: Comparison = { compared: 0, mismatches: [], unsupported: new Map(), failures: [], unloggedVmPages: 0 };
+    const historic = newComparison();
     for (const captured of captures) {
       await comparePage(server, base, { rel: captured.rel, fork: 'main', block: captured.block, lsn: captured.lsn, rmgr: captured.rmgr, expected: captured.page, label: captured.label }, historic);
     }
@@ -207,13 +235,19 @@ test('every page equals the primary after a clean shutdown, and historic pages e
     assert.equal(slruMismatches, [], 'CLOG and multixact segments equal the primary\'s files');
     assert.ok(slruSegments >= 1, 'at least pg_xact/0000 was compared');
     const unsupported = [...result.unsupported].map(([rmgr, count]) => `${rmgr}=${count}`).join(' ') || 'none';
-    console.log(`pages at ${at}: compared ${result.compared} of ${files.length} relations; mismatches ${result.mismatches.length}; 501 by rmgr: ${unsupported}; VM pages extended without WAL (no bits set): ${result.unloggedVmPages}`);
+    const forks = [...result.byFork].map(([fork, count]) => `${fork} ${count}`).join(', ');
+    console.log(`pages at ${at}: compared ${result.compared} (${forks}) of ${files.length} relations; masked mismatches ${result.mismatches.length}; pd_lsn mismatches ${result.lsnMismatches.length}; 501 by rmgr: ${unsupported}; VM pages extended without WAL (no bits set): ${result.unloggedVmPages}`);
     for (const line of result.mismatches.slice(0, 10)) console.log(`  mismatch: ${line}`);
-    console.log(`historic pages: compared ${historic.compared} of ${captures.length}; mismatches ${historic.mismatches.length}`);
+    for (const line of result.lsnMismatches.slice(0, 10)) console.log(`  pd_lsn mismatch: ${line}`);
+    console.log(`historic pages: compared ${historic.compared} of ${captures.length}; masked mismatches ${historic.mismatches.length}; pd_lsn mismatches ${historic.lsnMismatches.length}`);
+    for (const line of [...historic.mismatches, ...historic.lsnMismatches]) console.log(`  historic: ${line}`);
     assert.equal(result.failures.slice(0, 20), [], 'no page failed for an implemented rmgr');
     assert.equal(result.mismatches.slice(0, 20), [], 'every page equals the primary, masked');
+    assert.equal(result.lsnMismatches.slice(0, 20), [], 'every page carries the primary\'s pd_lsn');
+    assert.ok((result.byFork.get('init') ?? 0) >= 1 && (result.byFork.get('vm') ?? 0) >= 1, 'init and vm forks were compared too');
     assert.equal(historic.failures, [], 'no historic read failed for an implemented rmgr');
     assert.equal(historic.mismatches, [], 'historic pages equal their captures, masked');
+    assert.equal(historic.lsnMismatches, [], 'historic pages carry their captures\' pd_lsn');
     assert.ok(result.compared + [...result.unsupported.values()].reduce((sum, count) => sum + count, 0) > 1000, 'thousands of pages were read');
     server.logs.assertClean();
   } finally {

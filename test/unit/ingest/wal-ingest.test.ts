@@ -3,16 +3,18 @@
 // records, CLOG and VM Strata records, two-phase files, checkpoints and database create/drop.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CHECKPOINT_KEY, SlruKind, relBlockKey, slruBlockKey, twoPhaseFileKey } from '../../../src/keys.js';
+import { controlFileCrcValid, hintBitsLogged } from '../../../src/ingest/control-file.js';
+import { crc32c } from '../../../src/wal/crc32c.js';
+import { CHECKPOINT_KEY, CONTROL_FILE_KEY, SlruKind, relBlockKey, slruBlockKey, twoPhaseFileKey } from '../../../src/keys.js';
 import { silentLogger } from '../../../src/observability/log.js';
 import { WalIngest } from '../../../src/ingest/wal-ingest.js';
 import { getRelSize, listDatabases, listRelations, listTwoPhaseXids, relationExists } from '../../../src/ingest/metadata-readers.js';
 import { RmgrId } from '../../../src/wal/types.js';
 import { XLOG_SMGR_CREATE, XLOG_SMGR_TRUNCATE, SMGR_TRUNCATE_ALL } from '../../../src/wal/records/smgr.js';
 import { XACT_XINFO_HAS_RELFILENODES, XACT_XINFO_HAS_SUBXACTS, XACT_XINFO_HAS_TWOPHASE, XLOG_XACT_COMMIT, XLOG_XACT_COMMIT_PREPARED, XLOG_XACT_HAS_INFO, XLOG_XACT_PREPARE } from '../../../src/wal/records/xact.js';
-import { XLOG_HEAP_INSERT, XLOG_HEAP_UPDATE, XLH_INSERT_ALL_VISIBLE_CLEARED, XLH_UPDATE_NEW_ALL_VISIBLE_CLEARED, XLH_UPDATE_OLD_ALL_VISIBLE_CLEARED } from '../../../src/wal/records/heap.js';
+import { XLOG_HEAP2_VISIBLE, XLOG_HEAP_INSERT, XLOG_HEAP_UPDATE, XLH_INSERT_ALL_VISIBLE_CLEARED, XLH_UPDATE_NEW_ALL_VISIBLE_CLEARED, XLH_UPDATE_OLD_ALL_VISIBLE_CLEARED } from '../../../src/wal/records/heap.js';
 import { XLOG_DBASE_CREATE_FILE_COPY, XLOG_DBASE_CREATE_WAL_LOG, XLOG_DBASE_DROP } from '../../../src/wal/records/dbase.js';
-import { XLOG_CHECKPOINT_ONLINE } from '../../../src/wal/records/xlog.js';
+import { XLOG_CHECKPOINT_ONLINE, XLOG_PARAMETER_CHANGE } from '../../../src/wal/records/xlog.js';
 import { XLOG_MULTIXACT_CREATE_ID } from '../../../src/wal/records/multixact.js';
 import { pageGetLsn } from '../../../src/walredo/page.js';
 import { MemoryStore } from '../../helpers/memory-store.js';
@@ -59,6 +61,37 @@ test('an applied image is stored as an image; a verification-only image stores t
   assert.is(second?.image, undefined);
   assert.is(second?.records[0]?.value.kind, 'walRecord');
   assert.is(await getRelSize(store, main, checkOnly.endLsn), 2);
+});
+
+test('Heap2 VISIBLE: without logged hint bits the heap page gets HeapSetAllVisible; PARAMETER_CHANGE turning wal_log_hints on brings the record back', async () => {
+  const store = new MemoryStore();
+  const control = new Uint8Array(8192); // pg_control as the base backup brought it: no checksums, wal_log_hints off
+  new DataView(control.buffer).setUint32(288, crc32c(control, 0, 288), true);
+  store.put(CONTROL_FILE_KEY, 0x1000, { kind: 'image', bytes: control });
+  const ingest = await WalIngest.create(store, { logger: silentLogger(), consistentLsn: 0x1000 });
+  const visible = (lsn: number) => makeRecord({
+    lsn, rmgrId: RmgrId.Heap2, info: XLOG_HEAP2_VISIBLE, mainData: new StructWriter().u32(700).u8(3).bytes(),
+    blocks: [makeBlock({ rel, forkNumber: 2, blockNumber: 0 }), makeBlock({ blockId: 1, rel, blockNumber: 6 })],
+  });
+  const first = visible(0x1100);
+  await ingest.ingest(first);
+  assert.equal(store.getReconstructDataSync(relBlockKey(main, 6), first.endLsn)?.records.map((entry) => entry.value),
+    [{ kind: 'strataRecord', willInit: false, record: { kind: 'HeapSetAllVisible' } }]);
+  assert.is(store.getReconstructDataSync(relBlockKey(vm, 0), first.endLsn)?.records[0]?.value.kind, 'walRecord', 'the VM page keeps the record');
+  const change = makeRecord({
+    lsn: 0x1200, rmgrId: RmgrId.Xlog, info: XLOG_PARAMETER_CHANGE,
+    mainData: new StructWriter().u32(100).u32(8).u32(10).u32(0).u32(64).u32(1).u8(1).u8(0).bytes(),
+  });
+  await ingest.ingest(change);
+  const updated = store.getReconstructDataSync(CONTROL_FILE_KEY, change.endLsn)?.image?.bytes;
+  assert.ok(updated !== undefined && hintBitsLogged(updated) && controlFileCrcValid(updated), 'pg_control took the new wal_log_hints, with its CRC');
+  const second = visible(0x1300);
+  await ingest.ingest(second);
+  assert.is(store.getReconstructDataSync(relBlockKey(main, 6), second.endLsn)?.records.at(-1)?.value.kind, 'walRecord');
+  const restarted = await WalIngest.create(store, { logger: silentLogger(), consistentLsn: second.endLsn });
+  const third = visible(0x1400);
+  await restarted.ingest(third);
+  assert.is(store.getReconstructDataSync(relBlockKey(main, 6), third.endLsn)?.records.at(-1)?.value.kind, 'walRecord', 'a restart reads the setting back');
 });
 
 test('smgr truncate shrinks main, FSM and VM the way smgr_redo does', async () => {

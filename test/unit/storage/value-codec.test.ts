@@ -41,6 +41,7 @@ test('every strata record kind round-trips byte-exactly', () => {
     { kind: 'strataRecord', willInit: false, record: { kind: 'MultixactMembersCreate', offset: 5, members: [{ xid: 9, status: 1 }, { xid: 10, status: 5 }] } },
     { kind: 'strataRecord', willInit: false, record: { kind: 'MultixactOffsetsSet', entries: [{ multiXactId: 3, offset: 2 }, { multiXactId: 4, offset: 0xfffffffe }] } },
     { kind: 'strataRecord', willInit: false, record: { kind: 'TruncateVisibilityMap', heapBlocks: 32679 } },
+    { kind: 'strataRecord', willInit: false, record: { kind: 'HeapSetAllVisible' } },
   ];
   for (const value of values) {
     const bytes = encodeValue(value);
