@@ -161,7 +161,7 @@ export async function copyDatabase(options: CopyDatabaseOptions, source: { spcNo
       const size = await cache.size(from);
       if (size === ABSENT) continue;
       for (let block = 0; block < size; block++) {
-        const bytes = await materialize(options, relBlockKey(from, block));
+        const bytes = await materializeAt(store, relBlockKey(from, block), options.readLsn, options.materializePage);
         store.put(relBlockKey(to, block), options.writeLsn, { kind: 'image', bytes });
         pages += 1;
       }
@@ -173,10 +173,11 @@ export async function copyDatabase(options: CopyDatabaseOptions, source: { spcNo
   return pages;
 }
 
-async function materialize(options: CopyDatabaseOptions, key: Key): Promise<Uint8Array> {
-  const data = await options.store.getReconstructData(key, options.readLsn);
+/** The page of `key` at `lsn`: its image, or redo through `materializePage` when records follow it. */
+export async function materializeAt(store: TimelineStore, key: Key, lsn: Lsn, materializePage: PageMaterializer | undefined): Promise<Uint8Array> {
+  const data = await store.getReconstructData(key, lsn);
   if (data === undefined) return ZERO_PAGE;
   if (data.records.length === 0 && data.image !== undefined) return data.image.bytes;
-  if (options.materializePage !== undefined) return options.materializePage(key, options.readLsn);
+  if (materializePage !== undefined) return materializePage(key, lsn);
   throw new StrataError('PS_ERR_REDO_UNSUPPORTED', `CREATE DATABASE copy needs redo of ${key}, and no page materializer was given`, { key });
 }

@@ -31,6 +31,7 @@ import type { Logger } from '../observability/log.js';
 import { assert } from '../assert.js';
 import { CHECKPOINT_KEY, CONTROL_FILE_KEY, SlruKind, relmapFileKey, twoPhaseFileKey, type Key } from '../keys.js';
 import { hintBitsLogged, withParameterChange } from './control-file.js';
+import { isBitlessVmCopy, recoverVmCopy } from './vm-copy.js';
 import type { Lsn } from '../lsn.js';
 import { stampRestoredImage } from '../page-lsn.js';
 import type { TimelineStore } from '../storage/types.js';
@@ -154,6 +155,12 @@ function restoredImage(block: DecodedBlock, endRecPtr: Lsn): Uint8Array {
   return page;
 }
 
+function hasBitlessVmCopy(record: DecodedRecord): boolean {
+  const blocks = record.blocks;
+  for (let index = 0; index < blocks.length; index++) if (isBitlessVmCopy(record, blocks[index]!)) return true;
+  return false;
+}
+
 const HEAP_SET_ALL_VISIBLE: Value = { kind: 'strataRecord', willInit: false, record: { kind: 'HeapSetAllVisible' } };
 
 function isHeap2Visible(record: DecodedRecord): boolean {
@@ -245,7 +252,7 @@ export class WalIngest {
   /** Handles the record synchronously when possible; otherwise returns the async work. */
   private ingestOrDefer(record: DecodedRecord): Promise<void> | undefined {
     if (record.endLsn <= this.lastLsn) return undefined; // Already ingested (before the consistent point).
-    if (SYNC_RMGRS[record.rmgrId] === 1 && this.blocksReady(record)) {
+    if (SYNC_RMGRS[record.rmgrId] === 1 && this.blocksReady(record) && !(record.rmgrId === RmgrId.Xlog && hasBitlessVmCopy(record))) {
       this.putBlocks(record);
       this.applySyncBody(record);
       this.finish(record);
@@ -273,7 +280,7 @@ export class WalIngest {
     }
     for (const block of record.blocks) await this.prepareBlock(block);
     if (record.rmgrId === RmgrId.Heap || record.rmgrId === RmgrId.Heap2) await this.prepareVisibilityMap(record);
-    this.putBlocks(record);
+    this.putBlocks(record, record.rmgrId === RmgrId.Xlog ? await this.recoverVmCopies(record) : undefined);
     if (SYNC_RMGRS[record.rmgrId] === 1) this.applySyncBody(record);
     else await this.applyAsyncBody(record);
     this.finish(record);
@@ -343,8 +350,30 @@ export class WalIngest {
     if (this.cache.cachedSize(sizeKey) === undefined) await this.cache.loadSize(sizeKey);
   }
 
-  /** Stores each block's value and extends its fork (all sizes are cached and present here). */
-  private putBlocks(record: DecodedRecord): void {
+  /**
+   * The template's VM pages for the blocks of an XLOG_FPI record that copied them without their
+   * bits (CREATE DATABASE WAL_LOG: vm-copy.ts), by block id; undefined when there are none.
+   */
+  private async recoverVmCopies(record: DecodedRecord): Promise<Map<number, Uint8Array> | undefined> {
+    let pages: Map<number, Uint8Array> | undefined;
+    for (const block of record.blocks) {
+      if (!isBitlessVmCopy(record, block)) continue;
+      const options = { store: this.store, cache: this.cache, readLsn: this.lastLsn, materializePage: this.materializePage };
+      const page = await recoverVmCopy(options, record, block);
+      if (page === undefined) {
+        this.logger.info({ rel: block.rel, block: block.blockNumber, lsn: record.lsn }, 'no template page found for a visibility-map page copied without its bits; stored as PostgreSQL restores it');
+        continue;
+      }
+      (pages ??= new Map()).set(block.blockId, page);
+    }
+    return pages;
+  }
+
+  /**
+   * Stores each block's value and extends its fork (all sizes are cached and present here).
+   * `pages` replaces the images of some blocks (by block id) with pages ingest made itself.
+   */
+  private putBlocks(record: DecodedRecord, pages?: Map<number, Uint8Array>): void {
     const lsn = record.endLsn;
     const blocks = record.blocks;
     for (let index = 0; index < blocks.length; index++) {
@@ -352,7 +381,10 @@ export class WalIngest {
       const keys = this.keysOfRel(block.rel);
       const prefix = keys.prefixes[block.forkNumber]!;
       const image = block.hasImage && block.applyImage;
-      if (!image && !this.hintBitsLogged && record.rmgrId === RmgrId.Heap2 && block.blockId === 1 && isHeap2Visible(record)) {
+      const replacement = pages?.get(block.blockId);
+      if (replacement !== undefined) {
+        this.putValue(prefix, block.blockNumber, lsn, { kind: 'image', bytes: replacement });
+      } else if (!image && !this.hintBitsLogged && record.rmgrId === RmgrId.Heap2 && block.blockId === 1 && isHeap2Visible(record)) {
         // heap_xlog_visible sets PD_ALL_VISIBLE but stamps no LSN here (control-file.ts).
         this.putValue(prefix, block.blockNumber, lsn, HEAP_SET_ALL_VISIBLE);
       } else if (this.putReferenced !== undefined && (!image || block.imageCompression === 'none')) {

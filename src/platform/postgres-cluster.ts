@@ -84,6 +84,24 @@ export class PostgresCluster {
     return cluster;
   }
 
+  /**
+   * A stock hot standby of `primary`: pg_basebackup (with a physical slot, so the primary keeps
+   * the WAL it has not replayed) and streaming replication on a port of its own. Its data files
+   * are what PostgreSQL's own redo makes of the primary's WAL.
+   */
+  static async createStandby(primary: PostgresCluster, slot: string): Promise<PostgresCluster> {
+    const directory = await mkdtemp(join(tmpdir(), 'strata-pg-standby-'));
+    await chmod(directory, 0o777);
+    if (isRoot) await execFileAsync('chown', ['postgres:postgres', directory]);
+    const standby = new PostgresCluster(directory, await freePort());
+    await runPg('pg_basebackup', ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', standby.dataDirectory,
+      '-R', '-X', 'stream', '-C', '-S', slot, '-c', 'fast', '--no-sync'], { timeoutMs: 300_000 });
+    const conf = [`port = ${standby.port}`, `unix_socket_directories = '${directory}'`, 'hot_standby = on'].join('\n');
+    await appendFile(join(standby.dataDirectory, 'postgresql.conf'), `\n${conf}\n`);
+    await standby.start();
+    return standby;
+  }
+
   get logFile(): string {
     return join(this.directory, 'postgres.log');
   }

@@ -22,7 +22,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseLsn } from '../../src/lsn.js';
+import { formatLsn, parseLsn } from '../../src/lsn.js';
 import type { TimelineInfo } from '../../src/http/management-api.js';
 import { RmgrId } from '../../src/wal/types.js';
 import { maskPage } from '../../src/walredo/masks.js';
@@ -105,13 +105,34 @@ interface Comparison {
   /** Pages whose pd_lsn (never masked here) differs. */
   lsnMismatches: string[];
   byFork: Map<string, number>;
+  /**
+   * Pages where Strata differs from the primary exactly as PostgreSQL's own redo (the standby)
+   * does: changes the primary makes without WAL, which no WAL consumer can see.
+   */
+  asPostgresRedo: string[];
+  /** Pages where Strata equals the primary but the standby does not (VM bits lost by WAL_LOG copies). */
+  beyondPostgresRedo: string[];
   unsupported: Map<string, number>;
   failures: string[];
   unloggedVmPages: number;
 }
 
 function newComparison(): Comparison {
-  return { compared: 0, mismatches: [], lsnMismatches: [], byFork: new Map(), unsupported: new Map(), failures: [], unloggedVmPages: 0 };
+  return {
+    compared: 0, mismatches: [], lsnMismatches: [], byFork: new Map(), asPostgresRedo: [], beyondPostgresRedo: [], unsupported: new Map(),
+    failures: [], unloggedVmPages: 0,
+  };
+}
+
+/** How `ours` differs from `theirs`: masked as wal_consistency_checking masks, and in pd_lsn (never masked). */
+function differences(ours: Uint8Array, theirs: Uint8Array, rmgr: number, block: number): { lsn: string | undefined; masked: string | undefined } {
+  const lsn = pageLsnOf(ours) === pageLsnOf(theirs) ? undefined : `pd_lsn ${pageLsnOf(ours)} vs ${pageLsnOf(theirs)}`;
+  const left = ours.slice();
+  const right = theirs.slice();
+  maskPage(rmgr, left, block);
+  maskPage(rmgr, right, block);
+  const at = firstDifference(left, right);
+  return { lsn, masked: at < 0 ? undefined : `first difference at byte ${at}: ${left[at]} vs ${right[at]}` };
 }
 
 function pageLsnOf(page: Uint8Array): string {
@@ -119,7 +140,15 @@ function pageLsnOf(page: Uint8Array): string {
   return `${view.getUint32(0, true).toString(16).toUpperCase()}/${view.getUint32(4, true).toString(16).toUpperCase()}`;
 }
 
-async function comparePage(server: TestServer, base: string, spec: { rel: string; fork: string; block: number; lsn: string; rmgr: number; expected: Uint8Array; label: string }, into: Comparison): Promise<void> {
+interface PageSpec {
+  rel: string; fork: string; block: number; lsn: string; rmgr: number; label: string;
+  /** The primary's page. */
+  expected: Uint8Array;
+  /** PostgreSQL's own redo of the same WAL: the standby's page (undefined: not compared with one). */
+  standby?: Uint8Array | undefined;
+}
+
+async function comparePage(server: TestServer, base: string, spec: PageSpec, into: Comparison): Promise<void> {
   const response = await server.request('GET', `${base}/getpage?rel=${spec.rel}&fork=${spec.fork}&blk=${spec.block}&lsn=${spec.lsn}`);
   if (response.status === 501) {
     const message = String((response.body as { msg?: string; message?: string }).msg ?? (response.body as { message?: string }).message ?? JSON.stringify(response.body));
@@ -140,16 +169,53 @@ async function comparePage(server: TestServer, base: string, spec: { rel: string
     return;
   }
   const ours = new Uint8Array(response.body as Uint8Array);
-  const theirs = spec.expected.slice();
   into.compared += 1;
   into.byFork.set(spec.fork, (into.byFork.get(spec.fork) ?? 0) + 1);
-  // pd_lsn is part of the page: compared as it is, never masked.
-  if (pageLsnOf(ours) !== pageLsnOf(theirs)) into.lsnMismatches.push(`${spec.label}: pd_lsn strata ${pageLsnOf(ours)} primary ${pageLsnOf(theirs)}`);
   const maskRmgr = spec.fork === 'main' || spec.fork === 'init' ? spec.rmgr : RmgrId.Xlog;
-  maskPage(maskRmgr, ours, spec.block);
-  maskPage(maskRmgr, theirs, spec.block);
-  const at = firstDifference(ours, theirs);
-  if (at >= 0) into.mismatches.push(`${spec.label}: first difference at byte ${at}: strata ${ours[at]} primary ${theirs[at]}`);
+  const primary = differences(ours, spec.expected, maskRmgr, spec.block);
+  const standby = spec.standby === undefined ? undefined : differences(ours, spec.standby, maskRmgr, spec.block);
+  if (primary.lsn === undefined && primary.masked === undefined) {
+    if (standby !== undefined && (standby.lsn !== undefined || standby.masked !== undefined)) {
+      into.beyondPostgresRedo.push(`${spec.label}: PostgreSQL's redo differs from the primary (${standby.masked ?? standby.lsn}); Strata equals the primary`);
+    }
+    return;
+  }
+  if (standby !== undefined && standby.lsn === undefined && standby.masked === undefined) {
+    // The primary changed this page without WAL (or wrote it outside shared buffers): PostgreSQL's
+    // own redo ends where Strata does. Listed, not a mismatch.
+    into.asPostgresRedo.push(`${spec.label}: ${primary.masked ?? primary.lsn} (strata vs primary), as PostgreSQL's redo`);
+    return;
+  }
+  if (primary.lsn !== undefined) into.lsnMismatches.push(`${spec.label}: ${primary.lsn} (strata vs primary)`);
+  if (primary.masked !== undefined) into.mismatches.push(`${spec.label}: ${primary.masked} (strata vs primary)`);
+}
+
+/**
+ * Record boundaries, item 2 of issue 9: a page read at exactly the start LSN of the record that
+ * changes it, or at any LSN inside that record, is the page before it; read at the record's end
+ * (EndRecPtr, which PostgreSQL stamps on it) it is the page after it.
+ */
+async function recordBoundaryCaptures(cluster: PostgresCluster): Promise<{ rel: string; block: number; lsn: string; page: Uint8Array; label: string; rmgr: number }[]> {
+  await cluster.sql('CREATE TABLE lsn_probe (id integer, v integer); INSERT INTO lsn_probe VALUES (1, 0)');
+  const rel = await cluster.sql("SELECT (SELECT dattablespace FROM pg_database WHERE datname = current_database()) || '/' || (SELECT oid FROM pg_database WHERE datname = current_database()) || '/' || pg_relation_filenode('lsn_probe')");
+  const pageNow = async () => new Uint8Array(Buffer.from(await cluster.sql("SELECT encode(get_raw_page('lsn_probe', 0), 'hex')"), 'hex'));
+  const before = await pageNow();
+  const from = await cluster.sql('SELECT pg_current_wal_insert_lsn()');
+  await cluster.sql('UPDATE lsn_probe SET v = 1');
+  const after = await pageNow();
+  const to = await cluster.sql('SELECT pg_current_wal_insert_lsn()');
+  const relNode = rel.split('/')[2];
+  const dump = await cluster.waldump(from, to);
+  const update = new RegExp(`lsn: (\\S+), prev \\S+, desc: (HOT_)?UPDATE .*rel ${rel.replace(/\//g, '\\/')} blk 0`).exec(dump);
+  assert.ok(update, `pg_waldump shows the UPDATE of relation ${relNode} between ${from} and ${to}`);
+  const start = parseLsn(update[1]!);
+  const end = parseLsn(pageLsnOf(after));
+  assert.ok(end > start, 'the updated page carries the record\'s end LSN');
+  return [
+    { rel, block: 0, lsn: formatLsn(start), page: before, label: `lsn_probe blk 0 at the UPDATE's start ${formatLsn(start)}`, rmgr: RmgrId.Heap },
+    { rel, block: 0, lsn: formatLsn(end - 8), page: before, label: `lsn_probe blk 0 inside the UPDATE ${formatLsn(end - 8)}`, rmgr: RmgrId.Heap },
+    { rel, block: 0, lsn: formatLsn(end), page: after, label: `lsn_probe blk 0 at the UPDATE's end ${formatLsn(end)}`, rmgr: RmgrId.Heap },
+  ];
 }
 
 test('every page equals the primary after a clean shutdown, and historic pages equal their captures', async () => {
@@ -157,8 +223,10 @@ test('every page equals the primary after a clean shutdown, and historic pages e
     settings: { autovacuum: 'off', max_prepared_transactions: 4, wal_level: 'logical', track_commit_timestamp: 'on' },
   });
   let server: TestServer | undefined;
+  let standby: PostgresCluster | undefined;
   try {
     await cluster.sql('CREATE EXTENSION pageinspect');
+    standby = await PostgresCluster.createStandby(cluster, 'oracle_standby');
     // 501s are logged as WARN; the test itself fails any 501 of an implemented rmgr.
     server = await startTestServer({ allowLogs: [/replication connection lost/, /actor failed; restarting/, /redo of \S+ records .* is not implemented/] });
     const tenant = await server.post<{ id: string }>('/v1/tenant', {});
@@ -181,8 +249,11 @@ test('every page equals the primary after a clean shutdown, and historic pages e
     await cluster.sql("CREATE TABLE dropped_later AS SELECT g AS id, repeat('d', 50) AS pad FROM generate_series(1, 500) g");
     await capture('dropped_later', 0, RmgrId.Heap);
     await cluster.sql('DROP TABLE dropped_later');
-    await cluster.script(await readFile(new URL('../../../test/fixtures/broad-workload.sql', import.meta.url), 'utf8'));
+    // bw_keep: the workload's tables and databases stay, so their pages are compared below.
+    await cluster.script(`\\set bw_keep 1\n${await readFile(new URL('../../../test/fixtures/broad-workload.sql', import.meta.url), 'utf8')}`);
     await capture('pgbench_tellers', 0, RmgrId.Heap);
+
+    captures.push(...await recordBoundaryCaptures(cluster));
 
     const files = await relationFiles(cluster);
     await cluster.sql('CHECKPOINT');
@@ -190,6 +261,10 @@ test('every page equals the primary after a clean shutdown, and historic pages e
     const control = (await runPg('pg_controldata', ['-D', cluster.dataDirectory])).stdout;
     const checkpoint = /Latest checkpoint location:\s+(\S+)/.exec(control)?.[1];
     assert.ok(checkpoint, 'pg_controldata names the shutdown checkpoint');
+    // The standby replays up to the shutdown checkpoint and stops cleanly (its restartpoint writes
+    // every page): its files are PostgreSQL's own redo of the WAL Strata ingested.
+    await eventually(async () => (await standby!.sql(`SELECT pg_last_wal_replay_lsn() >= '${checkpoint}'::pg_lsn`)) === 't' || undefined, 60_000, 'the standby to replay the shutdown checkpoint');
+    await standby.stop('fast');
     const info = await eventually(async () => {
       const current = await server!.get<TimelineInfo>(base);
       return parseLsn(current.last_record_lsn) > parseLsn(checkpoint) ? current : undefined;
@@ -199,11 +274,13 @@ test('every page equals the primary after a clean shutdown, and historic pages e
     const result = newComparison();
     for (const file of files) {
       for (const fork of file.forks) {
-        const pages = await readForkPages(cluster.dataDirectory, fork === 'main' ? file.path : `${file.path}_${fork}`);
+        const path = fork === 'main' ? file.path : `${file.path}_${fork}`;
+        const pages = await readForkPages(cluster.dataDirectory, path);
+        const redone = await readForkPages(standby.dataDirectory, path);
         for (let block = 0; block < pages.length; block++) {
           await comparePage(server, base, {
             rel: `${file.spcNode}/${file.dbNode}/${file.relNode}`, fork, block, lsn: at, rmgr: file.rmgr, expected: pages[block]!,
-            label: `${file.database}.${file.name} ${fork} blk ${block}`,
+            standby: redone[block] ?? new Uint8Array(BLCKSZ), label: `${file.database}.${file.name} ${fork} blk ${block}`,
           }, result);
         }
       }
@@ -236,7 +313,11 @@ test('every page equals the primary after a clean shutdown, and historic pages e
     assert.ok(slruSegments >= 1, 'at least pg_xact/0000 was compared');
     const unsupported = [...result.unsupported].map(([rmgr, count]) => `${rmgr}=${count}`).join(' ') || 'none';
     const forks = [...result.byFork].map(([fork, count]) => `${fork} ${count}`).join(', ');
-    console.log(`pages at ${at}: compared ${result.compared} (${forks}) of ${files.length} relations; masked mismatches ${result.mismatches.length}; pd_lsn mismatches ${result.lsnMismatches.length}; 501 by rmgr: ${unsupported}; VM pages extended without WAL (no bits set): ${result.unloggedVmPages}`);
+    console.log(`pages at ${at}: compared ${result.compared} (${forks}) of ${files.length} relations with the primary and with a standby's redo; masked mismatches ${result.mismatches.length}; pd_lsn mismatches ${result.lsnMismatches.length}; 501 by rmgr: ${unsupported}; VM pages extended without WAL (no bits set): ${result.unloggedVmPages}`);
+    console.log(`  pages where the primary has changes no WAL carries and Strata equals PostgreSQL's own redo (the standby): ${result.asPostgresRedo.length}`);
+    for (const line of result.asPostgresRedo) console.log(`    ${line}`);
+    console.log(`  pages where Strata equals the primary and PostgreSQL's own redo does not: ${result.beyondPostgresRedo.length}`);
+    for (const line of result.beyondPostgresRedo.slice(0, 3)) console.log(`    ${line}`);
     for (const line of result.mismatches.slice(0, 10)) console.log(`  mismatch: ${line}`);
     for (const line of result.lsnMismatches.slice(0, 10)) console.log(`  pd_lsn mismatch: ${line}`);
     console.log(`historic pages: compared ${historic.compared} of ${captures.length}; masked mismatches ${historic.mismatches.length}; pd_lsn mismatches ${historic.lsnMismatches.length}`);
@@ -245,6 +326,10 @@ test('every page equals the primary after a clean shutdown, and historic pages e
     assert.equal(result.mismatches.slice(0, 20), [], 'every page equals the primary, masked');
     assert.equal(result.lsnMismatches.slice(0, 20), [], 'every page carries the primary\'s pd_lsn');
     assert.ok((result.byFork.get('init') ?? 0) >= 1 && (result.byFork.get('vm') ?? 0) >= 1, 'init and vm forks were compared too');
+    // Strata departs from PostgreSQL's own redo only where that redo loses what the primary has:
+    // the VM bits of pages copied by CREATE DATABASE ... WAL_LOG (ingest/vm-copy.ts).
+    assert.equal(result.beyondPostgresRedo.filter((line) => !/ vm blk \d+:/.test(line)), [], 'Strata differs from a standby only on VM pages');
+    assert.ok(result.beyondPostgresRedo.some((line) => line.startsWith('bw_database_wal_log.bw_frozen vm blk 0')), 'the vacuumed template\'s VM page, copied by WAL_LOG, has its bits');
     assert.equal(historic.failures, [], 'no historic read failed for an implemented rmgr');
     assert.equal(historic.mismatches, [], 'historic pages equal their captures, masked');
     assert.equal(historic.lsnMismatches, [], 'historic pages carry their captures\' pd_lsn');
@@ -252,6 +337,7 @@ test('every page equals the primary after a clean shutdown, and historic pages e
     server.logs.assertClean();
   } finally {
     await server?.stop();
+    await standby?.destroy();
     await cluster.destroy();
   }
 });
