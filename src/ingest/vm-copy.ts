@@ -71,6 +71,11 @@ async function sourcePage(options: VmCopyOptions, rel: { spcNode: number; dbNode
   const size = await options.cache.size(rel);
   if (size === ABSENT || blockNumber >= size) return undefined;
   const key: Key = relBlockKey(rel, blockNumber);
+  if (options.materializePage === undefined) {
+    // Without redo (ingest tools and tests) only a page stored whole can be the source.
+    const data = await options.store.getReconstructData(key, options.readLsn);
+    return data?.records.length === 0 ? data.image?.bytes : undefined;
+  }
   return materializeAt(options.store, key, options.readLsn, options.materializePage);
 }
 

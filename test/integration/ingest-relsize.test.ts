@@ -26,6 +26,7 @@ import { importBaseBackup, importBaseBackupDirectory } from '../../src/ingest/im
 import { readTar } from '../../src/ingest/tar.js';
 import { getRelSize, listDatabases, listRelations } from '../../src/ingest/metadata-readers.js';
 import { WalIngest } from '../../src/ingest/wal-ingest.js';
+import { reconstructPage } from '../../src/walredo/reconstruct.js';
 import { readWalFileBatches } from '../../src/wal/segment-reader.js';
 import { decodeRecordBody } from '../../src/wal/records/index.js';
 import { decodeXactRecord } from '../../src/wal/records/xact.js';
@@ -117,7 +118,10 @@ test('imported backup + ingested WAL match every relation size of the primary', 
       const segmentStart = parseInt(name.slice(8, 16), 16) * 0x1_0000_0000 + parseInt(name.slice(16, 24), 16) * WAL_SEGMENT_SIZE;
       return segmentStart + WAL_SEGMENT_SIZE > startLsn && segmentStart < endLsn;
     }).map((name) => join(walDirectory, name));
-    const ingest = await WalIngest.create(store, { logger: capture.logger, consistentLsn: startLsn });
+    // CREATE DATABASE FILE_COPY of a template with WAL on its pages needs them redone, as the server does.
+    const materializerOf = (of: MemoryStore) => async (key: string, lsn: Lsn) => reconstructPage(key, (await of.getReconstructData(key, lsn))!);
+    const materializePage = materializerOf(store);
+    const ingest = await WalIngest.create(store, { logger: capture.logger, consistentLsn: startLsn, materializePage });
     // Decode first, then ingest, so the printed rate is ingest alone (the WAL here is ~100 MiB).
     const batches = [];
     for await (const batch of readWalFileBatches(files, { startLsn, endLsn })) batches.push(batch);
@@ -188,7 +192,7 @@ test('imported backup + ingested WAL match every relation size of the primary', 
     const tarStartLsn = parseLsn(/START WAL LOCATION: (\S+)/.exec(await backupLabelFromTar(tarPath))![1]!);
     const tarStore = new MemoryStore();
     const tarSummary = await importBaseBackup(tarStore, oneArchive(tarPath), { lsn: tarStartLsn, logger: capture.logger });
-    const tarIngest = await WalIngest.create(tarStore, { logger: capture.logger, consistentLsn: tarStartLsn });
+    const tarIngest = await WalIngest.create(tarStore, { logger: capture.logger, consistentLsn: tarStartLsn, materializePage: materializerOf(tarStore) });
     for (const batch of batches) await tarIngest.ingestBatch(batch);
     const tarMismatches: string[] = [];
     for (const fork of expected) {
