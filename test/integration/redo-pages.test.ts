@@ -218,9 +218,21 @@ async function recordBoundaryCaptures(cluster: PostgresCluster): Promise<{ rel: 
   ];
 }
 
-test('every page equals the primary after a clean shutdown, and historic pages equal their captures', async () => {
+interface OracleRun {
+  /** postgresql.conf lines beyond the defaults of these runs. */
+  settings: Record<string, string | number>;
+  /** The broad workload's row scale (bw_scale). */
+  scale: number;
+}
+
+/**
+ * The oracle over one primary. Default settings: XLogHintBitIsNeeded() is false, so VISIBLE leaves
+ * heap page LSNs alone; with wal_log_hints = on it stamps them, and hint-bit changes after a
+ * checkpoint log FPI_FOR_HINT records.
+ */
+async function runOracle(run: OracleRun): Promise<void> {
   const cluster = await PostgresCluster.create({
-    settings: { autovacuum: 'off', max_prepared_transactions: 4, wal_level: 'logical', track_commit_timestamp: 'on' },
+    settings: { autovacuum: 'off', max_prepared_transactions: 4, wal_level: 'logical', track_commit_timestamp: 'on', ...run.settings },
   });
   let server: TestServer | undefined;
   let standby: PostgresCluster | undefined;
@@ -250,7 +262,7 @@ test('every page equals the primary after a clean shutdown, and historic pages e
     await capture('dropped_later', 0, RmgrId.Heap);
     await cluster.sql('DROP TABLE dropped_later');
     // bw_keep: the workload's tables and databases stay, so their pages are compared below.
-    await cluster.script(`\\set bw_keep 1\n${await readFile(new URL('../../../test/fixtures/broad-workload.sql', import.meta.url), 'utf8')}`);
+    await cluster.script(`\\set bw_keep 1\n\\set bw_scale ${run.scale}\n${await readFile(new URL('../../../test/fixtures/broad-workload.sql', import.meta.url), 'utf8')}`);
     await capture('pgbench_tellers', 0, RmgrId.Heap);
 
     captures.push(...await recordBoundaryCaptures(cluster));
@@ -340,6 +352,14 @@ test('every page equals the primary after a clean shutdown, and historic pages e
     await standby?.destroy();
     await cluster.destroy();
   }
+}
+
+test('every page equals the primary after a clean shutdown, and historic pages equal their captures', async () => {
+  await runOracle({ settings: {}, scale: 4 });
+});
+
+test('the same with wal_log_hints = on (VISIBLE stamps heap pages, FPI_FOR_HINT records)', async () => {
+  await runOracle({ settings: { wal_log_hints: 'on' }, scale: 1 });
 });
 
 test.run();
