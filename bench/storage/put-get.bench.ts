@@ -22,7 +22,7 @@ import { relBlockKey, type Key } from '../../src/keys.js';
 import { silentLogger } from '../../src/observability/log.js';
 import { InMemoryLayer } from '../../src/storage/in-memory-layer.js';
 import { LayeredTimelineStore } from '../../src/storage/layered-timeline-store.js';
-import type { Value } from '../../src/storage/value.js';
+import type { Value } from '../../src/value.js';
 
 const IMAGE_COUNT = 8192;
 const RECORD_PUTS = 500_000;

@@ -22,7 +22,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseLsn, type Lsn } from '../../src/lsn.js';
-import type { ReconstructData } from '../../src/storage/value.js';
+import type { ReconstructData } from '../../src/value.js';
 import { readWalFileBatches } from '../../src/wal/segment-reader.js';
 import { ReplayPool, type ReplayResult } from '../../src/walredo/replay-pool.js';
 import { WalRedoPool } from '../../src/walredo/walredo-pool.js';

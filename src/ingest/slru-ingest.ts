@@ -11,7 +11,7 @@ import { assert } from '../assert.js';
 import { SLRU_PAGES_PER_SEGMENT, SlruKind, slruBlockKey, type Key } from '../keys.js';
 import type { Lsn } from '../lsn.js';
 import type { TimelineStore } from '../storage/types.js';
-import type { StrataRecord } from '../storage/value.js';
+import type { StrataRecord } from '../value.js';
 import { SingleClogStatusWriter } from '../storage/value-codec.js';
 import { BLCKSZ } from '../wal/types.js';
 import { CLOG_XACTS_PER_PAGE } from '../wal/records/clog.js';

@@ -35,7 +35,7 @@ import { isBitlessVmCopy, recoverVmCopy } from './vm-copy.js';
 import type { Lsn } from '../lsn.js';
 import { stampRestoredImage } from '../page-lsn.js';
 import type { TimelineStore } from '../storage/types.js';
-import type { Value } from '../storage/value.js';
+import type { Value } from '../value.js';
 import {
   CopiedWalRecordWriter, holeField, SHAPE_IMAGE_VALUE, SingleVisibilityClearWriter, ValueObjectWriter, walRecordShape, writeImageTag,
   type ValueWriter,

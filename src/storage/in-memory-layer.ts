@@ -48,7 +48,7 @@ import type { SearchableLayer, VersionRef } from './searchable-layer.js';
 import {
   decodeValue, SHAPE_ENCODED, shapedEncodedLength, shapedWillInit, ValueObjectWriter, writeShaped, type ValueWriter,
 } from './value-codec.js';
-import type { Value } from './value.js';
+import type { Value } from '../value.js';
 
 const POSITION_CHUNK_FACTOR = 0x1_0000_0000;
 /** Index bookkeeping charged per version and per key, so openLayerBytes tracks real memory. */

@@ -23,7 +23,7 @@ import {
 import type { LayerName } from './layer-name.js';
 import type { SearchableLayer, VersionRef } from './searchable-layer.js';
 import { decodeValue } from './value-codec.js';
-import type { Value } from './value.js';
+import type { Value } from '../value.js';
 
 /** One-entry memo: a search converts the same key for every layer it visits. */
 let memoKey: Key = '';

@@ -21,7 +21,7 @@ import { assert } from '../assert.js';
 import type { Key } from '../keys.js';
 import type { Lsn } from '../lsn.js';
 import type { SearchableLayer, VersionRef } from './searchable-layer.js';
-import type { ReconstructData, Value } from './value.js';
+import type { ReconstructData, Value } from '../value.js';
 
 export class LayerMap {
   #layers: SearchableLayer[] = [];

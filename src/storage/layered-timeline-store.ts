@@ -63,7 +63,7 @@ import type { FinishedLayerFile } from './layer-file-writer.js';
 import { LayerMap } from './layer-map.js';
 import { parseLayerName } from './layer-name.js';
 import type { TimelineStore } from './types.js';
-import type { ReconstructData, Value } from './value.js';
+import type { ReconstructData, Value } from '../value.js';
 import type { ValueWriter } from './value-codec.js';
 
 export interface LayeredTimelineStoreOptions {

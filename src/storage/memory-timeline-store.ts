@@ -11,7 +11,7 @@ import type { ImageEntries } from './image-layer.js';
 import { InMemoryLayer } from './in-memory-layer.js';
 import { LayerMap } from './layer-map.js';
 import type { TimelineStore } from './types.js';
-import type { ReconstructData, Value } from './value.js';
+import type { ReconstructData, Value } from '../value.js';
 import type { ValueWriter } from './value-codec.js';
 
 const MEMORY_STORE_CHUNK_BYTES = 256 * 1024;

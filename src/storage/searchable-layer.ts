@@ -8,7 +8,7 @@
  */
 import type { Key } from '../keys.js';
 import type { Lsn } from '../lsn.js';
-import type { Value } from './value.js';
+import type { Value } from '../value.js';
 
 /** One version of a key in one layer: where to read it, and whether it stops the search. */
 export interface VersionRef {

@@ -9,7 +9,7 @@
  */
 import type { Key } from '../keys.js';
 import type { Lsn } from '../lsn.js';
-import type { ReconstructData, Value } from './value.js';
+import type { ReconstructData, Value } from '../value.js';
 import type { ValueWriter } from './value-codec.js';
 
 export interface TimelineStore {

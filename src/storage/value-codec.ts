@@ -33,7 +33,7 @@ import { StrataError } from '../errors.js';
 import type { Lsn } from '../lsn.js';
 import { stampRestoredImage } from '../page-lsn.js';
 import { copyBytes } from '../wal/shared-copy.js';
-import type { StrataRecord, Value } from './value.js';
+import type { StrataRecord, Value } from '../value.js';
 
 export const enum ValueTag {
   Image = 0x01,

@@ -25,7 +25,7 @@ import { formatLsn, nextRecordStart, type Lsn } from '../lsn.js';
 import type { Logger } from '../observability/log.js';
 import { threadMetrics } from '../observability/metrics.js';
 import type { TimelineStore } from '../storage/types.js';
-import type { ReconstructData } from '../storage/value.js';
+import type { ReconstructData } from '../value.js';
 import { RECORD_FIELDS, RecordField, type PackedRecords } from '../wal/packed-records.js';
 import type { DecodedRecord } from '../wal/types.js';
 import { BLCKSZ, RMGR_NAMES } from '../wal/types.js';

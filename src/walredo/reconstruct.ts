@@ -1,6 +1,6 @@
 /**
  * GetPage@LSN's last step: a page from its ReconstructData (the newest image at or below the LSN
- * and the values after it, storage/value.ts). PostgreSQL WAL records go through the redo
+ * and the values after it, value.ts). PostgreSQL WAL records go through the redo
  * dispatcher (redo.ts), Strata records through strata-records.ts; without an image the page starts
  * as zeros (the oldest value initializes it).
  *
@@ -10,7 +10,7 @@
  */
 import { isStrataError, StrataError } from '../errors.js';
 import { formatLsn } from '../lsn.js';
-import type { ReconstructData, StrataRecord } from '../storage/value.js';
+import type { ReconstructData, StrataRecord } from '../value.js';
 import { PackedRecordsBuilder } from '../wal/packed-records.js';
 import { decodeXLogRecord, decodeXLogRecordPacked, PackedRecordView } from '../wal/xlog-record.js';
 import { BLCKSZ } from './page.js';

@@ -24,7 +24,7 @@
  * list: a malformed buffer is PS_ERR_REDO_FAILED, never an out-of-bounds view.
  */
 import { StrataError } from '../errors.js';
-import type { StrataRecord } from '../storage/value.js';
+import type { StrataRecord } from '../value.js';
 import type { RedoJob } from './walredo-protocol.js';
 
 const MAGIC = 0x31425253; // 'SRB1' as bytes

@@ -1,5 +1,5 @@
 /**
- * Redo of Strata records (storage/value.ts): the page changes PostgreSQL makes during redo of a
+ * Redo of Strata records (value.ts): the page changes PostgreSQL makes during redo of a
  * record to a page the record does not reference, which ingest stores on that page's key instead.
  *
  *   ClearVisibilityMapFlags   visibility-map page: clear 2-bit flags of heap blocks
@@ -20,7 +20,7 @@
  * SLRU pages (CLOG, multixact) have no page header: their bytes are all entries.
  */
 import { StrataError } from '../errors.js';
-import type { StrataRecord } from '../storage/value.js';
+import type { StrataRecord } from '../value.js';
 import { CLOG_XACTS_PER_PAGE } from '../wal/records/clog.js';
 import {
   MULTIXACT_MEMBERGROUP_BYTES, MULTIXACT_MEMBERGROUPS_PER_PAGE, MULTIXACT_MEMBERS_PER_MEMBERGROUP, MULTIXACT_OFFSETS_PER_PAGE,

@@ -13,7 +13,7 @@
 import type { Behavior } from '../actor/types.js';
 import { assert } from '../assert.js';
 import { StrataError } from '../errors.js';
-import type { ReconstructData } from '../storage/value.js';
+import type { ReconstructData } from '../value.js';
 import { defaultWalRedoPool, type WalRedoPool } from './walredo-pool.js';
 import type { RedoJob } from './walredo-protocol.js';
 

@@ -1,6 +1,6 @@
 /** What the walredo pool (walredo-pool.ts) and its workers (workers/walredo-thread.ts) exchange. */
 import type { SerializedStrataError } from '../errors.js';
-import type { ReconstructData, StrataRecord } from '../storage/value.js';
+import type { ReconstructData, StrataRecord } from '../value.js';
 
 export interface RedoJob {
   /** The page's key (36 hex digits), for error messages. */

@@ -11,7 +11,7 @@ import { assert } from '../../src/assert.js';
 import type { Key } from '../../src/keys.js';
 import type { Lsn } from '../../src/lsn.js';
 import type { TimelineStore } from '../../src/storage/types.js';
-import type { ReconstructData, Value } from '../../src/storage/value.js';
+import type { ReconstructData, Value } from '../../src/value.js';
 
 interface Version { lsn: Lsn; value: Value }
 

@@ -14,7 +14,7 @@ import { HEADER_BYTES, LayerFileKind } from '../../../src/storage/layer-file-for
 import { LayerFileWriter } from '../../../src/storage/layer-file-writer.js';
 import type { LayerFileReader } from '../../../src/storage/layer-file-reader.js';
 import { parseLayerName } from '../../../src/storage/layer-name.js';
-import type { Value } from '../../../src/storage/value.js';
+import type { Value } from '../../../src/value.js';
 import { blockKey, image, page, record, withTempDirectory } from './storage-harness.js';
 
 function sampleLayer(): { layer: InMemoryLayer; expected: { key: string; lsn: number; value: Value }[] } {

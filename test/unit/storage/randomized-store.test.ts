@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { silentLogger } from '../../../src/observability/log.js';
 import { LayeredTimelineStore } from '../../../src/storage/layered-timeline-store.js';
-import type { ReconstructData, Value } from '../../../src/storage/value.js';
+import type { ReconstructData, Value } from '../../../src/value.js';
 import { blockKey, seededRandom, withTempDirectory } from './storage-harness.js';
 
 type Versions = Map<string, { lsn: number; value: Value }[]>;

@@ -18,7 +18,7 @@ import { LayerFileWriter } from '../../../src/storage/layer-file-writer.js';
 import { parseLayerName } from '../../../src/storage/layer-name.js';
 import type { VersionRef } from '../../../src/storage/searchable-layer.js';
 import { holeField, SHAPE_IMAGE_VALUE, walRecordShape } from '../../../src/storage/value-codec.js';
-import type { Value } from '../../../src/storage/value.js';
+import type { Value } from '../../../src/value.js';
 import { blockKey, image, record, withTempDirectory } from './storage-harness.js';
 
 const HIGH = blockKey(0).slice(0, 28);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { relBlockKey, type Key } from '../../../src/keys.js';
 import { nodeFs, type Fs, type FsFileHandle } from '../../../src/storage/fs.js';
-import type { Value } from '../../../src/storage/value.js';
+import type { Value } from '../../../src/value.js';
 
 export function withTempDirectory<T>(body: (directory: string) => Promise<T>): Promise<T> {
   const directory = mkdtempSync(join(tmpdir(), 'strata-storage-'));

@@ -6,7 +6,7 @@ import {
   CopiedWalRecordWriter, decodeValue, encodedWillInit, encodeValue, SingleClogStatusWriter, SingleVisibilityClearWriter, ValueObjectWriter,
   WalRecordWriter, type ValueWriter,
 } from '../../../src/storage/value-codec.js';
-import type { Value } from '../../../src/storage/value.js';
+import type { Value } from '../../../src/value.js';
 import { isStrataError } from '../../../src/errors.js';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');

@@ -18,7 +18,7 @@ import { limits } from '../../../src/limits.js';
 import { formatLsn, type Lsn } from '../../../src/lsn.js';
 import { MemoryTimelineStore } from '../../../src/storage/memory-timeline-store.js';
 import type { TimelineStore } from '../../../src/storage/types.js';
-import type { ReconstructData, Value } from '../../../src/storage/value.js';
+import type { ReconstructData, Value } from '../../../src/value.js';
 import { Timeline, type PageRedo, type RecordIngest, type TimelineLsns } from '../../../src/timeline/timeline.js';
 import { RmgrId, type DecodedRecord } from '../../../src/wal/types.js';
 import { LogCapture } from '../../helpers/log-capture.js';

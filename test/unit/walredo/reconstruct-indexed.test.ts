@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isStrataError } from '../../../src/errors.js';
-import type { ReconstructData } from '../../../src/storage/value.js';
+import type { ReconstructData } from '../../../src/value.js';
 import { BLCKSZ } from '../../../src/walredo/page.js';
 import { IndexedBatchRedo, reconstructPage } from '../../../src/walredo/reconstruct.js';
 import { encodedRedoBatchLength, encodeRedoBatch, RedoBatchIndex } from '../../../src/walredo/redo-batch-codec.js';

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isStrataError } from '../../../src/errors.js';
-import type { ReconstructData } from '../../../src/storage/value.js';
+import type { ReconstructData } from '../../../src/value.js';
 import { BLCKSZ } from '../../../src/walredo/page.js';
 import { reconstructPage } from '../../../src/walredo/reconstruct.js';
 import { createWalRedoBehavior } from '../../../src/walredo/walredo-actor.js';

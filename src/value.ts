@@ -1,15 +1,18 @@
 /**
  * What is stored at (key, LSN): a materialized image, or something redo applies on top of the
- * previous version. Values are written at the *end* LSN of the WAL record that produced them, so
- * GetPage@L sees exactly the records that were complete at L (page LSNs after redo equal it too).
+ * previous version. Values are written at the EndRecPtr of the WAL record that produced them (its
+ * end rounded up to MAXALIGN), so GetPage@L sees exactly the records that were complete at L, and
+ * a page's LSN after redo is that LSN, as PostgreSQL's redo stamps it.
  *
  * Besides PostgreSQL's own records, ingest emits a few Strata records for changes WAL implies but
  * does not attach to the page they touch (as Neon does): the visibility-map bits a heap record
- * clears, the CLOG bits a commit record sets, the multixact SLRU entries a create record writes.
- * These are applied by Strata's redo (issue 3); until then reads that need them answer
- * PS_ERR_REDO_UNSUPPORTED.
+ * clears, the CLOG bits a commit record sets, the multixact SLRU entries a create record writes,
+ * and the heap page of a VISIBLE record on a cluster that does not log hint bits.
+ *
+ * WHY a module of its own at the top: the storage engine stores these values, ingest makes them
+ * and the walredo workers apply them; none of those layers owns the others' types.
  */
-import type { Lsn } from '../lsn.js';
+import type { Lsn } from './lsn.js';
 
 export type StrataRecord =
   /** Clear visibility-map bits for up to two heap blocks (old/new page of an update). */
