@@ -1,20 +1,35 @@
 /**
  * Oracle 2 of WAL redo, page for page, against a real PostgreSQL 15 primary:
  *
- *  - every page of every WAL-logged relation fork on the primary (main, vm and init; FSM is left
- *    out: PostgreSQL updates it without WAL, so no WAL consumer can reproduce it) equals Strata's
- *    GetPage at the LSN of the primary's shutdown checkpoint, after a CHECKPOINT and a clean
- *    shutdown, with the access method's mask applied to both (src/walredo/masks.ts: hint bits,
- *    unused space, LSN and checksum, as wal_consistency_checking compares). VM pages that
- *    PostgreSQL extended without WAL and never set a bit in are counted apart (Strata has no such
- *    page: absent means the same, no bits set);
+ *  - every page of every WAL-logged relation fork on the primary (main and vm of permanent
+ *    relations, init of unlogged ones; FSM is left out: PostgreSQL updates it without WAL, so no
+ *    WAL consumer can reproduce it) equals Strata's GetPage at the LSN of the primary's shutdown
+ *    checkpoint, after a CHECKPOINT and a clean shutdown: pd_lsn as it is (never masked), the
+ *    rest with the access method's mask applied to both (src/walredo/masks.ts: hint bits, unused
+ *    space and checksum, as wal_consistency_checking compares). Masked and pd_lsn mismatches are
+ *    counted apart and must both be 0. VM pages that PostgreSQL extended without WAL and never set
+ *    a bit in are counted apart (Strata has no such page: absent means the same, no bits set);
+ *  - PostgreSQL's own redo decides the pages the primary changes without WAL: a stock standby
+ *    streams the same WAL, replays to the shutdown checkpoint and stops cleanly. A page where
+ *    Strata differs from the primary exactly as the standby does (a sequence's cached values,
+ *    SP-GiST's metapage cache, pd_lsn 0 on init-fork pages written outside shared buffers) is
+ *    listed, not a mismatch; a page where Strata equals the primary and the standby does not may
+ *    only be a visibility-map page (the bits CREATE DATABASE WAL_LOG loses in its images, which
+ *    Strata restores: src/ingest/vm-copy.ts), and such pages must exist;
  *  - CLOG and multixact: every segment file of pg_xact and pg_multixact equals Strata's segment
  *    (GET …/slru) at the same LSN, byte for byte;
  *  - historic reads: pages captured on the primary with pageinspect's get_raw_page at known LSNs
- *    during the run equal GetPage at those LSNs, including a page of a table dropped afterwards.
+ *    during the run equal GetPage at those LSNs (pd_lsn too), including a page of a table dropped
+ *    afterwards, and a page read at the start of the record that changes it, inside that record
+ *    and at its end.
+ *
+ * Two runs: default settings (no data checksums, wal_log_hints off: Heap2 VISIBLE leaves heap page
+ * LSNs alone) and wal_log_hints = on (VISIBLE stamps them; hint-bit changes log FPI_FOR_HINT).
  *
  * Workload: pgbench (init + a short run) and the broad SQL workload (every index kind, TOAST,
- * VACUUM, TRUNCATE, CLUSTER, CREATE DATABASE, 2PC, subtransactions, sequences, multixacts).
+ * VACUUM, TRUNCATE, CLUSTER, CREATE DATABASE from a vacuumed template with both strategies, 2PC,
+ * subtransactions, sequences, multixacts, unlogged relations with an index of every kind), whose
+ * tables and databases are kept (bw_keep) so that their pages are compared.
  * Pages whose redo needs a resource manager Strata does not implement yet answer 501; they are
  * counted per rmgr and allowed only for rmgrs outside IMPLEMENTED_REDO_RMGRS.
  */
