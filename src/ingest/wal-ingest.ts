@@ -378,9 +378,12 @@ export class WalIngest {
     const blocks = record.blocks;
     for (let index = 0; index < blocks.length; index++) {
       const block = blocks[index]!;
+      const image = block.hasImage && block.applyImage;
+      // XLOG's blocks are images to restore; one without (FPI_FOR_HINT written with
+      // full_page_writes off) is skipped by xlog_redo: nothing to store, nothing to redo.
+      if (!image && record.rmgrId === RmgrId.Xlog) continue;
       const keys = this.keysOfRel(block.rel);
       const prefix = keys.prefixes[block.forkNumber]!;
-      const image = block.hasImage && block.applyImage;
       const replacement = pages?.get(block.blockId);
       if (replacement !== undefined) {
         this.putValue(prefix, block.blockNumber, lsn, { kind: 'image', bytes: replacement });

@@ -75,15 +75,16 @@ function workload(): Workload {
   const pglz = { ...image(compressed, BKPIMAGE_HAS_HOLE | BKPIMAGE_APPLY | BKPIMAGE_COMPRESS_PGLZ), bytes: pglzLiterals(withoutHole(compressed)) };
   wal.add({ rmgr: 0, info: XLOG_FPI, blocks: [{ id: 0, rel, block: 5, image: pglz }] });
   wal.add({ rmgr: 0, info: XLOG_FPI_FOR_HINT, blocks: [{ id: 0, rel, block: 3, image: image(standardPage(3), BKPIMAGE_HAS_HOLE | BKPIMAGE_APPLY) }] });
+  wal.add({ rmgr: 0, info: XLOG_FPI_FOR_HINT, blocks: [{ id: 0, rel, block: 6 }] }); // full_page_writes off: no image
   const decoder = new WalStreamDecoder(START);
   decoder.feed(wal.bytes());
   const records: DecodedRecord[] = [];
-  while (records.length < 4) {
+  while (records.length < 5) {
     const record = decoder.next();
     if (record === undefined) break;
     records.push(record);
   }
-  assert.is(records.length, 4);
+  assert.is(records.length, 5);
   return { records, hinted, compressed };
 }
 
@@ -108,7 +109,7 @@ for (const [name, makeStore] of [
     const store: TimelineStore = makeStore();
     const ingest = await WalIngest.create(store, { logger: silentLogger() });
     const { records, hinted, compressed } = workload();
-    for (const record of records) await ingest.ingest(record);
+    for (const record of records.slice(0, 4)) await ingest.ingest(record);
     const [hint, fresh, packed, rehint] = records as [DecodedRecord, DecodedRecord, DecodedRecord, DecodedRecord];
     assert.is(hint.endLsn % 8, 0, 'EndRecPtr is MAXALIGNed');
     assert.equal(await pageAt(store, 3, hint.endLsn), expectedPage(hinted, hint.endLsn), 'FPI_FOR_HINT: the image with pd_lsn = EndRecPtr');
@@ -119,6 +120,17 @@ for (const [name, makeStore] of [
     assert.is(pageGetLsn(await pageAt(store, 3, rehint.endLsn)), rehint.endLsn, 'read at its EndRecPtr: with it');
   });
 }
+
+test('an FPI_FOR_HINT block without an image (full_page_writes off) stores nothing, as xlog_redo skips it', async () => {
+  const store = new MemoryTimelineStore();
+  const ingest = await WalIngest.create(store, { logger: silentLogger() });
+  const { records } = workload();
+  await ingest.ingest(records[0]!);
+  const bare = records[4]!;
+  assert.is(bare.blocks[0]?.hasImage, false);
+  await ingest.ingest(bare);
+  assert.is(await store.getReconstructData(relBlockKey(main, 6), bare.endLsn), undefined, 'no value for the block');
+});
 
 test('the redo dispatcher stamps a restored image as ingest does', () => {
   const { records, hinted } = workload();
