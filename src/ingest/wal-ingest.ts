@@ -55,6 +55,7 @@ import {
   XLOG_HEAP_INSERT, XLOG_HEAP_LOCK, XLOG_HEAP_OPMASK, XLOG_HEAP_UPDATE, XLOG_HEAP2_VISIBLE, VISIBILITYMAP_ALL_FROZEN, VISIBILITYMAP_VALID_BITS,
 } from '../wal/records/heap.js';
 import { decodeMultiXactRecord } from '../wal/records/multixact.js';
+import { redoChangesRestoredImage } from '../wal/records/index.js';
 import { decodeRelMapRecord } from '../wal/records/relmap.js';
 import { decodeSmgrRecord, SMGR_TRUNCATE_VM } from '../wal/records/smgr.js';
 import {
@@ -378,7 +379,10 @@ export class WalIngest {
     const blocks = record.blocks;
     for (let index = 0; index < blocks.length; index++) {
       const block = blocks[index]!;
-      const image = block.hasImage && block.applyImage;
+      // An image that redo changes after restoring it is stored with its record (will-init).
+      const redoneImage = block.hasImage && block.applyImage && redoChangesRestoredImage(record.rmgrId, record.info, block.blockId);
+      const image = block.hasImage && block.applyImage && !redoneImage;
+      const willInit = block.willInit || redoneImage;
       // XLOG's blocks are images to restore; one without (FPI_FOR_HINT written with
       // full_page_writes off) is skipped by xlog_redo: nothing to store, nothing to redo.
       if (!image && record.rmgrId === RmgrId.Xlog) continue;
@@ -396,15 +400,15 @@ export class WalIngest {
           const source = blockImageSource(block);
           this.putReferenced(prefix, block.blockNumber, lsn, SHAPE_IMAGE_VALUE, holeField(block.holeOffset, block.holeLength), source, blockImageSourceOffset(block), BLCKSZ - block.holeLength);
         } else {
-          this.putReferenced(prefix, block.blockNumber, lsn, walRecordShape(block.blockId, block.willInit), 0, recordSource(record), recordSourceOffset(record), recordByteLength(record));
+          this.putReferenced(prefix, block.blockNumber, lsn, walRecordShape(block.blockId, willInit), 0, recordSource(record), recordSourceOffset(record), recordByteLength(record));
         }
       } else if (this.putEncoded !== undefined) {
-        const writer = image ? this.imageWriter.reset(block, lsn) : this.recordWriter.reset(record, recordByteLength(record), block.blockId, block.willInit);
+        const writer = image ? this.imageWriter.reset(block, lsn) : this.recordWriter.reset(record, recordByteLength(record), block.blockId, willInit);
         this.putEncoded(prefix, block.blockNumber, lsn, writer);
       } else {
         const value: Value = image
           ? { kind: 'image', bytes: restoredImage(block, lsn) }
-          : { kind: 'walRecord', willInit: block.willInit, record: record.record, blockId: block.blockId };
+          : { kind: 'walRecord', willInit, record: record.record, blockId: block.blockId };
         this.store.put(prefix + hex8(block.blockNumber), lsn, value);
       }
       const sizeKey = keys.sizeKeys[block.forkNumber]!;

@@ -14,8 +14,8 @@ import { decodeCommitTsRecord, type CommitTsRecord } from './commit-ts.js';
 import { decodeDbaseRecord, type DbaseRecord } from './dbase.js';
 import { decodeGenericRecord, type GenericRecord } from './generic.js';
 import { decodeGinRecord, type GinRecord } from './gin.js';
-import { decodeGistRecord, type GistRecord } from './gist.js';
-import { decodeHashRecord, type HashRecord } from './hash.js';
+import { decodeGistRecord, XLOG_GIST_PAGE_SPLIT, XLOG_GIST_PAGE_UPDATE, type GistRecord } from './gist.js';
+import { decodeHashRecord, XLOG_HASH_SPLIT_ALLOCATE_PAGE, XLOG_HASH_SPLIT_COMPLETE, type HashRecord } from './hash.js';
 import { decodeHeap2Record, decodeHeapRecord, type Heap2Record, type HeapRecord } from './heap.js';
 import { decodeLogicalMessageRecord, type LogicalMessageRecord } from './logical-message.js';
 import { decodeMultiXactRecord, type MultiXactRecord } from './multixact.js';
@@ -79,4 +79,19 @@ export function decodeRecordBody(record: DecodedRecord): RecordBody {
     case RmgrId.LogicalMessage: return { rmgr: 'LogicalMessage', body: decodeLogicalMessageRecord(record) };
     default: throw unsupportedRecord(`rmgr ${record.rmgrId}`, record.info);
   }
+}
+
+/**
+ * Whether PostgreSQL's redo changes block `blockId` of a record with this rmgr and info even after
+ * restoring its full-page image (BLK_RESTORED): the primary changed that page after the image was
+ * taken. GiST's left child of a finished split gets its NSN and loses F_FOLLOW_RIGHT
+ * (gistRedoClearFollowRight); hash's split records set the bucket flags again. Such a block's
+ * image alone is not the page: WAL ingest stores the record (will-init) and redo does both steps
+ * (walredo/redo.ts, afterImageRestore).
+ */
+export function redoChangesRestoredImage(rmgrId: number, info: number, blockId: number): boolean {
+  const type = info & 0xf0;
+  if (rmgrId === RmgrId.Gist) return (type === XLOG_GIST_PAGE_UPDATE && blockId === 1) || (type === XLOG_GIST_PAGE_SPLIT && blockId === 0);
+  if (rmgrId === RmgrId.Hash) return (type === XLOG_HASH_SPLIT_ALLOCATE_PAGE && blockId === 0) || (type === XLOG_HASH_SPLIT_COMPLETE && blockId <= 1);
+  return false;
 }

@@ -94,6 +94,19 @@ test('Heap2 VISIBLE: without logged hint bits the heap page gets HeapSetAllVisib
   assert.is(store.getReconstructDataSync(relBlockKey(main, 6), third.endLsn)?.records.at(-1)?.value.kind, 'walRecord', 'a restart reads the setting back');
 });
 
+test('an image that redo changes after restoring it (GiST split child) is stored as its will-init record', async () => {
+  const { store, ingest, next } = await setup();
+  const update = makeRecord({ lsn: next(), rmgrId: RmgrId.Gist, info: 0x00, mainData: new StructWriter().u16(0).u16(0).bytes(), blocks: [
+    makeBlock({ rel, blockNumber: 1, image: page(4) }),
+    makeBlock({ blockId: 1, rel, blockNumber: 2, image: page(5) }),
+  ] });
+  await ingest.ingest(update);
+  assert.is(store.getReconstructDataSync(relBlockKey(main, 1), update.endLsn)?.image?.bytes[100], 4, 'the updated page: its image');
+  const child = store.getReconstructDataSync(relBlockKey(main, 2), update.endLsn);
+  assert.is(child?.image, undefined);
+  assert.equal(child?.records.map((entry) => [entry.value.kind, entry.value.willInit]), [['walRecord', true]], 'the left child: the record, will-init');
+});
+
 test('smgr truncate shrinks main, FSM and VM the way smgr_redo does', async () => {
   const { store, ingest, next } = await setup();
   await ingest.ingest(makeRecord({ lsn: next(), rmgrId: RmgrId.Xlog, info: 0xb0, blocks: [
