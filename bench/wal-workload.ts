@@ -136,7 +136,8 @@ export async function countWalRecords(walDirectory: string, startLsn: Lsn, endLs
 
 /**
  * Finds where valid WAL ends after `startLsn`, the way crash recovery does: read until the WAL
- * reader fails. Returns the last valid record's start and the first byte after it.
+ * reader fails. Returns the last valid record's start and its EndRecPtr (the first byte after it,
+ * rounded up to MAXALIGN, as PostgreSQL's reader and Strata's decoder give a record's end).
  */
 export async function findWalEnd(walDirectory: string, startLsn: Lsn): Promise<{ lastRecordLsn: Lsn; endLsn: Lsn }> {
   const scan = await runWaldump(['-p', walDirectory, '-s', formatLsn(startLsn), '--quiet']);
@@ -148,7 +149,7 @@ export async function findWalEnd(walDirectory: string, startLsn: Lsn): Promise<{
   if (lastRecordLsn < startLsn) {
     throw new StrataError('PS_ERR_IO', `no valid WAL record at ${formatLsn(startLsn)}: ${scan.stderr.trim()}`);
   }
-  const endLsn = recordEndLsn(lastRecordLsn, await recordTotalLength(walDirectory, lastRecordLsn));
+  const endLsn = Math.ceil(recordEndLsn(lastRecordLsn, await recordTotalLength(walDirectory, lastRecordLsn)) / 8) * 8;
   assert(endLsn > lastRecordLsn, 'the WAL end lies after the last record start');
   return { lastRecordLsn, endLsn };
 }

@@ -436,16 +436,14 @@ export class WalIngest {
     const type = record.info & 0xf0;
     if (type === XLOG_CHECKPOINT_SHUTDOWN || type === XLOG_CHECKPOINT_ONLINE) {
       this.store.put(CHECKPOINT_KEY, record.endLsn, { kind: 'image', bytes: record.mainData });
-    } else if (type === XLOG_PARAMETER_CHANGE) {
+    } else if (type === XLOG_PARAMETER_CHANGE && this.controlFile !== undefined) {
+      // Without a control file (no base backup) there is nothing to update, and no data-checksum
+      // setting to combine the record's wal_log_hints with: hints stay counted as logged.
       const change = decodeXlogRecord(record);
       assert(change.type === 'parameterChange', 'a PARAMETER_CHANGE record decodes as one');
-      if (this.controlFile !== undefined) {
-        this.controlFile = withParameterChange(this.controlFile, change);
-        this.store.put(CONTROL_FILE_KEY, record.endLsn, { kind: 'image', bytes: this.controlFile });
-        this.hintBitsLogged = hintBitsLogged(this.controlFile);
-      } else {
-        this.hintBitsLogged = change.walLogHints || this.hintBitsLogged;
-      }
+      this.controlFile = withParameterChange(this.controlFile, change);
+      this.store.put(CONTROL_FILE_KEY, record.endLsn, { kind: 'image', bytes: this.controlFile });
+      this.hintBitsLogged = hintBitsLogged(this.controlFile);
     }
   }
 
