@@ -25,7 +25,8 @@
  *    and at its end.
  *
  * Two runs: default settings (no data checksums, wal_log_hints off: Heap2 VISIBLE leaves heap page
- * LSNs alone) and wal_log_hints = on (VISIBLE stamps them; hint-bit changes log FPI_FOR_HINT).
+ * LSNs alone) and wal_log_hints = on (VISIBLE stamps them; hint-bit changes log FPI_FOR_HINT) with
+ * wal_compression = lz4 (images arrive compressed: ingest decodes them into the layer).
  *
  * Workload: pgbench (init + a short run) and the broad SQL workload (every index kind, TOAST,
  * VACUUM, TRUNCATE, CLUSTER, CREATE DATABASE from a vacuumed template with both strategies, 2PC,
@@ -404,8 +405,8 @@ test('every page equals the primary after a clean shutdown, and historic pages e
   await runOracle({ settings: {}, scale: 4 });
 });
 
-test('the same with wal_log_hints = on (VISIBLE stamps heap pages, FPI_FOR_HINT records)', async () => {
-  await runOracle({ settings: { wal_log_hints: 'on' }, scale: 1 });
+test('the same with wal_log_hints = on (VISIBLE stamps heap pages, FPI_FOR_HINT records) and lz4-compressed images', async () => {
+  await runOracle({ settings: { wal_log_hints: 'on', wal_compression: 'lz4' }, scale: 1 });
 });
 
 test.run();
