@@ -48,6 +48,10 @@ export const limits = {
   pgwireMessageBytesMax: 64 * 1024 * 1024,
   /** Bytes of parsed backend messages a connection queues before it pauses its socket. */
   pgwireReceiveQueueBytesMax: 4 * 1024 * 1024,
+  /** Page service: largest client message (pagestream requests are under 64 bytes). */
+  pageServiceMessageBytesMax: 64 * 1024,
+  /** Page service: requests of one connection being answered at once before its socket pauses. */
+  pageServiceInFlightMax: 32,
   /** Storage: bytes of one append-only chunk of an in-memory layer (larger values get their own). */
   inMemoryLayerChunkBytes: 1024 * 1024,
   /** Storage: frozen in-memory layers waiting for their flush before flush() refuses more. */

@@ -15,9 +15,14 @@ import { startHttpServer } from './http/server.js';
 import type { Logger } from './observability/log.js';
 import { Metrics, type MetricsJson } from './observability/metrics.js';
 import { TenantManager } from './tenant/tenant-manager.js';
+import { limits } from './limits.js';
+import { parseLsn } from './lsn.js';
+import { startPageService, type PageServiceBackend } from './pageservice/page-service.js';
 
 export interface RunningServer {
   readonly httpUrl: string;
+  /** host:port of the page service (libpq, pagestream). */
+  readonly pgAddress: string;
   readonly manager: TenantManager;
   readonly system: ActorSystem;
   readonly metrics: Metrics;
@@ -32,6 +37,16 @@ export const STRATA_VERSION: string = (() => {
     return 'unknown';
   }
 })();
+
+/** The page service reads through the tenant manager, as the HTTP API does. */
+function pageServiceBackend(manager: TenantManager): PageServiceBackend {
+  return {
+    lastRecordLsn: async (tenantId, timelineId) => parseLsn((await manager.getTimeline(tenantId, timelineId)).last_record_lsn),
+    relSize: (tenantId, timelineId, rel, lsn) => manager.relSize(tenantId, timelineId, rel, lsn),
+    getPage: (tenantId, timelineId, rel, blockNumber, lsn) => manager.getPage(tenantId, timelineId, rel, blockNumber, lsn),
+    getSlruSegment: (tenantId, timelineId, kind, segment, lsn) => manager.getSlruSegment(tenantId, timelineId, kind, segment, lsn),
+  };
+}
 
 export async function startServer(config: StrataConfig, options: { logger: Logger }): Promise<RunningServer> {
   const logger = options.logger;
@@ -59,12 +74,20 @@ export async function startServer(config: StrataConfig, options: { logger: Logge
         await system.broadcast({ kind: 'failpoints', spec });
       },
     });
+    const pageService = await startPageService({
+      address: config.listenPgAddr, logger, backend: pageServiceBackend(manager),
+      inFlightMax: limits.pageServiceInFlightMax, messageBytesMax: limits.pageServiceMessageBytesMax,
+    }).catch(async (error: unknown) => {
+      await http.close();
+      throw error;
+    });
     logger.info({ http: http.url, workdir: config.workdir, actor_threads: system.threads, version: STRATA_VERSION }, 'strata started');
     let stopping: Promise<void> | undefined;
     return {
-      httpUrl: http.url, manager, system, metrics,
+      httpUrl: http.url, pgAddress: `${pageService.host}:${pageService.port}`, manager, system, metrics,
       stop: () => {
         stopping ??= (async () => {
+          await pageService.close();
           await http.close();
           await system.stop();
           logger.info('strata stopped');

@@ -27,7 +27,7 @@ export interface TestServer {
 export async function startTestServer(options: { overrides?: string[]; allowLogs?: RegExp[]; workdir?: string } = {}): Promise<TestServer> {
   const workdir = options.workdir ?? await mkdtemp(join(tmpdir(), 'strata-test-'));
   const logs = new LogCapture(options.allowLogs ?? [], 'info');
-  const config = () => resolveConfig({ workdir, overrides: ['listen_http_addr=127.0.0.1:0', 'actor_threads=2', ...(options.overrides ?? [])] });
+  const config = () => resolveConfig({ workdir, overrides: ['listen_http_addr=127.0.0.1:0', 'listen_pg_addr=127.0.0.1:0', 'actor_threads=2', ...(options.overrides ?? [])] });
   let server = await startServer(config(), { logger: logs.logger });
   const request = async (method: string, path: string, body?: unknown) => {
     const response = await fetch(server.httpUrl + path, {
