@@ -45,6 +45,7 @@ function pageServiceBackend(manager: TenantManager): PageServiceBackend {
     relSize: (tenantId, timelineId, rel, lsn) => manager.relSize(tenantId, timelineId, rel, lsn),
     getPage: (tenantId, timelineId, rel, blockNumber, lsn) => manager.getPage(tenantId, timelineId, rel, blockNumber, lsn),
     getSlruSegment: (tenantId, timelineId, kind, segment, lsn) => manager.getSlruSegment(tenantId, timelineId, kind, segment, lsn),
+    dbSize: (tenantId, timelineId, dbNode, lsn) => manager.dbSize(tenantId, timelineId, dbNode, lsn),
   };
 }
 

@@ -23,8 +23,8 @@
  * not_modified_since, waiting for WAL up to it (wait_lsn_timeout). Lsn::MAX asks for the latest.
  * The last record LSN is asked of the timeline once and again only when a request needs a newer one.
  *
- * Not yet: DbSize answers an Error response; authentication is trust (the startup's user is not
- * checked: the JWT hook comes with auth); basebackup/fullbackup commands.
+ * Not yet: authentication is trust (the startup's user is not checked: the JWT hook comes with
+ * auth); basebackup/fullbackup commands.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { isStrataError, StrataError } from '../errors.js';
@@ -45,6 +45,7 @@ export interface PageServiceBackend {
   relSize(tenantId: string, timelineId: string, rel: RelTag, lsn: Lsn): Promise<number>;
   getPage(tenantId: string, timelineId: string, rel: RelTag, blockNumber: number, lsn: Lsn): Promise<Uint8Array>;
   getSlruSegment(tenantId: string, timelineId: string, kind: SlruKind, segment: number, lsn: Lsn): Promise<Uint8Array>;
+  dbSize(tenantId: string, timelineId: string, dbNode: number, lsn: Lsn): Promise<number>;
 }
 
 export interface PageServiceOptions {
@@ -240,7 +241,7 @@ class PageServiceConnection {
       case 'getSlruSegment':
         return { kind: 'getSlruSegment', request, segmentBytes: await backend.getSlruSegment(tenantId, timelineId, request.slruKind as SlruKind, request.segment, lsn) };
       case 'dbSize':
-        throw new StrataError('PS_ERR_BAD_REQUEST', 'DbSize is not supported yet');
+        return { kind: 'dbSize', request, bytes: await backend.dbSize(tenantId, timelineId, request.dbNode, lsn) };
     }
   }
 

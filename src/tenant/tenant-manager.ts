@@ -125,6 +125,10 @@ export class TenantManager implements ManagementApi {
     return this.#forTimeline<Uint8Array>(tenantId, timelineId, { kind: 'GetSlruSegment', slru: kind, segment, lsn });
   }
 
+  dbSize(tenantId: string, timelineId: string, dbNode: number, lsn: Lsn | undefined): Promise<number> {
+    return this.#forTimeline<number>(tenantId, timelineId, { kind: 'DbSize', dbNode, lsn });
+  }
+
   /** Page reads take the hot path: bytes over the actor thread's SharedArrayBuffer ring. */
   #askPage(tenantId: string, request: PageRequest): Promise<Uint8Array> {
     const tenant = parseId(tenantId, 'tenant');

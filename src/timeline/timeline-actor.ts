@@ -58,6 +58,8 @@ export type TimelineMessage =
   | { kind: 'GetPage'; rel: RelTag; blockNumber: number; lsn: Lsn | undefined }
   /** A whole SLRU segment (pg_xact, multixact) at an LSN. */
   | { kind: 'GetSlruSegment'; slru: SlruKind; segment: number; lsn: Lsn | undefined }
+  /** Bytes of a database's relations in the default tablespace at an LSN (Neon's DbSize). */
+  | { kind: 'DbSize'; dbNode: number; lsn: Lsn | undefined }
   | { kind: 'Flush' }
   | { kind: 'WalReceiverStatus'; status: WalReceiverStatus }
   /** Periodic: flush an open layer older than checkpoint_timeout. */
@@ -172,7 +174,7 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       }
     },
     concurrent(message) {
-      return message.kind === 'RelSize' || message.kind === 'GetPage' || message.kind === 'GetSlruSegment' || message.kind === 'Info';
+      return message.kind === 'RelSize' || message.kind === 'GetPage' || message.kind === 'GetSlruSegment' || message.kind === 'DbSize' || message.kind === 'Info';
     },
     async receive(message, context) {
       switch (message.kind) {
@@ -199,6 +201,8 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
           return requireActive().getPage(message.rel, message.blockNumber, message.lsn);
         case 'GetSlruSegment':
           return requireActive().getSlruSegment(message.slru, message.segment, message.lsn);
+        case 'DbSize':
+          return requireActive().dbSize(message.dbNode, message.lsn);
         case 'Flush':
           return requireActive().flush();
         case 'WalReceiverStatus':

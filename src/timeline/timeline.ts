@@ -18,7 +18,7 @@
 import { assert } from '../assert.js';
 import { StrataError } from '../errors.js';
 import { formatRelTag, relBlockKey, SLRU_NAMES, slruBlockKey, type RelTag, type SlruKind } from '../keys.js';
-import { getSlruSegmentSize } from '../ingest/metadata-readers.js';
+import { getSlruSegmentSize, listRelations } from '../ingest/metadata-readers.js';
 import { failpoint, failpointError } from '../failpoints.js';
 import { limits } from '../limits.js';
 import { formatLsn, nextRecordStart, type Lsn } from '../lsn.js';
@@ -78,6 +78,8 @@ interface LsnWaiter {
 }
 
 const ZERO_PAGE = new Uint8Array(BLCKSZ);
+/** pg_default: the tablespace Neon's DbSize counts. */
+const DEFAULT_TABLESPACE_OID = 1663;
 
 export class Timeline {
   readonly tenantId: string;
@@ -338,6 +340,20 @@ export class Timeline {
         { rel: formatRelTag(rel), block: blockNumber, lsn: formatLsn(at), first_record_lsn: formatLsn(first.lsn) });
     }
     return redo(key, data, at);
+  }
+
+  /**
+   * Bytes of every fork of every relation of database `dbNode` in the default tablespace at `lsn`,
+   * as Neon's DbSize counts them (what a compute's pg_database_size asks). Walks the database's
+   * relation directory: its cost grows with the number of relations, not with their size.
+   */
+  async dbSize(dbNode: number, lsn: Lsn | undefined): Promise<number> {
+    const at = await this.readLsn(lsn);
+    let blocks = 0;
+    for (const rel of await listRelations(this.store, DEFAULT_TABLESPACE_OID, dbNode, at)) {
+      blocks += (await this.options.relations.getRelSize(this.store, rel, at)) ?? 0;
+    }
+    return blocks * BLCKSZ;
   }
 
   /**

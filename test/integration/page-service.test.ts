@@ -2,8 +2,9 @@
  * The page service end to end (issue 11, first cut): a libpq client (Strata's own, src/pgwire)
  * speaks pagestream v3 and v2 to a Strata server following a real PostgreSQL 15 primary. Pages,
  * relation sizes and SLRU segments read over pagestream equal the HTTP API's answers at the same
- * LSN; 40 pipelined requests are answered in order with their v3 echo; failures are Error
- * responses that leave the stream usable; a malformed message ends the connection with 08P01.
+ * LSN, and DbSize their sum; 40 pipelined requests are answered in order with their v3 echo;
+ * failures are Error responses that leave the stream usable; a malformed message ends the
+ * connection with 08P01.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -88,8 +89,23 @@ test('pagestream v3 and v2 answer as the HTTP API does, in order, with coded fai
     assert.is((missingFsm as { blocks: number }).blocks, 0, 'a missing FSM fork has no blocks');
     const clog = await server.request('GET', `${base}/slru?kind=clog&segment=0&lsn=${info.last_record_lsn}`);
     assert.equal((slru as { segmentBytes: Uint8Array }).segmentBytes, new Uint8Array(clog.body as Uint8Array));
-    assert.is(dbSize!.kind, 'error');
-    assert.match((dbSize as { message: string }).message, /DbSize/);
+    // DbSize is the sum of every fork's size of every relation of the database (Strata's sizes,
+    // asked one by one over HTTP); it lies between the primary's WAL-logged forks (main, init) and
+    // all its forks (FSM and VM pages are partly extended without WAL on the primary).
+    const relations = (await cluster.sql(`SELECT pg_relation_filenode(c.oid) FROM pg_class c
+      WHERE pg_relation_filenode(c.oid) IS NOT NULL AND NOT c.relisshared AND c.reltablespace = 0 AND c.relpersistence <> 't'`)).split('\n');
+    let strataBytes = 0;
+    for (const relation of relations) {
+      for (const fork of ['main', 'fsm', 'vm', 'init']) {
+        const answer = await server.request('GET', `${base}/relsize?rel=1663/5/${relation}&fork=${fork}&lsn=${info.last_record_lsn}`);
+        if (answer.status === 200) strataBytes += (answer.body as { size: number }).size * 8192;
+      }
+    }
+    const forkBytes = async (forks: string) => Number(await cluster.sql(`SELECT sum(pg_relation_size(c.oid, f)) FROM pg_class c, unnest(ARRAY[${forks}]) f
+      WHERE pg_relation_filenode(c.oid) IS NOT NULL AND NOT c.relisshared AND c.reltablespace = 0 AND c.relpersistence <> 't'`));
+    assert.equal(dbSize, { kind: 'dbSize', request: requests[blocks.length + 5] as never, bytes: strataBytes }, 'DbSize: the sum of every fork of every relation');
+    const [logged, all] = [await forkBytes("'main','init'"), await forkBytes("'main','fsm','vm','init'")];
+    assert.ok(strataBytes >= logged && strataBytes <= all, `DbSize ${strataBytes} between the primary's main+init ${logged} and all forks ${all}`);
     assert.is(badLsn!.kind, 'error');
     assert.match((badLsn as { message: string }).message, /invalid request/);
     assert.is(missingPage!.kind, 'error');
