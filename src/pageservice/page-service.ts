@@ -17,6 +17,9 @@
  *
  *   pending: | answered, waiting for the ones before | … | newest | (≤ inFlightMax)
  *
+ * A client that stops reading its answers stops having its requests read: responses are written
+ * only while the socket's write buffer is below its high-water mark.
+ *
  * request_lsn / not_modified_since (Neon's rule): request_lsn below not_modified_since is a bad
  * request; when not_modified_since is at or below the timeline's last record LSN the page is read
  * at min(last_record_lsn, request_lsn), without waiting (it has not changed since); otherwise at
@@ -266,15 +269,30 @@ class PageServiceConnection {
       // Bounded: the queue holds at most inFlightMax requests, and each pass removes one.
       while (this.#pending.length > 0 && this.#state.kind !== 'closed') {
         const bytes = await this.#pending[0]!;
-        this.#pending.shift();
         if (this.#closed()) return;
-        this.#socket.write(copyData(bytes));
+        // A client that does not read its answers stops getting new ones read: the socket's
+        // write buffer holds at most one response beyond its high-water mark.
+        if (!this.#socket.write(copyData(bytes))) await this.#writable();
+        this.#pending.shift();
         if (this.#paused && this.#pending.length < this.#options.inFlightMax) this.#resume();
       }
       if (this.#closeAfterDrain) this.#close();
     } finally {
       this.#draining = false;
     }
+  }
+
+  /** Resolves when the socket's write buffer has drained, or the socket is gone. */
+  #writable(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#socket.off('drain', done);
+        this.#socket.off('close', done);
+        resolve();
+      };
+      this.#socket.on('drain', done);
+      this.#socket.on('close', done);
+    });
   }
 
   /** A method, not a field test: the state changes in callbacks the compiler cannot follow. */
