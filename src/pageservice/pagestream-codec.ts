@@ -42,6 +42,7 @@
  */
 import { assert } from '../assert.js';
 import { StrataError } from '../errors.js';
+import type { RelTag } from '../keys.js';
 import type { Lsn } from '../lsn.js';
 
 export type PagestreamVersion = 2 | 3;
@@ -75,17 +76,10 @@ export interface RequestHeader {
   readonly notModifiedSince: Lsn;
 }
 
-export interface RelTagFields {
-  readonly spcNode: number;
-  readonly dbNode: number;
-  readonly relNode: number;
-  readonly forkNumber: number;
-}
-
 export type PagestreamRequest =
-  | { readonly kind: 'exists'; readonly header: RequestHeader; readonly rel: RelTagFields }
-  | { readonly kind: 'nblocks'; readonly header: RequestHeader; readonly rel: RelTagFields }
-  | { readonly kind: 'getPage'; readonly header: RequestHeader; readonly rel: RelTagFields; readonly blockNumber: number }
+  | { readonly kind: 'exists'; readonly header: RequestHeader; readonly rel: RelTag }
+  | { readonly kind: 'nblocks'; readonly header: RequestHeader; readonly rel: RelTag }
+  | { readonly kind: 'getPage'; readonly header: RequestHeader; readonly rel: RelTag; readonly blockNumber: number }
   | { readonly kind: 'dbSize'; readonly header: RequestHeader; readonly dbNode: number }
   | { readonly kind: 'getSlruSegment'; readonly header: RequestHeader; readonly slruKind: number; readonly segment: number };
 
@@ -167,7 +161,7 @@ function readHeader(reader: Reader, version: PagestreamVersion): RequestHeader {
   return { reqid, requestLsn, notModifiedSince };
 }
 
-function readRel(reader: Reader): RelTagFields {
+function readRel(reader: Reader): RelTag {
   return { spcNode: reader.u32(), dbNode: reader.u32(), relNode: reader.u32(), forkNumber: reader.u8() };
 }
 
@@ -233,7 +227,7 @@ function writeHeader(writer: Writer, header: RequestHeader, version: PagestreamV
   writer.lsn(header.requestLsn).lsn(header.notModifiedSince);
 }
 
-function writeRel(writer: Writer, rel: RelTagFields): void {
+function writeRel(writer: Writer, rel: RelTag): void {
   assert(rel.forkNumber >= 0 && rel.forkNumber <= 0xff, 'a fork number is a u8');
   writer.u32(rel.spcNode).u32(rel.dbNode).u32(rel.relNode).u8(rel.forkNumber);
 }
@@ -344,6 +338,6 @@ export function parsePagestreamResponse(bytes: Uint8Array, version: PagestreamVe
   return response;
 }
 
-function relOf(sent: PagestreamRequest): RelTagFields {
+function relOf(sent: PagestreamRequest): RelTag {
   return 'rel' in sent ? sent.rel : { spcNode: 0, dbNode: 0, relNode: 0, forkNumber: 0 };
 }
