@@ -135,7 +135,10 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
     const ingest = await WalIngest.create(store, { logger: logOf(context), materializePage });
     timeline = new Timeline({
       tenantId: args.tenantId, timelineId: args.timelineId, store, ingest, relations: { getRelSize }, logger: logOf(context),
-      lsns: { consistentLsn: loaded.initdbLsn, lastRecordLsn: loaded.diskConsistentLsn, diskConsistentLsn: loaded.diskConsistentLsn, remoteConsistentLsn: 0 },
+      // The store's disk_consistent_lsn is the metadata's or what its layer files prove, whichever
+      // is higher: a crash between a layer write and the metadata write leaves layers ahead of the
+      // metadata, and streaming must resume after them (re-putting older LSNs would be refused).
+      lsns: { consistentLsn: loaded.initdbLsn, lastRecordLsn: store.diskConsistentLsn, diskConsistentLsn: store.diskConsistentLsn, remoteConsistentLsn: 0 },
       waitLsnTimeoutMs: args.waitLsnTimeoutMs, checkpointDistanceBytes: args.checkpointDistanceBytes,
       checkpointTimeoutMs: args.checkpointTimeoutMs,
       // Pages that need records applied are reconstructed by the tenant's walredo actor.
