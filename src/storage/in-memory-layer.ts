@@ -43,7 +43,7 @@ import { assert } from '../assert.js';
 import type { Key } from '../keys.js';
 import type { Lsn } from '../lsn.js';
 import { limits } from '../limits.js';
-import { keySuccessor, KEY_SPACE_END, KEY_SPACE_START } from './layer-name.js';
+import { KEY_SPACE_END, KEY_SPACE_START } from './layer-name.js';
 import type { SearchableLayer, VersionRef } from './searchable-layer.js';
 import {
   decodeValue, SHAPE_ENCODED, shapedEncodedLength, shapedWillInit, ValueObjectWriter, writeShaped, type ValueWriter,
@@ -218,6 +218,8 @@ export class InMemoryLayer implements SearchableLayer {
     assert(this.#chunkBytes >= 4096 && this.#chunkBytes < POSITION_CHUNK_FACTOR, 'chunk size out of range');
   }
 
+  get kind(): 'memory' { return 'memory'; }
+
   get description(): string {
     return this.#frozen ? 'in-memory frozen layer' : 'in-memory open layer';
   }
@@ -378,21 +380,15 @@ export class InMemoryLayer implements SearchableLayer {
   }
 
   /** Makes the layer immutable; `lsnEnd` (exclusive) must lie above every LSN put. */
+  /**
+   * Makes the layer immutable, ending its LSN range at `lsnEnd`. Its key range becomes the whole
+   * key space: the file it is flushed to is an L0 delta, which the layer map recognises by that
+   * range (layer-map.ts).
+   */
   freeze(lsnEnd: Lsn): void {
     assert(this.#frozen === undefined, 'layer frozen twice');
     assert(lsnEnd > this.#lsnMax, 'a frozen layer ends above its last LSN');
-    let keyMin: Key | undefined;
-    let keyMax: Key | undefined;
-    for (let keyId = 0; keyId < this.#keyHigh.length; keyId++) {
-      const key = keyOf(this.#keyHigh[keyId]!, this.#keyLow[keyId]!);
-      if (keyMin === undefined || key < keyMin) keyMin = key;
-      if (keyMax === undefined || key > keyMax) keyMax = key;
-    }
-    this.#frozen = {
-      lsnEnd,
-      keyStart: keyMin ?? KEY_SPACE_START,
-      keyEnd: keyMax === undefined ? KEY_SPACE_END : keySuccessor(keyMax),
-    };
+    this.#frozen = { lsnEnd, keyStart: KEY_SPACE_START, keyEnd: KEY_SPACE_END };
   }
 
   /** The id of an existing key, or -1. */

@@ -36,6 +36,14 @@ function keyBytes(key: Key): Buffer {
   return memoBytes;
 }
 
+/** One version as compaction reads it: encoded bytes, checked. */
+export interface ScannedEntry {
+  key: Key;
+  lsn: Lsn;
+  willInit: boolean;
+  encoded: Uint8Array;
+}
+
 function corruptFile(path: string, reason: string): StrataError {
   return new StrataError('PS_ERR_IO', `layer file ${basename(path)} is corrupt: ${reason}`, { path });
 }
@@ -74,6 +82,7 @@ export class LayerFileReader implements SearchableLayer {
   }
 
   get description(): string { return basename(this.path); }
+  get kind(): 'delta' | 'image' { return this.header.kind === LayerFileKind.Image ? 'image' : 'delta'; }
   get keyStart(): Key { return this.header.keyStart; }
   get keyEnd(): Key { return this.header.keyEnd; }
   get lsnStart(): Lsn { return this.header.lsnStart; }
@@ -174,6 +183,46 @@ export class LayerFileReader implements SearchableLayer {
       const key = index.toString('hex', offset, offset + KEY_BYTES);
       if (key >= end) break;
       if (readU64(index, offset + 20) <= lsnMax) into.add(key);
+    }
+  }
+
+  /**
+   * Every version in file (key, LSN) order with its encoded bytes (value-codec.ts), each checked
+   * against its CRC-32C, for compaction. Values are read in spans of about `spanBytes`, so memory
+   * is one span whatever the file size. The yielded bytes are the caller's until the next step.
+   */
+  async *scanEncoded(spanBytes = 1024 * 1024): AsyncGenerator<ScannedEntry> {
+    const index = this.#index;
+    const count = this.header.entryCount;
+    let entry = 0;
+    while (entry < count) {
+      const first = entry;
+      const start = readU64(index, first * INDEX_ENTRY_BYTES + 28);
+      let end = start;
+      // Blobs are laid out in index order, back to back.
+      while (entry < count) {
+        const offset = entry * INDEX_ENTRY_BYTES;
+        const position = readU64(index, offset + 28);
+        const length = index.readUInt32LE(offset + 36);
+        if (position !== end || (entry > first && position + length - start > spanBytes)) break;
+        end = position + length;
+        entry++;
+      }
+      if (entry === first) throw corruptFile(this.path, `index entry ${first} is not laid out in index order`);
+      const span = await this.#handles.withHandle(this.path, (handle) => readFully(handle, this.path, start, end - start));
+      for (let at = first; at < entry; at++) {
+        const offset = at * INDEX_ENTRY_BYTES;
+        const position = readU64(index, offset + 28) - start;
+        const length = index.readUInt32LE(offset + 36);
+        const encoded = span.subarray(position, position + length);
+        if (crc32c(encoded) !== index.readUInt32LE(offset + 40)) throw corruptFile(this.path, `value checksum mismatch at offset ${position + start}`);
+        yield {
+          key: index.toString('hex', offset, offset + KEY_BYTES),
+          lsn: readU64(index, offset + 20),
+          willInit: (index[offset + 18]! & FLAG_WILL_INIT) !== 0,
+          encoded,
+        };
+      }
     }
   }
 

@@ -60,8 +60,14 @@ import { openImageLayer, writeImageLayer, type ImageEntries } from './image-laye
 import { InMemoryLayer } from './in-memory-layer.js';
 import type { LayerFileReader } from './layer-file-reader.js';
 import type { FinishedLayerFile } from './layer-file-writer.js';
-import { LayerMap } from './layer-map.js';
-import { parseLayerName } from './layer-name.js';
+import { layerGroup, LayerMap, reconstructDataOf } from './layer-map.js';
+import { formatLayerName, KEY_SPACE_END, KEY_SPACE_START, parseLayerName } from './layer-name.js';
+import { compactL0, compactionLsnRange } from './compaction.js';
+import { readSmallFile, writeFileCrashSafe } from './crashsafe.js';
+import { LayerFileKind } from './layer-file-format.js';
+import { LayerFileWriter } from './layer-file-writer.js';
+import { ReadGate } from './read-gate.js';
+import type { SearchableLayer, VersionRef } from './searchable-layer.js';
 import type { TimelineStore } from './types.js';
 import type { ReconstructData, Value } from '../value.js';
 import type { ValueWriter } from './value-codec.js';
@@ -86,7 +92,66 @@ export interface LayeredTimelineStoreOptions {
   flushWorker?: LayerFlushWorker;
   /** Longest synchronous step of a flush hand-over before it yields to the event loop. */
   flushSliceMs?: number;
+  /**
+   * The timeline this one branched from, and the branch point: versions at or below `lsn` that
+   * this store does not hold are read from the ancestor's store (same thread, read only).
+   */
+  ancestor?: { store: LayeredTimelineStore; lsn: Lsn };
+  /** Called with the number of layers each read searched (read amplification metrics). */
+  observeLayersVisited?: (layers: number) => void;
+  /** Runs at named crash-relevant steps of compaction, image creation and GC (failpoints). */
+  checkpointHook?: (step: StorageStep) => Promise<void>;
 }
+
+/** Crash-relevant steps of the maintenance work, named as their failpoints. */
+export type StorageStep =
+  | 'compaction-before-write' | 'compaction-after-write-before-swap' | 'compaction-mid-delete'
+  | 'image-creation-before-write' | 'gc-mid-delete';
+
+/** The marker naming an unfinished compaction (its inputs' LSN range), see #load. */
+export const COMPACTION_MARKER_FILE = 'compaction-in-progress';
+
+/** What a layer file looks like in the layer listing API. */
+export interface LayerDescription {
+  kind: 'Delta' | 'Image';
+  l0: boolean;
+  layer_file_name: string;
+  layer_file_size: number;
+  lsn_start: Lsn;
+  lsn_end: Lsn;
+  key_start: Key;
+  key_end: Key;
+}
+
+export interface CompactionOutcome {
+  inputs: number;
+  outputs: number;
+  entries: number;
+  bytesWritten: number;
+  lsnStart: Lsn;
+  lsnEnd: Lsn;
+}
+
+export interface GcOptions {
+  /** Layers holding versions above this are needed (gc_horizon below last_record_lsn). */
+  horizonCutoffLsn: Lsn;
+  /** Layers holding versions above this are needed (pitr_interval). */
+  pitrCutoffLsn: Lsn;
+  /** Branch points of child timelines: reads at each must keep working. */
+  retainLsns: readonly Lsn[];
+}
+
+export interface GcOutcome {
+  layers_total: number;
+  layers_needed_by_cutoff: number;
+  layers_needed_by_pitr: number;
+  layers_needed_by_branches: number;
+  layers_not_updated: number;
+  layers_removed: number;
+}
+
+/** Read amplification buckets: index = layers searched (the last bucket counts everything above). */
+const READ_AMP_BUCKETS = 65;
 
 /** A few ms: long enough that yielding costs nothing, short enough that ingest never stalls. */
 const FLUSH_SLICE_MS_DEFAULT = 4;
@@ -115,6 +180,13 @@ export class LayeredTimelineStore implements TimelineStore {
   #lastPutLsn: Lsn = 0;
   #diskConsistentLsn: Lsn = 0;
   #closed = false;
+  readonly #ancestor: { store: LayeredTimelineStore; lsn: Lsn } | undefined;
+  readonly #observeLayersVisited: ((layers: number) => void) | undefined;
+  readonly #checkpointHook: ((step: StorageStep) => Promise<void>) | undefined;
+  readonly #reads = new ReadGate();
+  /** Compaction, image creation and GC run one at a time (they swap and delete layer files). */
+  #maintenanceTail: Promise<unknown> = Promise.resolve();
+  readonly #readAmplification = new Float64Array(READ_AMP_BUCKETS);
 
   private constructor(options: LayeredTimelineStoreOptions, fs: Fs) {
     this.directory = options.directory;
@@ -127,6 +199,9 @@ export class LayeredTimelineStore implements TimelineStore {
     const flushThread = options.flushThread ?? (options.fs === undefined || options.fs === nodeFs ? 'worker' : 'inline');
     this.#flushWorker = flushThread === 'worker' ? (options.flushWorker ?? defaultLayerFlushWorker()) : undefined;
     this.#flushSliceMs = options.flushSliceMs ?? FLUSH_SLICE_MS_DEFAULT;
+    this.#ancestor = options.ancestor;
+    this.#observeLayersVisited = options.observeLayersVisited;
+    this.#checkpointHook = options.checkpointHook;
     assert(this.#flushSliceMs > 0, 'a flush slice is positive');
     assert(this.#checkpointDistanceBytes > 0 && this.#imageLayerBytesTarget > 0, 'storage sizes must be positive');
     this.#open = this.#newOpenLayer();
@@ -149,6 +224,12 @@ export class LayeredTimelineStore implements TimelineStore {
     const removed = await removeTempFiles(this.#fs, this.directory);
     if (removed.length > 0) this.#logger.info({ removed }, 'removed temp files of interrupted writes');
     let diskConsistentLsn = persistedDiskConsistentLsn;
+    const leftovers = await this.#interruptedMaintenanceLeftovers();
+    if (leftovers.length > 0) {
+      for (const fileName of leftovers) await this.#fs.unlink(join(this.directory, fileName));
+      await this.#fs.syncDirectory(this.directory);
+      this.#logger.info({ removed: leftovers }, 'removed layer files left by an interrupted compaction');
+    }
     for (const fileName of (await this.#fs.readdir(this.directory)).sort()) {
       const name = parseLayerName(fileName);
       if (name === undefined) continue;
@@ -161,6 +242,32 @@ export class LayeredTimelineStore implements TimelineStore {
     this.#diskConsistentLsn = diskConsistentLsn;
     this.#lastPutLsn = diskConsistentLsn;
     this.#logger.info({ layers: this.#files.size, disk_consistent_lsn: formatLsn(diskConsistentLsn) }, 'opened timeline storage');
+  }
+
+  /**
+   * Layer files an interrupted compaction left behind, to delete before loading:
+   *  - with the marker present, the compaction had not finished writing: its L1 outputs (the
+   *    non-L0 deltas of exactly the marker's LSN range) may be partial, and the L0 inputs are all
+   *    still there, so the outputs go (then the marker);
+   *  - without it, every L1 output was durable before any input was deleted: L0 files inside an
+   *    L1 delta's LSN range are inputs whose deletion was cut short, so they go.
+   */
+  async #interruptedMaintenanceLeftovers(): Promise<string[]> {
+    const names = await this.#fs.readdir(this.directory);
+    const layers = names.map((fileName) => ({ fileName, name: parseLayerName(fileName) }))
+      .filter((entry): entry is { fileName: string; name: NonNullable<ReturnType<typeof parseLayerName>> } => entry.name !== undefined);
+    const isL0 = (name: NonNullable<ReturnType<typeof parseLayerName>>) => name.kind === 'delta' && name.keyStart === KEY_SPACE_START && name.keyEnd === KEY_SPACE_END;
+    if (names.includes(COMPACTION_MARKER_FILE)) {
+      const marker = JSON.parse((await readSmallFile(this.#fs, join(this.directory, COMPACTION_MARKER_FILE))).toString('utf8')) as { lsnStart: unknown; lsnEnd: unknown };
+      if (typeof marker.lsnStart !== 'number' || typeof marker.lsnEnd !== 'number') {
+        throw new StrataError('PS_ERR_IO', `${COMPACTION_MARKER_FILE} in ${this.directory} is corrupt`, { directory: this.directory });
+      }
+      const partial = layers.filter(({ name }) => name.kind === 'delta' && !isL0(name) && name.lsnStart === marker.lsnStart && name.lsnEnd === marker.lsnEnd);
+      return [...partial.map(({ fileName }) => fileName), COMPACTION_MARKER_FILE];
+    }
+    const l1Ranges = layers.filter(({ name }) => name.kind === 'delta' && !isL0(name)).map(({ name }) => name as { lsnStart: Lsn; lsnEnd: Lsn });
+    return layers.filter(({ name }) => name.kind === 'delta' && isL0(name)
+      && l1Ranges.some((range) => range.lsnStart <= name.lsnStart && name.lsnEnd <= range.lsnEnd)).map(({ fileName }) => fileName);
   }
 
   #newOpenLayer(): InMemoryLayer {
@@ -207,17 +314,45 @@ export class LayeredTimelineStore implements TimelineStore {
     this.#lastPutLsn = lsn;
   }
 
-  getReconstructData(key: Key, lsn: Lsn): Promise<ReconstructData | undefined> {
+  async getReconstructData(key: Key, lsn: Lsn): Promise<ReconstructData | undefined> {
     assert(!this.#closed, 'read after close');
-    return this.#layerMap.getReconstructData(key, lsn);
+    const entered: [ReadGate, number][] = [];
+    try {
+      return await reconstructDataOf(this.#collect(key, lsn, entered));
+    } finally {
+      for (const [gate, epoch] of entered) gate.exit(epoch);
+    }
   }
 
-  /** Keys in [start, end) with any value at or below `lsn`, sorted. */
-  keysInRange(start: Key, end: Key, lsn: Lsn): Promise<Key[]> {
+  /**
+   * The versions (key, lsn) needs, oldest first, from this store and, where they do not reach an
+   * image or will-init record, from the ancestors at their branch points. Enters the read gate of
+   * every store it takes refs from (the caller exits them after reading the values).
+   */
+  #collect(key: Key, lsn: Lsn, entered: [ReadGate, number][]): VersionRef[] {
+    entered.push([this.#reads, this.#reads.enter()]);
+    const own = this.#layerMap.collect(key, lsn);
+    this.#readAmplification[Math.min(own.layersVisited, READ_AMP_BUCKETS - 1)]! += 1;
+    this.#observeLayersVisited?.(own.layersVisited);
+    if (own.complete || this.#ancestor === undefined) return own.versions;
+    const below = this.#ancestor.store.#collect(key, Math.min(lsn, this.#ancestor.lsn), entered);
+    return below.length === 0 ? own.versions : own.versions.length === 0 ? below : [...below, ...own.versions];
+  }
+
+  /** Keys in [start, end) with any value at or below `lsn`, sorted (ancestors' included). */
+  async keysInRange(start: Key, end: Key, lsn: Lsn): Promise<Key[]> {
     assert(!this.#closed, 'read after close');
     assert(start <= end, 'key range start must not exceed its end');
-    return Promise.resolve(this.#layerMap.keysInRange(start, end, lsn));
+    const own = this.#layerMap.keysInRange(start, end, lsn);
+    if (this.#ancestor === undefined) return own;
+    const below = await this.#ancestor.store.keysInRange(start, end, Math.min(lsn, this.#ancestor.lsn));
+    return [...new Set([...below, ...own])].sort();
   }
+
+  /** Reads searched per layer count (index = layers, last bucket = that many or more), since open. */
+  get readAmplification(): readonly number[] { return [...this.#readAmplification]; }
+  get ancestorLsn(): Lsn | undefined { return this.#ancestor?.lsn; }
+  get l0Count(): number { return this.#layerMap.l0Layers.length; }
 
   flush(upToLsn: Lsn): Promise<Lsn> {
     assert(!this.#closed, 'flush after close');
@@ -295,6 +430,215 @@ export class LayeredTimelineStore implements TimelineStore {
     return { files: finished.length, entries: count };
   }
 
+  /** Runs maintenance work one at a time (compaction, image creation and GC swap and delete files). */
+  #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#maintenanceTail.catch(() => undefined).then(work);
+    this.#maintenanceTail = run;
+    return run;
+  }
+
+  async #step(step: StorageStep): Promise<void> {
+    await this.#checkpointHook?.(step);
+  }
+
+  /** The layer files, as the layer listing API shows them, newest first. */
+  describeLayers(): LayerDescription[] {
+    const described: LayerDescription[] = [];
+    for (const layer of this.#layerMap.layers) {
+      if (layer.kind === 'memory') continue;
+      const reader = layer as LayerFileReader;
+      described.push({
+        kind: layer.kind === 'image' ? 'Image' : 'Delta', l0: layerGroup(layer) === 'l0',
+        layer_file_name: reader.description, layer_file_size: reader.fileBytes,
+        lsn_start: layer.lsnStart, lsn_end: layer.lsnEnd, key_start: layer.keyStart, key_end: layer.keyEnd,
+      });
+    }
+    return described;
+  }
+
+  /** The in-memory layers (open first), as the layer listing API shows them. */
+  describeInMemoryLayers(): { lsn_start: Lsn; lsn_end: Lsn | null; bytes: number; frozen: boolean }[] {
+    return this.#layerMap.inMemoryLayers.map((layer) => {
+      const memory = layer as InMemoryLayer;
+      return { lsn_start: memory.isEmpty ? this.#lastPutLsn : memory.lsnStart, lsn_end: memory.isFrozen ? memory.lsnEnd : null, bytes: memory.bytesHeld, frozen: memory.isFrozen };
+    });
+  }
+
+  /**
+   * Merges the L0 files into L1 deltas of about `targetFileBytes`, when there are at least
+   * `threshold` of them (compaction.ts). Crash safety: a marker naming the inputs' LSN range is
+   * written first; the outputs are written (each crash-safe); the marker is removed (from here on
+   * the outputs are the truth); the layer map swaps; the inputs are deleted once no read in flight
+   * can use them. #load finishes or undoes whichever step a crash interrupted.
+   */
+  compactLevel0(options: { threshold: number; targetFileBytes: number }): Promise<CompactionOutcome | undefined> {
+    assert(options.threshold >= 1 && options.targetFileBytes > 0, 'compaction settings must be positive');
+    return this.#exclusive(async () => {
+      assert(!this.#closed, 'compaction after close');
+      const inputs = this.#layerMap.l0Layers.filter((layer): layer is LayerFileReader => layer.kind === 'delta') as LayerFileReader[];
+      if (inputs.length < options.threshold) return undefined;
+      const startedMs = Date.now();
+      const range = compactionLsnRange(inputs);
+      const markerPath = join(this.directory, COMPACTION_MARKER_FILE);
+      await writeFileCrashSafe(this.#fs, markerPath, Buffer.from(JSON.stringify(range), 'utf8'));
+      await this.#step('compaction-before-write');
+      let result;
+      try {
+        result = await compactL0({ fs: this.#fs, directory: this.directory, inputs, targetFileBytes: options.targetFileBytes });
+      } catch (error) {
+        throw new StrataError('PS_ERR_IO', `compaction of ${inputs.length} L0 layers failed: ${(error as Error).message}`, { directory: this.directory });
+      }
+      await this.#step('compaction-after-write-before-swap');
+      await this.#fs.unlink(markerPath);
+      await this.#fs.syncDirectory(this.directory);
+      const readers: LayerFileReader[] = [];
+      for (const output of result.outputs) {
+        const name = parseLayerName(output.fileName);
+        assert(name !== undefined && name.kind === 'delta', 'a compaction output name parses back');
+        readers.push(await openDeltaLayer(output.path, name, this.#handles));
+      }
+      for (const reader of readers) {
+        this.#addFile(reader.description, reader);
+        this.#layerMap.add(reader);
+      }
+      await this.#removeLayers(inputs, 'compaction-mid-delete');
+      const outcome: CompactionOutcome = {
+        inputs: inputs.length, outputs: readers.length, entries: result.entries, bytesWritten: result.bytesWritten, lsnStart: range.lsnStart, lsnEnd: range.lsnEnd,
+      };
+      this.#logger.info({ ...outcome, lsnStart: formatLsn(range.lsnStart), lsnEnd: formatLsn(range.lsnEnd), ms: Date.now() - startedMs }, 'compacted L0 layers');
+      return outcome;
+    });
+  }
+
+  /** Takes layers out of the map, waits for reads that may use them, then deletes their files. */
+  async #removeLayers(layers: readonly LayerFileReader[], step: StorageStep): Promise<void> {
+    for (const layer of layers) {
+      this.#layerMap.remove(layer);
+      this.#files.delete(layer.description);
+    }
+    await this.#reads.drain();
+    let deleted = 0;
+    for (const layer of layers) {
+      if (deleted === 1) await this.#step(step);
+      await this.#handles.forget(layer.path);
+      await this.#fs.unlink(layer.path);
+      deleted++;
+    }
+    if (layers.length > 0) await this.#fs.syncDirectory(this.directory);
+  }
+
+  /**
+   * The highest LSN X such that image layers at X or above cover all of [start, end) (-1 when
+   * images do not cover it): reads at or above X of any key in the range stop at an image.
+   */
+  imageCoverLsn(start: Key, end: Key, below: Lsn = Number.MAX_SAFE_INTEGER): Lsn {
+    const images = this.#layerMap.historicLayers
+      .filter((layer) => layer.kind === 'image' && layer.keyStart < end && layer.keyEnd > start && layer.lsnStart <= below)
+      .sort((left, right) => right.lsnStart - left.lsnStart);
+    const ranges: [Key, Key][] = [];
+    for (const image of images) {
+      ranges.push([image.keyStart, image.keyEnd]);
+      if (coversRange(ranges, start, end)) return image.lsnStart;
+    }
+    return -1;
+  }
+
+  /** Delta layers (L0 and L1) holding versions of [start, end) above `lsn`. */
+  deltasAbove(start: Key, end: Key, lsn: Lsn): number {
+    let count = 0;
+    for (const layer of [...this.#layerMap.l0Layers, ...this.#layerMap.historicLayers]) {
+      if (layer.kind !== 'delta' || layer.keyStart >= end || layer.keyEnd <= start) continue;
+      if (layer.lsnEnd - 1 > lsn) count++;
+    }
+    return count;
+  }
+
+  /**
+   * Writes one image layer of [keyStart, keyEnd) at `lsn` from `entries` (ascending keys, every
+   * key of the keyspace in the range that has a value at `lsn`) and adds it to the layer map.
+   * `lsn` must be durable (≤ disk_consistent_lsn). Returns undefined when there was nothing to write
+   * or an image of exactly that range and LSN exists already (a retry after a crash).
+   */
+  writeImageLayer(lsn: Lsn, keyStart: Key, keyEnd: Key, entries: AsyncIterable<readonly [Key, Uint8Array]>): Promise<{ fileName: string; entries: number; bytes: number } | undefined> {
+    return this.#exclusive(async () => {
+      assert(!this.#closed, 'image creation after close');
+      assert(lsn <= this.#diskConsistentLsn, 'image layers are created at a durable LSN');
+      const fileName = formatLayerName({ kind: 'image', keyStart, keyEnd, lsn });
+      if (this.#files.has(fileName)) return undefined;
+      await this.#step('image-creation-before-write');
+      const writer = await LayerFileWriter.create(this.#fs, this.directory, LayerFileKind.Image);
+      let finished;
+      try {
+        for await (const [key, bytes] of entries) {
+          assert(key >= keyStart && key < keyEnd, 'an image entry lies in the layer range');
+          await writer.addImage(key, lsn, bytes);
+        }
+        if (writer.entryCount === 0) {
+          await writer.abort();
+          return undefined;
+        }
+        finished = await writer.finish({ lsnStart: lsn, lsnEnd: lsn + 1, keyStart, keyEnd });
+      } catch (error) {
+        await writer.abort();
+        throw error;
+      }
+      const name = parseLayerName(finished.fileName);
+      assert(name !== undefined && name.kind === 'image', 'an image layer name parses back');
+      const reader = await openImageLayer(finished.path, name, this.#handles);
+      this.#addFile(finished.fileName, reader);
+      this.#layerMap.add(reader);
+      return { fileName: finished.fileName, entries: finished.entryCount, bytes: finished.fileBytes };
+    });
+  }
+
+  /**
+   * Removes the layer files no read at or above the cutoffs, nor at any retained branch point,
+   * can need (Neon's rules): a file is kept while it holds versions above either cutoff, while it
+   * holds versions at or below a branch point not covered by a newer image at or below that point,
+   * and while image layers at or above its end (and at or below the cutoff) do not cover its whole
+   * key range. The caller persists the new GC cutoff first (reads below it are refused).
+   */
+  gc(options: GcOptions): Promise<GcOutcome> {
+    return this.#exclusive(async () => {
+      assert(!this.#closed, 'gc after close');
+      const cutoff = Math.min(options.horizonCutoffLsn, options.pitrCutoffLsn);
+      const outcome: GcOutcome = {
+        layers_total: 0, layers_needed_by_cutoff: 0, layers_needed_by_pitr: 0, layers_needed_by_branches: 0, layers_not_updated: 0, layers_removed: 0,
+      };
+      const doomed: LayerFileReader[] = [];
+      for (const layer of [...this.#layerMap.l0Layers, ...this.#layerMap.historicLayers]) {
+        outcome.layers_total++;
+        const lastLsn = layer.lsnEnd - 1;
+        if (lastLsn > options.horizonCutoffLsn) { outcome.layers_needed_by_cutoff++; continue; }
+        if (lastLsn > options.pitrCutoffLsn) { outcome.layers_needed_by_pitr++; continue; }
+        if (options.retainLsns.some((retain) => layer.lsnStart <= retain && !this.#supersededAt(layer, retain))) {
+          outcome.layers_needed_by_branches++;
+          continue;
+        }
+        if (!this.#supersededAt(layer, cutoff)) { outcome.layers_not_updated++; continue; }
+        doomed.push(layer as LayerFileReader);
+      }
+      await this.#removeLayers(doomed, 'gc-mid-delete');
+      outcome.layers_removed = doomed.length;
+      if (doomed.length > 0) this.#logger.info({ ...outcome, cutoff: formatLsn(cutoff) }, 'garbage collected layers');
+      return outcome;
+    });
+  }
+
+  /** True when other image layers at LSNs in [layer's last LSN, at] cover the layer's key range. */
+  #supersededAt(layer: SearchableLayer, at: Lsn): boolean {
+    const lastLsn = layer.lsnEnd - 1;
+    if (lastLsn > at) return false;
+    const ranges: [Key, Key][] = [];
+    for (const image of this.#layerMap.historicLayers) {
+      if (image === layer || image.kind !== 'image' || image.keyStart >= layer.keyEnd || image.keyEnd <= layer.keyStart) continue;
+      const imageLsn = image.lsnStart;
+      if (imageLsn > at || imageLsn < lastLsn || (layer.kind === 'image' && imageLsn <= lastLsn)) continue;
+      ranges.push([image.keyStart, image.keyEnd]);
+    }
+    return coversRange(ranges, layer.keyStart, layer.keyEnd);
+  }
+
   /** Waits for running flushes (their errors are the flush callers'), then releases file handles. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -302,4 +646,16 @@ export class LayeredTimelineStore implements TimelineStore {
     await this.#flushTail.catch(() => undefined);
     await this.#handles.close();
   }
+}
+
+/** True when the union of `ranges` covers [start, end). */
+function coversRange(ranges: readonly (readonly [Key, Key])[], start: Key, end: Key): boolean {
+  const sorted = [...ranges].sort((left, right) => (left[0] < right[0] ? -1 : left[0] > right[0] ? 1 : 0));
+  let reached = start;
+  for (const [rangeStart, rangeEnd] of sorted) {
+    if (rangeStart > reached) return false;
+    if (rangeEnd > reached) reached = rangeEnd;
+    if (reached >= end) return true;
+  }
+  return reached >= end;
 }

@@ -25,6 +25,8 @@ export interface VersionRef {
 export interface SearchableLayer {
   /** For logs and error messages: the file name, or "in-memory open"/"in-memory frozen". */
   readonly description: string;
+  /** 'memory': the open or a frozen in-memory layer; 'delta' / 'image': a layer file. */
+  readonly kind: 'memory' | 'delta' | 'image';
   /** Key range [keyStart, keyEnd). */
   readonly keyStart: Key;
   readonly keyEnd: Key;
