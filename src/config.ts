@@ -54,7 +54,34 @@ export interface StrataConfig {
   readonly pgDistribDir: string;
   /** A failpoint spec (`name=action;…`), already validated. */
   readonly failpoints?: string;
+  /** L0 delta files that trigger L0 → L1 compaction. */
+  readonly compactionThreshold: number;
+  /** Size of the L1 delta files and image layers compaction writes. */
+  readonly compactionTargetBytes: number;
+  /** How often the compaction actor looks for work (0: never on its own). */
+  readonly compactionPeriodMs: number;
+  /** Deltas above the newest image of a key range that make compaction write a new image. */
+  readonly imageCreationThreshold: number;
+  /** WAL bytes of history GC keeps below last_record_lsn. */
+  readonly gcHorizonBytes: number;
+  /** How often the GC actor runs (0: only on demand). */
+  readonly gcPeriodMs: number;
+  /** Time of history GC keeps (by commit timestamps). */
+  readonly pitrIntervalMs: number;
 }
+
+/**
+ * The storage settings a tenant may override in its create body (`"config": {...}`): Neon's names.
+ * Server-wide defaults come from strata.toml / `-c`.
+ */
+export type TenantConfig = Pick<StrataConfig,
+  | 'checkpointDistanceBytes' | 'checkpointTimeoutMs' | 'compactionThreshold' | 'compactionTargetBytes' | 'compactionPeriodMs'
+  | 'imageCreationThreshold' | 'gcHorizonBytes' | 'gcPeriodMs' | 'pitrIntervalMs'>;
+
+export const TENANT_CONFIG_KEYS = [
+  'checkpoint_distance', 'checkpoint_timeout', 'compaction_threshold', 'compaction_target_size', 'compaction_period',
+  'image_creation_threshold', 'gc_horizon', 'gc_period', 'pitr_interval',
+] as const;
 
 type MutableConfig = { -readonly [K in keyof StrataConfig]: StrataConfig[K] };
 type ConfigField = Exclude<keyof StrataConfig, 'workdir'>;
@@ -76,12 +103,14 @@ const SIZE_UNITS: Record<string, number> = {
   '': 1, b: 1, k: KIB, kb: 1000, kib: KIB, m: KIB ** 2, mb: 1000 ** 2, mib: KIB ** 2, g: KIB ** 3, gb: 1000 ** 3, gib: KIB ** 3,
   t: KIB ** 4, tb: 1000 ** 4, tib: KIB ** 4,
 };
-const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
+const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000, day: 86_400_000, days: 86_400_000 };
 const checkpointDistanceBytesMin = 64 * KIB;
 const checkpointDistanceBytesMax = KIB ** 4;
 const checkpointDistanceBytesDefault = 256 * KIB ** 2;
 const waitLsnTimeoutMsMax = 24 * 3_600_000;
 const actorThreadsMax = 256;
+/** Periods longer than a year are a typo. */
+const durationMsMax = 365 * 86_400_000;
 
 /** Parses sizes like `268435456`, `"256MiB"`, `"64 MB"`, `"1g"` into bytes (KiB = 1024, KB = 1000). */
 export function parseSizeBytes(value: unknown): number {
@@ -186,6 +215,13 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'remote_storage', field: 'remoteStorage', parse: parseText(/^.+$/, 'a directory path'), format: identity, keepText: true },
   { key: 'pg_distrib_dir', field: 'pgDistribDir', parse: parseText(/^.+$/, 'a directory path'), format: identity },
   { key: 'failpoints', field: 'failpoints', parse: parseFailpointSpec, format: identity },
+  { key: 'compaction_threshold', field: 'compactionThreshold', parse: inRange(1, 10_000, parseInteger), format: identity },
+  { key: 'compaction_target_size', field: 'compactionTargetBytes', parse: inRange(64 * KIB, KIB ** 4, parseSizeBytes), format: (value) => formatSizeBytes(Number(value)), keepText: true },
+  { key: 'compaction_period', field: 'compactionPeriodMs', parse: inRange(0, durationMsMax, parseDurationMs), format: (value) => formatDurationMs(Number(value)), keepText: true },
+  { key: 'image_creation_threshold', field: 'imageCreationThreshold', parse: inRange(1, 10_000, parseInteger), format: identity },
+  { key: 'gc_horizon', field: 'gcHorizonBytes', parse: inRange(0, 2 ** 52, parseSizeBytes), format: (value) => formatSizeBytes(Number(value)), keepText: true },
+  { key: 'gc_period', field: 'gcPeriodMs', parse: inRange(0, durationMsMax, parseDurationMs), format: (value) => formatDurationMs(Number(value)), keepText: true },
+  { key: 'pitr_interval', field: 'pitrIntervalMs', parse: inRange(0, 10 * 365 * 86_400_000, parseDurationMs), format: (value) => formatDurationMs(Number(value)), keepText: true },
 ];
 
 const KEYS_BY_NAME = new Map(CONFIG_KEYS.map((entry) => [entry.key, entry]));
@@ -232,7 +268,49 @@ export function defaultConfig(workdir: string): StrataConfig {
     waitLsnTimeoutMs: limits.waitLsnTimeoutMsDefault,
     checkpointTimeoutMs: limits.checkpointTimeoutMsDefault,
     pgDistribDir: '/usr/lib/postgresql/15',
+    // Neon's defaults.
+    compactionThreshold: 10,
+    compactionTargetBytes: 128 * KIB ** 2,
+    compactionPeriodMs: 20_000,
+    imageCreationThreshold: 3,
+    gcHorizonBytes: 64 * KIB ** 2,
+    gcPeriodMs: 3_600_000,
+    pitrIntervalMs: 7 * 86_400_000,
   });
+}
+
+/** The tenant settings of a server config (its defaults for every tenant). */
+export function tenantConfigOf(config: StrataConfig): TenantConfig {
+  return {
+    checkpointDistanceBytes: config.checkpointDistanceBytes, checkpointTimeoutMs: config.checkpointTimeoutMs,
+    compactionThreshold: config.compactionThreshold, compactionTargetBytes: config.compactionTargetBytes,
+    compactionPeriodMs: config.compactionPeriodMs, imageCreationThreshold: config.imageCreationThreshold,
+    gcHorizonBytes: config.gcHorizonBytes, gcPeriodMs: config.gcPeriodMs, pitrIntervalMs: config.pitrIntervalMs,
+  };
+}
+
+/**
+ * Applies a tenant's overrides (`{"checkpoint_distance": "16MiB", ...}`, Neon's names) to the
+ * server's defaults. Unknown keys and bad values are refused with PS_ERR_BAD_REQUEST naming the key.
+ */
+export function resolveTenantConfig(defaults: TenantConfig, overrides: unknown): TenantConfig {
+  if (overrides === undefined || overrides === null) return { ...defaults };
+  if (typeof overrides !== 'object' || Array.isArray(overrides)) {
+    throw new StrataError('PS_ERR_BAD_REQUEST', 'config must be an object of tenant settings', { parameter: 'config' });
+  }
+  const resolved: Record<string, unknown> = { ...defaults };
+  for (const [key, value] of Object.entries(overrides as Record<string, unknown>)) {
+    if (!(TENANT_CONFIG_KEYS as readonly string[]).includes(key)) {
+      throw new StrataError('PS_ERR_BAD_REQUEST', `unknown tenant config key '${key}' (known: ${TENANT_CONFIG_KEYS.join(', ')})`, { parameter: 'config', key });
+    }
+    try {
+      resolved[configKey(key).field] = configKey(key).parse(value);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new StrataError('PS_ERR_BAD_REQUEST', `bad value for tenant config key '${key}': ${reason}`, { parameter: 'config', key });
+    }
+  }
+  return resolved as unknown as TenantConfig;
 }
 
 export interface ResolveConfigOptions {

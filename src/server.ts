@@ -15,6 +15,7 @@ import { startHttpServer } from './http/server.js';
 import type { Logger } from './observability/log.js';
 import { Metrics, type MetricsJson } from './observability/metrics.js';
 import { TenantManager } from './tenant/tenant-manager.js';
+import { tenantConfigOf } from './config.js';
 import { limits } from './limits.js';
 import { parseLsn } from './lsn.js';
 import { startPageService, type PageServiceBackend } from './pageservice/page-service.js';
@@ -64,8 +65,7 @@ export async function startServer(config: StrataConfig, options: { logger: Logge
     });
     const manager = new TenantManager({
       workdir: config.workdir, serverId: config.id, version: STRATA_VERSION, system, logger,
-      checkpointDistanceBytes: config.checkpointDistanceBytes, waitLsnTimeoutMs: config.waitLsnTimeoutMs,
-      checkpointTimeoutMs: config.checkpointTimeoutMs,
+      waitLsnTimeoutMs: config.waitLsnTimeoutMs, tenantDefaults: tenantConfigOf(config),
     });
     await manager.load();
     const http = await startHttpServer({

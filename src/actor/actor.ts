@@ -396,6 +396,10 @@ export class Actor {
       gate,
       system: router,
       spawn: (options) => host.spawnChild(this, options as LocalSpawnOptions<unknown>),
+      stopChild: async (address) => {
+        const child = [...this.children].find((candidate) => candidate.address === address);
+        if (child !== undefined) await child.stop();
+      },
       tell: (address, message) => router.tell(address, message),
       ask: <Reply>(address: string, message: unknown, options?: AskOptions) => router.ask<Reply>(address, message, options),
       askBytes: (address, request, options) => router.askBytes(address, request, options),

@@ -67,6 +67,8 @@ export interface ActorContext extends ActorRouter {
   readonly system: ActorRouter;
   /** Spawns a child on this thread; this actor's `supervisorStrategy` supervises it. */
   spawn<ChildMessage>(options: LocalSpawnOptions<ChildMessage>): Promise<ActorRef>;
+  /** Stops a child (graceful, as at shutdown) and resolves when it is stopped; no-op when absent. */
+  stopChild(address: string): Promise<void>;
 }
 
 /** A handle to a local actor. */

@@ -5,52 +5,19 @@
  */
 import type { RelTag, SlruKind } from '../keys.js';
 import type { Lsn } from '../lsn.js';
+import type { CreateTenantRequest, CreateTimelineRequest, ServerStatus, TenantInfo } from '../tenant/tenant-types.js';
+import type { TimelineInfo } from '../timeline/timeline-info.js';
 
-export interface TenantInfo {
-  id: string;
-  state: { slug: string; data?: { reason: string } };
-  timelines: string[];
-}
+// The domain's shapes, named here for the API's users (routes, CLI, tests).
+export type { CreateTenantRequest, CreateTimelineRequest, ServerStatus, TenantInfo, TimelineInfo };
 
-export interface TimelineInfo {
-  tenant_id: string;
-  timeline_id: string;
-  state: string;
-  broken_reason?: string;
-  last_record_lsn: string;
-  disk_consistent_lsn: string;
-  remote_consistent_lsn: string;
-  ancestor_timeline_id: string | null;
-  ancestor_lsn: string | null;
-  pg_version: number;
-  initdb_lsn?: string;
-  wal_source?: string;
-  /** WAL records ingested since the timeline was loaded, in all and per rmgr (pg_waldump names). */
-  wal_records_ingested?: number;
-  wal_records_by_rmgr?: Record<string, number>;
-  walreceiver?: { state: string; connections: number; last_error?: string };
-}
 
-export interface CreateTimelineRequest {
-  new_timeline_id?: string;
-  ancestor_timeline_id?: string;
-  ancestor_start_lsn?: string;
-  pg_version?: number;
-  /** libpq connection string of a PostgreSQL 15 primary to attach to (base backup + streaming). */
-  from_primary?: string;
-}
 
-export interface ServerStatus {
-  id: string;
-  version: string;
-  uptime_seconds: number;
-  tenants: number;
-  actor_threads: number;
-}
+
 
 export interface ManagementApi {
   status(): Promise<ServerStatus>;
-  createTenant(request: { new_tenant_id?: string }): Promise<TenantInfo>;
+  createTenant(request: CreateTenantRequest): Promise<TenantInfo>;
   listTenants(): Promise<TenantInfo[]>;
   getTenant(tenantId: string): Promise<TenantInfo>;
   createTimeline(tenantId: string, request: CreateTimelineRequest): Promise<TimelineInfo>;
@@ -62,4 +29,13 @@ export interface ManagementApi {
   getPage(tenantId: string, timelineId: string, rel: RelTag, blockNumber: number, lsn: Lsn | undefined): Promise<Uint8Array>;
   /** An SLRU segment's pages (pg_xact, multixact offsets/members) at `lsn` (latest when undefined). */
   getSlruSegment(tenantId: string, timelineId: string, kind: SlruKind, segment: number, lsn: Lsn | undefined): Promise<Uint8Array>;
+  /** Removes a timeline that has no children (409 otherwise). */
+  deleteTimeline(tenantId: string, timelineId: string): Promise<void>;
+  /** `{"in_memory_layers": [...], "historic_layers": [...]}` (Neon's layer listing). */
+  timelineLayers(tenantId: string, timelineId: string): Promise<unknown>;
+  /** Freeze and flush now, then a compaction pass. */
+  checkpoint(tenantId: string, timelineId: string): Promise<unknown>;
+  compact(tenantId: string, timelineId: string, force: boolean): Promise<unknown>;
+  /** One GC pass; `gcHorizonBytes` overrides the tenant's gc_horizon. */
+  doGc(tenantId: string, timelineId: string, gcHorizonBytes: number | undefined): Promise<unknown>;
 }

@@ -8,7 +8,7 @@ import { assert } from '../assert.js';
 import { StrataError } from '../errors.js';
 import { SlruKind, type RelTag } from '../keys.js';
 import { type Lsn, parseLsn } from '../lsn.js';
-import type { CreateTimelineRequest } from './management-api.js';
+import type { CreateTenantRequest, CreateTimelineRequest } from './management-api.js';
 
 const ID_PATTERN = /^[0-9a-f]{32}$/;
 const FORKS: Record<string, number> = { main: 0, fsm: 1, vm: 2, init: 3 };
@@ -94,10 +94,35 @@ function objectBody(body: unknown, allowed: readonly string[]): Record<string, u
 }
 
 /** Body of POST /v1/tenant. */
-export function parseCreateTenantBody(body: unknown): { new_tenant_id?: string } {
-  const object = objectBody(body, ['new_tenant_id']);
-  if (object.new_tenant_id === undefined || object.new_tenant_id === null) return {};
-  return { new_tenant_id: parseId('new_tenant_id', object.new_tenant_id) };
+export function parseCreateTenantBody(body: unknown): CreateTenantRequest {
+  const object = objectBody(body, ['new_tenant_id', 'config']);
+  const request: CreateTenantRequest = {};
+  if (object.new_tenant_id !== undefined && object.new_tenant_id !== null) request.new_tenant_id = parseId('new_tenant_id', object.new_tenant_id);
+  if (object.config !== undefined && object.config !== null) {
+    if (typeof object.config !== 'object' || Array.isArray(object.config)) throw bad('config', 'expected an object of tenant settings');
+    // Keys and values are checked against the server's defaults by the tenant manager (config.ts).
+    request.config = object.config as Record<string, unknown>;
+  }
+  return request;
+}
+
+/** Body of PUT …/do_gc: optional `{"gc_horizon": bytes}`. */
+export function parseDoGcBody(body: unknown): number | undefined {
+  if (body === undefined || body === null) return undefined;
+  const object = objectBody(body, ['gc_horizon']);
+  if (object.gc_horizon === undefined || object.gc_horizon === null) return undefined;
+  if (typeof object.gc_horizon !== 'number' || !Number.isSafeInteger(object.gc_horizon) || object.gc_horizon < 0) {
+    throw bad('gc_horizon', 'expected a non-negative number of bytes');
+  }
+  return object.gc_horizon;
+}
+
+/** `?force=true|false` (default false). */
+export function parseForce(query: URLSearchParams): boolean {
+  const value = query.get('force');
+  if (value === null || value === 'false') return false;
+  if (value === 'true') return true;
+  throw bad('force', `expected true or false, got '${value}'`);
 }
 
 /** Body of POST /v1/tenant/:tenant_id/timeline. */

@@ -12,6 +12,11 @@
  *   GET  /v1/tenant/:tenant_id/timeline/:timeline_id/relsize   {"size": N}
  *   GET  /v1/tenant/:tenant_id/timeline/:timeline_id/getpage   8192 bytes, application/octet-stream
  *   GET  /v1/tenant/:tenant_id/timeline/:timeline_id/slru      ?kind=clog|multixact_members|multixact_offsets&segment=N&lsn=X/Y: the segment's pages
+ *   DELETE /v1/tenant/:tenant_id/timeline/:timeline_id        a timeline without children
+ *   GET  /v1/tenant/:tenant_id/timeline/:timeline_id/layer     {in_memory_layers, historic_layers}
+ *   PUT  /v1/tenant/:tenant_id/timeline/:timeline_id/checkpoint  freeze, flush, compaction pass
+ *   PUT  /v1/tenant/:tenant_id/timeline/:timeline_id/compact   ?force=true: compact whatever exists
+ *   PUT  /v1/tenant/:tenant_id/timeline/:timeline_id/do_gc     body {"gc_horizon": bytes} optional
  *   PUT  /v1/failpoints                                        [{"name", "actions"}]
  *   GET  /metrics                                              Prometheus text
  *
@@ -23,7 +28,8 @@ import { formatFailpoints, listFailpoints, parseFailpoints } from '../failpoints
 import type { Metrics } from '../observability/metrics.js';
 import type { ManagementApi } from './management-api.js';
 import {
-  parseBlockNumber, parseCreateTenantBody, parseCreateTimelineBody, parseFailpointsBody, parseId, parseOptionalLsn, parseRelTag, parseSlruSegment,
+  parseBlockNumber, parseCreateTenantBody, parseCreateTimelineBody, parseDoGcBody, parseFailpointsBody, parseForce, parseId, parseOptionalLsn, parseRelTag,
+  parseSlruSegment,
 } from './parameters.js';
 import { Router } from './router.js';
 
@@ -120,6 +126,17 @@ export function buildRouter(dependencies: RouteDependencies): Router<RouteHandle
     .add({ method: 'GET', pattern: `${base}/:timeline_id/relsize`, handler: (context) => relSize(api, context) })
     .add({ method: 'GET', pattern: `${base}/:timeline_id/getpage`, handler: (context) => getPage(api, context) })
     .add({ method: 'GET', pattern: `${base}/:timeline_id/slru`, handler: (context) => getSlruSegment(api, context) })
+    .add({
+      method: 'DELETE', pattern: `${base}/:timeline_id`,
+      handler: async (context) => {
+        await api.deleteTimeline(tenant(context), timeline(context));
+        return ok({});
+      },
+    })
+    .add({ method: 'GET', pattern: `${base}/:timeline_id/layer`, handler: async (context) => ok(await api.timelineLayers(tenant(context), timeline(context))) })
+    .add({ method: 'PUT', pattern: `${base}/:timeline_id/checkpoint`, handler: async (context) => ok(await api.checkpoint(tenant(context), timeline(context))) })
+    .add({ method: 'PUT', pattern: `${base}/:timeline_id/compact`, handler: async (context) => ok(await api.compact(tenant(context), timeline(context), parseForce(context.query))) })
+    .add({ method: 'PUT', pattern: `${base}/:timeline_id/do_gc`, handler: async (context) => ok(await api.doGc(tenant(context), timeline(context), parseDoGcBody(context.body))) })
     .add({ method: 'PUT', pattern: '/v1/failpoints', handler: (context) => putFailpoints(dependencies, context.body) })
     .add({ method: 'GET', pattern: '/v1/failpoints', handler: async () => ok(failpointList()) })
     .add({

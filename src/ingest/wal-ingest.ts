@@ -169,6 +169,8 @@ function isHeap2Visible(record: DecodedRecord): boolean {
 }
 
 export class WalIngest {
+  private lastCommitLsn: Lsn = 0;
+  private lastCommitTimestamp = 0;
   private readonly store: TimelineStore;
   private readonly logger: Logger;
   private readonly cache: MetadataCache;
@@ -584,7 +586,9 @@ export class WalIngest {
       // xact_time is an int64: one rounding, exactly as Number(BigInt) of the full decoder.
       const low = mainDataInt32(record, 0) >>> 0;
       const high = mainDataInt32(record, 4);
-      putSingleClogStatus(this.store, record.endLsn, record.xid, operation === XLOG_XACT_COMMIT, high * 0x1_0000_0000 + low);
+      const timestamp = high * 0x1_0000_0000 + low;
+      putSingleClogStatus(this.store, record.endLsn, record.xid, operation === XLOG_XACT_COMMIT, timestamp);
+      if (operation === XLOG_XACT_COMMIT) this.noteCommit(record.endLsn, timestamp);
     }
     this.finish(record);
     return true;
@@ -594,6 +598,17 @@ export class WalIngest {
   private putTransactionStatus(lsn: Lsn, xid: number, body: ParsedXactFinish, committed: boolean): void {
     const xids = xid === 0 ? body.subxacts : body.subxacts.length === 0 ? [xid] : [xid, ...body.subxacts];
     if (xids.length > 0) putClogStatus(this.store, lsn, xids, committed, Number(body.xactTime));
+    if (committed) this.noteCommit(lsn, Number(body.xactTime));
+  }
+
+  /** The newest commit ingested: its end LSN and commit time (TimestampTz), for the timeline's index. */
+  get lastCommit(): { lsn: Lsn; timestamp: number } | undefined {
+    return this.lastCommitLsn === 0 ? undefined : { lsn: this.lastCommitLsn, timestamp: this.lastCommitTimestamp };
+  }
+
+  private noteCommit(lsn: Lsn, timestamp: number): void {
+    this.lastCommitLsn = lsn;
+    this.lastCommitTimestamp = timestamp;
   }
 
   private async applySmgr(record: DecodedRecord): Promise<void> {

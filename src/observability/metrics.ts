@@ -38,6 +38,10 @@ export class Metrics {
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly actorMailboxFull: Counter;
   readonly layerFlushes: Counter;
+  readonly compactions: Counter;
+  readonly imageLayersCreated: Counter;
+  readonly gcLayersRemoved: Counter;
+  readonly layersVisitedPerRead: Histogram;
   readonly walredoJobs: Counter;
   readonly walredoRecordsApplied: Counter;
   readonly walredoFailures: Counter;
@@ -69,6 +73,13 @@ export class Metrics {
     });
     this.actorMailboxFull = new Counter({ name: 'strata_actor_mailbox_full_total', help: 'Messages rejected by a full mailbox', registers });
     this.layerFlushes = new Counter({ name: 'strata_layer_flushes_total', help: 'In-memory layers flushed to disk', registers });
+    this.compactions = new Counter({ name: 'strata_compactions_total', help: 'L0 to L1 compactions', registers });
+    this.imageLayersCreated = new Counter({ name: 'strata_image_layers_created_total', help: 'Image layers created by compaction', registers });
+    this.gcLayersRemoved = new Counter({ name: 'strata_gc_layers_removed_total', help: 'Layer files removed by GC', registers });
+    this.layersVisitedPerRead = new Histogram({
+      name: 'strata_layers_visited_per_read', help: 'Layers whose index a GetPage search consulted (read amplification)',
+      buckets: [1, 2, 3, 4, 6, 8, 12, 16, 32, 64], registers,
+    });
     this.walredoJobs = new Counter({ name: 'strata_walredo_jobs_total', help: 'Pages reconstructed by WAL redo', registers });
     this.walredoRecordsApplied = new Counter({ name: 'strata_walredo_records_applied_total', help: 'WAL and Strata records applied by redo', registers });
     this.walredoFailures = new Counter({ name: 'strata_walredo_failures_total', help: 'Redo jobs that failed (routine error, timeout, worker death)', registers });

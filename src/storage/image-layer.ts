@@ -6,8 +6,9 @@
  * Name: layer-name.ts, e.g.
  * `000000000000000000000000000000000000-000000067f00000005000004eb0100000000__00000000014E8A10`.
  *
- * A key inside the range but absent from the file is NOT treated as "does not exist at this LSN":
- * the search continues below (conservative; nothing lies below a base import anyway).
+ * A key inside the range but absent from the file has no value at this LSN: the layer map ends
+ * the search there (layer-map.ts), so an image layer must hold every key of its range that has a
+ * value at its LSN.
  */
 import { assert } from '../assert.js';
 import type { Key } from '../keys.js';

@@ -136,6 +136,15 @@ export class LayerFileReader implements SearchableLayer {
     }
   }
 
+  /** True when the file holds a version of some key in [start, end) (index only, no I/O). */
+  hasKeysIn(start: Key, end: Key): boolean {
+    if (end <= this.header.keyStart || start >= this.header.keyEnd) return false;
+    const first = this.#lowerBound(keyBytes(start));
+    if (first >= this.header.entryCount) return false;
+    const offset = first * INDEX_ENTRY_BYTES;
+    return this.#index.toString('hex', offset, offset + KEY_BYTES) < end;
+  }
+
   async readValue(ref: VersionRef): Promise<Value> {
     const [value] = await this.readValues([ref]);
     assert(value !== undefined, 'one ref reads one value');

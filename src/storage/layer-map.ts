@@ -26,9 +26,11 @@
  * `layersVisited` of the result counts the layers whose index was searched (step 2): the read
  * amplification the issue bounds, reported by the store as a histogram.
  *
- * An image layer is complete for the keyspace it was created from, but a key absent from it does
- * not end the search (a dropped relation's keys are left out on purpose; older layers may still
- * answer for them until GC removes those).
+ * An image layer is authoritative for its key range: it holds every key that has a value at its
+ * LSN (the keyspace: keyspace.ts), so a key inside its range that it does not hold has no value
+ * there, and the search ends (only versions above the image are kept). WHY: a dropped relation's
+ * keys are left out of new images on purpose; were older layers still consulted, GC removing some
+ * of them (a newer tombstone, say) but not others could bring a dropped relation back.
  */
 import { assert } from '../assert.js';
 import type { Key } from '../keys.js';
@@ -49,7 +51,10 @@ export function layerGroup(layer: SearchableLayer): LayerGroup {
 export interface CollectedVersions {
   /** Versions needed, oldest first. */
   versions: VersionRef[];
-  /** True when the oldest is an image or will-init record (no older layer or ancestor is needed). */
+  /**
+   * True when the search ended at an image or will-init record, or at an image layer that does
+   * not hold the key: no older layer or ancestor is needed.
+   */
   complete: boolean;
   layersVisited: number;
 }
@@ -167,6 +172,8 @@ export class LayerMap {
     const historic = this.historicCovering(key);
     const found: VersionRef[] = [];
     let stop = -1;
+    /** True when `stop` is an image layer that does not hold the key (the key has no value there). */
+    let absent = false;
     let visited = 0;
     let a = 0;
     let b = 0;
@@ -190,10 +197,17 @@ export class LayerMap {
       layer.collectVersions(key, lsn, found);
       for (let index = before; index < found.length; index++) {
         const version = found[index]!;
-        if (version.willInit && version.lsn > stop) stop = version.lsn;
+        if (version.willInit && version.lsn > stop) {
+          stop = version.lsn;
+          absent = false;
+        }
+      }
+      if (layer.kind === 'image' && found.length === before && layer.lsnStart > stop) {
+        stop = layer.lsnStart;
+        absent = true;
       }
     }
-    return { versions: selectVersions(found, stop), complete: stop >= 0, layersVisited: visited };
+    return { versions: selectVersions(found, stop, absent), complete: stop >= 0, layersVisited: visited };
   }
 
   /** Versions needed to reconstruct (key, lsn), oldest first; empty when the key has none. */
@@ -245,8 +259,8 @@ function upperBound(bounds: readonly Key[], key: Key): number {
  * will-init version wins over a record at the same LSN; otherwise the first found (the layer with
  * the higher lsnEnd) wins.
  */
-function selectVersions(found: VersionRef[], stop: Lsn): VersionRef[] {
-  const kept = stop < 0 ? found : found.filter((version) => version.lsn >= stop);
+function selectVersions(found: VersionRef[], stop: Lsn, absent: boolean): VersionRef[] {
+  const kept = stop < 0 ? found : found.filter((version) => (absent ? version.lsn > stop : version.lsn >= stop));
   // Stable sort: among equal LSNs and equal will-init, discovery order is kept.
   kept.sort((left, right) => left.lsn - right.lsn || tieRank(right) - tieRank(left));
   const unique: VersionRef[] = [];
@@ -255,7 +269,7 @@ function selectVersions(found: VersionRef[], stop: Lsn): VersionRef[] {
     if (last !== undefined && last.lsn === version.lsn) continue;
     unique.push(version);
   }
-  if (unique.length > 0 && stop >= 0) assert(unique[0]!.lsn === stop && unique[0]!.willInit, 'the oldest kept version is the stop point');
+  if (unique.length > 0 && stop >= 0 && !absent) assert(unique[0]!.lsn === stop && unique[0]!.willInit, 'the oldest kept version is the stop point');
   return unique;
 }
 

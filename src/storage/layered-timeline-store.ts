@@ -543,12 +543,17 @@ export class LayeredTimelineStore implements TimelineStore {
     return -1;
   }
 
-  /** Delta layers (L0 and L1) holding versions of [start, end) above `lsn`. */
+  /**
+   * Delta layer files (L0 and L1) holding versions of keys in [start, end) above `lsn`: those a
+   * read of the range may have to apply on top of its newest image. Checked against each file's
+   * index, so a layer whose key range spans the partition without holding any of its keys (every
+   * L0 does) does not count.
+   */
   deltasAbove(start: Key, end: Key, lsn: Lsn): number {
     let count = 0;
     for (const layer of [...this.#layerMap.l0Layers, ...this.#layerMap.historicLayers]) {
-      if (layer.kind !== 'delta' || layer.keyStart >= end || layer.keyEnd <= start) continue;
-      if (layer.lsnEnd - 1 > lsn) count++;
+      if (layer.kind !== 'delta' || layer.keyStart >= end || layer.keyEnd <= start || layer.lsnEnd - 1 <= lsn) continue;
+      if ((layer as LayerFileReader).hasKeysIn(start, end)) count++;
     }
     return count;
   }

@@ -8,9 +8,8 @@
  */
 import { StrataError } from '../errors.js';
 import type { ActorSystem } from '../actor/system.js';
-import type {
-  CreateTimelineRequest, ManagementApi, ServerStatus, TenantInfo, TimelineInfo,
-} from '../http/management-api.js';
+import type { CreateTenantRequest, CreateTimelineRequest, ServerStatus, TenantInfo } from './tenant-types.js';
+import type { TimelineInfo } from '../timeline/timeline-info.js';
 import type { RelTag, SlruKind } from '../keys.js';
 import { limits } from '../limits.js';
 import type { Lsn } from '../lsn.js';
@@ -19,7 +18,8 @@ import type { TimelineMessage } from '../timeline/timeline-actor.js';
 import { generateId, parseId } from './ids.js';
 import { decodeRelSizeResponse, encodePageRequest, PageRequestKind, type PageRequest } from './page-request-codec.js';
 import { tenantAddress, type TenantActorArgs, type TenantMessage } from './tenant-actor.js';
-import { createTenantDirectory, listTenantIds, removeHalfCreatedDirectories } from './tenant-directory.js';
+import { createTenantDirectory, listTenantIds, readTenantMarker, removeHalfCreatedDirectories } from './tenant-directory.js';
+import { resolveTenantConfig, type TenantConfig } from '../config.js';
 
 export interface TenantManagerOptions {
   workdir: string;
@@ -27,16 +27,19 @@ export interface TenantManagerOptions {
   version: string;
   system: ActorSystem;
   logger: Logger;
-  checkpointDistanceBytes: number;
   waitLsnTimeoutMs: number;
-  checkpointTimeoutMs: number;
+  /** Storage settings every tenant starts from (strata.toml); a tenant's create body may override them. */
+  tenantDefaults: TenantConfig;
 }
 
 const TENANT_ACTOR_MODULE = new URL('./tenant-actor.js', import.meta.url);
 /** Creating a timeline takes a base backup; reads are bounded by wait_lsn_timeout plus slack. */
 const CREATE_TIMELINE_TIMEOUT_MS = 3_600_000;
+/** Compaction and GC passes asked for by the API may run for minutes. */
+const MAINTENANCE_TIMEOUT_MS = 3_600_000;
 
-export class TenantManager implements ManagementApi {
+/** Serves the HTTP API's ManagementApi (http/management-api.ts) structurally; the edge checks the fit. */
+export class TenantManager {
   readonly #options: TenantManagerOptions;
   readonly #tenants = new Set<string>();
   readonly #startedAt = Date.now();
@@ -52,10 +55,10 @@ export class TenantManager implements ManagementApi {
   }
 
   async #spawn(tenantId: string): Promise<void> {
+    const marker = await readTenantMarker(this.#options.workdir, tenantId);
     const args: TenantActorArgs = {
-      workdir: this.#options.workdir, tenantId,
-      checkpointDistanceBytes: this.#options.checkpointDistanceBytes, waitLsnTimeoutMs: this.#options.waitLsnTimeoutMs,
-      checkpointTimeoutMs: this.#options.checkpointTimeoutMs,
+      workdir: this.#options.workdir, tenantId, waitLsnTimeoutMs: this.#options.waitLsnTimeoutMs,
+      config: resolveTenantConfig(this.#options.tenantDefaults, marker.config),
     };
     await this.#options.system.spawn({ address: tenantAddress(tenantId), module: TENANT_ACTOR_MODULE, exportName: 'default', args, placementKey: tenantId });
     this.#tenants.add(tenantId);
@@ -70,9 +73,9 @@ export class TenantManager implements ManagementApi {
     return this.#options.waitLsnTimeoutMs + limits.askTimeoutMsDefault;
   }
 
-  #forTimeline<Reply>(tenantId: string, timelineId: string, message: TimelineMessage): Promise<Reply> {
+  #forTimeline<Reply>(tenantId: string, timelineId: string, message: TimelineMessage, timeoutMs?: number): Promise<Reply> {
     const tenant = parseId(tenantId, 'tenant');
-    return this.#ask<Reply>(tenant, { kind: 'ForTimeline', timelineId: parseId(timelineId, 'timeline'), message });
+    return this.#ask<Reply>(tenant, { kind: 'ForTimeline', timelineId: parseId(timelineId, 'timeline'), message }, timeoutMs);
   }
 
   async status(): Promise<ServerStatus> {
@@ -83,11 +86,13 @@ export class TenantManager implements ManagementApi {
     };
   }
 
-  async createTenant(request: { new_tenant_id?: string }): Promise<TenantInfo> {
+  async createTenant(request: CreateTenantRequest): Promise<TenantInfo> {
     const tenantId = request.new_tenant_id === undefined ? generateId() : parseId(request.new_tenant_id, 'tenant');
     if (this.#tenants.size >= limits.tenantsMax) throw new StrataError('PS_ERR_CONFLICT', `the server holds the maximum of ${limits.tenantsMax} tenants`);
+    // Bad settings are refused before anything is created (the key is named).
+    resolveTenantConfig(this.#options.tenantDefaults, request.config);
     // mkdir of the tenant directory is the lock point: a concurrent create of the same id fails there.
-    await createTenantDirectory(this.#options.workdir, tenantId);
+    await createTenantDirectory(this.#options.workdir, tenantId, { config: request.config ?? {} });
     await this.#spawn(tenantId);
     return this.getTenant(tenantId);
   }
@@ -135,6 +140,28 @@ export class TenantManager implements ManagementApi {
     if (!this.#tenants.has(tenant)) return Promise.reject(new StrataError('PS_ERR_NOT_FOUND', `tenant ${tenant} not found`, { tenant_id: tenant }));
     const bytes = encodePageRequest({ ...request, timelineId: parseId(request.timelineId, 'timeline') });
     return this.#options.system.askBytes(tenantAddress(tenant), bytes, { timeoutMs: this.#readTimeoutMs() });
+  }
+
+  deleteTimeline(tenantId: string, timelineId: string): Promise<void> {
+    return this.#ask<void>(parseId(tenantId, 'tenant'), { kind: 'DeleteTimeline', timelineId: parseId(timelineId, 'timeline') });
+  }
+
+  /** The layer map: in-memory layers and layer files (Neon's layer listing). */
+  timelineLayers(tenantId: string, timelineId: string): Promise<unknown> {
+    return this.#forTimeline<unknown>(tenantId, timelineId, { kind: 'Layers' });
+  }
+
+  /** Freeze and flush now, then one compaction pass. */
+  checkpoint(tenantId: string, timelineId: string): Promise<unknown> {
+    return this.#forTimeline<unknown>(tenantId, timelineId, { kind: 'Checkpoint' }, MAINTENANCE_TIMEOUT_MS);
+  }
+
+  compact(tenantId: string, timelineId: string, force: boolean): Promise<unknown> {
+    return this.#forTimeline<unknown>(tenantId, timelineId, { kind: 'Compact', force }, MAINTENANCE_TIMEOUT_MS);
+  }
+
+  doGc(tenantId: string, timelineId: string, gcHorizonBytes: number | undefined): Promise<unknown> {
+    return this.#forTimeline<unknown>(tenantId, timelineId, { kind: 'DoGc', gcHorizonBytes }, MAINTENANCE_TIMEOUT_MS);
   }
 
   /** Flushes a timeline's open layer (tests and operators forcing durability). */

@@ -53,7 +53,7 @@ import {
   type StateMachine,
   type StoppingState,
   type TransitionTable,
-} from './state-machine.js';
+} from '../actor/state-machine.js';
 
 export type TenantState =
   | { readonly kind: 'Attaching' }

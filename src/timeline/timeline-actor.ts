@@ -23,32 +23,55 @@ import { WalIngest } from '../ingest/wal-ingest.js';
 import type { RelTag, SlruKind } from '../keys.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import { BLCKSZ } from '../wal/types.js';
-import type { TimelineInfo } from '../http/management-api.js';
+import type { TimelineInfo } from './timeline-info.js';
 import { boundLogger } from '../observability/log.js';
 import { readSmallFile } from '../storage/crashsafe.js';
 import { nodeFs } from '../storage/fs.js';
 import { LayeredTimelineStore } from '../storage/layered-timeline-store.js';
 import { readTimelineMetadata, writeTimelineMetadata, type TimelineMetadata } from '../storage/timeline-metadata.js';
 import type { DecodedRecord } from '../wal/types.js';
+import type { ReconstructData } from '../value.js';
 import { Timeline, type TimelineLsns } from './timeline.js';
 import { applyTimelineTransition, initialTimelineState, timelineStateForApi, type TimelineState } from './timeline-state.js';
 import { createWalReceiverBehavior, type WalReceiverStatus } from './walreceiver-actor.js';
 import { slotNameForTimeline } from './attach-primary.js';
+import type { TenantConfig } from '../config.js';
+import { failpoint, failpointError } from '../failpoints.js';
+import { threadMetrics } from '../observability/metrics.js';
+import type { BranchRegistry } from './branch-registry.js';
+import { readCommitTimes, writeCommitTimes, type CommitTimeIndex } from './commit-times.js';
+import { createCompactionBehavior, type CompactionMessage, type MaintenanceFailed } from './compaction-actor.js';
+import { createGcBehavior, type GcMessage } from './gc-actor.js';
+import type { MaintenanceContext } from './maintenance.js';
 
 /** The file (mode 0600) holding the full WAL source connection string, password included. */
 export const WAL_SOURCE_FILE = 'wal-source';
 
 /** A page's redo waits behind at most a queue of batches; beyond this the read fails (504). */
 const REDO_ASK_TIMEOUT_MS = 30_000;
+/** A compaction or GC pass asked for by the API may run for a while (minutes for a big image pass). */
+const MAINTENANCE_ASK_TIMEOUT_MS = 3_600_000;
 
 export interface TimelineActorArgs {
   tenantId: string;
   timelineId: string;
   directory: string;
-  checkpointDistanceBytes: number;
   waitLsnTimeoutMs: number;
-  checkpointTimeoutMs: number;
+  /** The tenant's storage settings (checkpoint, compaction, GC). */
+  config: TenantConfig;
+  /** Shared with the tenant's other timelines (ancestor stores, branch points). */
+  registry: BranchRegistry;
 }
+
+/** What a branch needs from its ancestor, answered by PrepareBranch. */
+export interface BranchPoint {
+  ancestorLsn: Lsn;
+  initdbLsn: Lsn;
+  pgVersion: number;
+}
+
+/** How long a branch at an LSN the ancestor has not reached yet waits for it. */
+const BRANCH_WAIT_MS = 10_000;
 
 export type TimelineMessage =
   /** Records as objects, or a packed batch from the WAL decode stage (packed-records.ts). */
@@ -61,6 +84,16 @@ export type TimelineMessage =
   /** Bytes of a database's relations in the default tablespace at an LSN (Neon's DbSize). */
   | { kind: 'DbSize'; dbNode: number; lsn: Lsn | undefined }
   | { kind: 'Flush' }
+  /** Freeze and flush now, then a compaction pass (PUT …/checkpoint). */
+  | { kind: 'Checkpoint' }
+  | { kind: 'Compact'; force: boolean }
+  | { kind: 'DoGc'; gcHorizonBytes: number | undefined }
+  /** The layer map, as the layer listing API shows it. */
+  | { kind: 'Layers' }
+  /** A child's branch point: validated against the GC cutoff and last_record_lsn (waited for, bounded). */
+  | { kind: 'PrepareBranch'; lsn: Lsn | undefined }
+  /** A maintenance child failed: the timeline goes Broken with the reason. */
+  | MaintenanceFailed
   | { kind: 'WalReceiverStatus'; status: WalReceiverStatus }
   /** Periodic: flush an open layer older than checkpoint_timeout. */
   | { kind: 'Tick' }
@@ -86,6 +119,10 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
   let metadata: TimelineMetadata | undefined;
   let walReceiverStatus: WalReceiverStatus | undefined;
   let ticker: NodeJS.Timeout | undefined;
+  let store: LayeredTimelineStore | undefined;
+  let commitTimes: CommitTimeIndex | undefined;
+  const compactionAddress = (context: ActorContext) => `${context.self}/compaction`;
+  const gcAddress = (context: ActorContext) => `${context.self}/gc`;
 
   const requireActive = (): Timeline => {
     if (state.kind === 'Broken') throw new StrataError('PS_ERR_BROKEN', `timeline ${args.timelineId} is broken: ${state.reason}`, { reason: state.reason });
@@ -112,6 +149,8 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       initdb_lsn: formatLsn(metadata?.initdbLsn ?? 0),
       ...(metadata?.walSource ? { wal_source: metadata.walSource } : {}),
       ...(walReceiverStatus ? { walreceiver: walReceiverStatus } : {}),
+      ...(timeline ? { latest_gc_cutoff_lsn: formatLsn(timeline.gcCutoffLsn) } : {}),
+      ...(store ? { layers: { l0: store.l0Count, files: store.describeLayers().length } } : {}),
       ...(timeline ? { wal_records_ingested: timeline.ingestedRecordCount, wal_records_by_rmgr: timeline.recordCounts() } : {}),
     };
   };
@@ -120,43 +159,78 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
     metadata = await readTimelineMetadata(nodeFs, args.directory);
     if (metadata === undefined) throw new StrataError('PS_ERR_IO', `timeline ${args.timelineId} has no metadata file`);
     const loaded = metadata;
-    const store = await LayeredTimelineStore.open({
+    const ancestor = loaded.ancestorTimelineId === null ? undefined
+      : { store: await args.registry.storeOf(loaded.ancestorTimelineId), lsn: loaded.ancestorLsn };
+    const opened = await LayeredTimelineStore.open({
       directory: args.directory, logger: logOf(context), diskConsistentLsn: loaded.diskConsistentLsn,
-      checkpointDistanceBytes: args.checkpointDistanceBytes,
+      checkpointDistanceBytes: args.config.checkpointDistanceBytes,
+      ...(ancestor === undefined ? {} : { ancestor }),
+      observeLayersVisited: (layers) => threadMetrics().layersVisitedPerRead.observe(layers),
+      checkpointHook: async (step) => {
+        const fired = await failpoint(step);
+        if (fired !== undefined) throw failpointError(step, fired);
+      },
     });
+    store = opened;
+    commitTimes = await readCommitTimes(nodeFs, args.directory);
+    const index = commitTimes;
     // CREATE DATABASE (FILE_COPY) copies pages as of the record: those with records on top of
     // their image are reconstructed by the walredo actor first.
+    const redo = (key: string, data: ReconstructData) =>
+      context.ask<Uint8Array>(walredoAddress(args.tenantId), { kind: 'Redo', key, data } satisfies WalRedoMessage, { timeoutMs: REDO_ASK_TIMEOUT_MS });
     const materializePage = async (key: string, lsn: Lsn): Promise<Uint8Array> => {
-      const data = await store.getReconstructData(key, lsn);
+      const data = await opened.getReconstructData(key, lsn);
       if (data === undefined) return new Uint8Array(BLCKSZ);
       if (data.records.length === 0 && data.image !== undefined) return data.image.bytes;
-      return context.ask<Uint8Array>(walredoAddress(args.tenantId), { kind: 'Redo', key, data } satisfies WalRedoMessage, { timeoutMs: REDO_ASK_TIMEOUT_MS });
+      return redo(key, data);
     };
-    const ingest = await WalIngest.create(store, { logger: logOf(context), materializePage });
-    timeline = new Timeline({
-      tenantId: args.tenantId, timelineId: args.timelineId, store, ingest, relations: { getRelSize }, logger: logOf(context),
+    const ingest = await WalIngest.create(opened, { logger: logOf(context), materializePage });
+    const writeMetadata = async (update: Partial<TimelineMetadata>) => {
+      metadata = { ...loaded, ...metadata, ...update };
+      await writeTimelineMetadata(nodeFs, args.directory, metadata);
+    };
+    const active = new Timeline({
+      tenantId: args.tenantId, timelineId: args.timelineId, store: opened, ingest, relations: { getRelSize }, logger: logOf(context),
       // The store's disk_consistent_lsn is the metadata's or what its layer files prove, whichever
       // is higher: a crash between a layer write and the metadata write leaves layers ahead of the
       // metadata, and streaming must resume after them (re-putting older LSNs would be refused).
-      lsns: { consistentLsn: loaded.initdbLsn, lastRecordLsn: store.diskConsistentLsn, diskConsistentLsn: store.diskConsistentLsn, remoteConsistentLsn: 0 },
-      waitLsnTimeoutMs: args.waitLsnTimeoutMs, checkpointDistanceBytes: args.checkpointDistanceBytes,
-      checkpointTimeoutMs: args.checkpointTimeoutMs,
+      lsns: { consistentLsn: loaded.initdbLsn, lastRecordLsn: opened.diskConsistentLsn, diskConsistentLsn: opened.diskConsistentLsn, remoteConsistentLsn: 0 },
+      waitLsnTimeoutMs: args.waitLsnTimeoutMs, checkpointDistanceBytes: args.config.checkpointDistanceBytes,
+      checkpointTimeoutMs: args.config.checkpointTimeoutMs,
       // Pages that need records applied are reconstructed by the tenant's walredo actor.
-      redo: (key, data) => context.ask<Uint8Array>(walredoAddress(args.tenantId), { kind: 'Redo', key, data } satisfies WalRedoMessage, { timeoutMs: REDO_ASK_TIMEOUT_MS }),
+      redo,
+      gcCutoffLsn: loaded.latestGcCutoffLsn,
+      commitTimes: index,
       persist: async (lsns) => {
-        metadata = { ...loaded, ...metadata, diskConsistentLsn: lsns.diskConsistentLsn };
-        await writeTimelineMetadata(nodeFs, args.directory, metadata);
+        await writeCommitTimes(nodeFs, args.directory, index, lsns.diskConsistentLsn);
+        await writeMetadata({ diskConsistentLsn: lsns.diskConsistentLsn });
       },
     });
+    timeline = active;
+    args.registry.publishStore(args.timelineId, opened);
+    const maintenance: MaintenanceContext = {
+      store: opened, timeline: active, logger: logOf(context), redo, commitTimes: index, nowMs: () => Date.now(),
+      settings: () => args.config,
+      retainLsns: () => args.registry.retainLsns(args.timelineId),
+      persistGcCutoff: (lsn) => writeMetadata({ latestGcCutoffLsn: lsn }),
+    };
+    await context.spawn<CompactionMessage>({
+      address: compactionAddress(context),
+      factory: () => createCompactionBehavior({ parent: context.self, tenantId: args.tenantId, timelineId: args.timelineId, periodMs: args.config.compactionPeriodMs, maintenance }),
+    });
+    await context.spawn<GcMessage>({
+      address: gcAddress(context),
+      factory: () => createGcBehavior({ parent: context.self, tenantId: args.tenantId, timelineId: args.timelineId, periodMs: args.config.gcPeriodMs, maintenance }),
+    });
     state = applyTimelineTransition(state, { kind: 'Activate' }, logOf(context));
-    const tickMs = Math.max(50, Math.min(1000, Math.floor(args.checkpointTimeoutMs / 4)));
+    const tickMs = Math.max(50, Math.min(1000, Math.floor(args.config.checkpointTimeoutMs / 4)));
     ticker = setInterval(() => {
       try { context.tell(context.self, { kind: 'Tick' }); } catch { /* stopping, or busy: the next tick comes */ }
     }, tickMs);
     ticker.unref();
     const connectionString = await readWalSource(args.directory);
     if (connectionString !== undefined) {
-      const lsns = timeline.snapshotLsns();
+      const lsns = active.snapshotLsns();
       await context.spawn({
         address: `${context.self}/walreceiver`,
         factory: () => createWalReceiverBehavior({
@@ -164,6 +238,32 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
         }),
       });
     }
+  };
+
+  /** Validates a child's branch point: not below the GC cutoff, not above what was ingested (after a bounded wait). */
+  const prepareBranch = async (lsn: Lsn | undefined): Promise<BranchPoint> => {
+    const active = requireActive();
+    const point = lsn ?? active.lastRecordLsn;
+    if (point < active.gcCutoffLsn) {
+      throw new StrataError('PS_ERR_LSN_TOO_OLD', `cannot branch at ${formatLsn(point)}: below the ancestor's GC cutoff ${formatLsn(active.gcCutoffLsn)}`,
+        { ancestor_start_lsn: formatLsn(point), gc_cutoff_lsn: formatLsn(active.gcCutoffLsn) });
+    }
+    if (point < active.consistentLsn) {
+      throw new StrataError('PS_ERR_LSN_TOO_OLD', `cannot branch at ${formatLsn(point)}: below the ancestor's consistent start ${formatLsn(active.consistentLsn)}`,
+        { ancestor_start_lsn: formatLsn(point) });
+    }
+    if (point > active.lastRecordLsn) {
+      try {
+        await active.waitForLsn(point, BRANCH_WAIT_MS);
+      } catch (error) {
+        throw new StrataError('PS_ERR_BAD_REQUEST', `cannot branch at ${formatLsn(point)}: the ancestor has only reached ${formatLsn(active.lastRecordLsn)} (waited ${BRANCH_WAIT_MS} ms)`,
+          { ancestor_start_lsn: formatLsn(point), last_record_lsn: formatLsn(active.lastRecordLsn), cause: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    // The branch reads this timeline at or below `point`: what is at or below it must be durable
+    // here, or a crash would lose what the branch stands on.
+    if (active.diskConsistentLsn < point) await active.flush();
+    return { ancestorLsn: point, initdbLsn: active.consistentLsn, pgVersion: metadata?.pgVersion ?? 15 };
   };
 
   return {
@@ -177,7 +277,9 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       }
     },
     concurrent(message) {
-      return message.kind === 'RelSize' || message.kind === 'GetPage' || message.kind === 'GetSlruSegment' || message.kind === 'DbSize' || message.kind === 'Info';
+      // Maintenance requests wait for their child's pass; Ingest must keep flowing meanwhile.
+      return message.kind === 'RelSize' || message.kind === 'GetPage' || message.kind === 'GetSlruSegment' || message.kind === 'DbSize' || message.kind === 'Info'
+        || message.kind === 'Compact' || message.kind === 'DoGc' || message.kind === 'Checkpoint' || message.kind === 'Layers' || message.kind === 'PrepareBranch';
     },
     async receive(message, context) {
       switch (message.kind) {
@@ -208,6 +310,33 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
           return requireActive().dbSize(message.dbNode, message.lsn);
         case 'Flush':
           return requireActive().flush();
+        case 'Checkpoint': {
+          await requireActive().flush();
+          return context.ask(compactionAddress(context), { kind: 'Compact', force: false } satisfies CompactionMessage, { timeoutMs: MAINTENANCE_ASK_TIMEOUT_MS });
+        }
+        case 'Compact':
+          requireActive();
+          return context.ask(compactionAddress(context), { kind: 'Compact', force: message.force } satisfies CompactionMessage, { timeoutMs: MAINTENANCE_ASK_TIMEOUT_MS });
+        case 'DoGc':
+          requireActive();
+          return context.ask(gcAddress(context), { kind: 'DoGc', gcHorizonBytes: message.gcHorizonBytes } satisfies GcMessage, { timeoutMs: MAINTENANCE_ASK_TIMEOUT_MS });
+        case 'Layers': {
+          requireActive();
+          const opened = store!;
+          return {
+            in_memory_layers: opened.describeInMemoryLayers().map((layer) => ({ ...layer, lsn_start: formatLsn(layer.lsn_start), lsn_end: layer.lsn_end === null ? null : formatLsn(layer.lsn_end) })),
+            historic_layers: opened.describeLayers().map((layer) => ({ ...layer, lsn_start: formatLsn(layer.lsn_start), lsn_end: formatLsn(layer.lsn_end) })),
+            read_amplification: opened.readAmplification,
+          };
+        }
+        case 'PrepareBranch':
+          return prepareBranch(message.lsn);
+        case 'MaintenanceFailed':
+          if (state.kind === 'Active' || state.kind === 'Loading') {
+            logOf(context).error({ task: message.task, reason: message.reason }, 'maintenance failed; marking the timeline broken');
+            state = applyTimelineTransition(state, { kind: 'MarkBroken', reason: message.reason }, logOf(context));
+          }
+          return undefined;
         case 'WalReceiverStatus':
           walReceiverStatus = message.status;
           return undefined;
@@ -232,6 +361,7 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
         // because the slot still holds the WAL from disk_consistent_lsn on.
         await timeline.flush().catch((error: unknown) => logOf(context).warn({ err: error }, 'final flush failed'));
         await timeline.close();
+        args.registry.unpublishStore(args.timelineId);
       }
       if (state.kind === 'Stopping') state = applyTimelineTransition(state, { kind: 'StopDone' }, logOf(context));
     },

@@ -5,7 +5,7 @@
  * `applyTimelineTransition` (or the pure `transitionTimeline` inside its reducer). The edges are
  * the table TIMELINE_TRANSITIONS; every other (state, message) pair throws
  * PS_ERR_ILLEGAL_TRANSITION. The checking and logging code is shared with tenants
- * (tenant/state-machine.ts).
+ * (actor/state-machine.ts).
  *
  * ```mermaid
  * stateDiagram-v2
@@ -48,7 +48,7 @@ import {
   type StateMachine,
   type StoppingState,
   type TransitionTable,
-} from '../tenant/state-machine.js';
+} from '../actor/state-machine.js';
 
 export type TimelineState =
   | { readonly kind: 'Loading' }

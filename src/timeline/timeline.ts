@@ -28,6 +28,7 @@ import type { TimelineStore } from '../storage/types.js';
 import type { ReconstructData } from '../value.js';
 import { RECORD_FIELDS, RecordField, type PackedRecords } from '../wal/packed-records.js';
 import type { DecodedRecord } from '../wal/types.js';
+import type { CommitTimeIndex } from './commit-times.js';
 import { BLCKSZ, RMGR_NAMES } from '../wal/types.js';
 
 /** Ingest as the timeline needs it (src/ingest/wal-ingest.ts implements it). */
@@ -36,6 +37,8 @@ export interface RecordIngest {
   ingestBatch(records: readonly DecodedRecord[]): Promise<void>;
   /** Ingests the records of a packed batch from index `first` on, in order. */
   ingestPacked(batch: PackedRecords, first: number): Promise<void>;
+  /** The newest commit ingested (end LSN, TimestampTz), for the commit time index. */
+  readonly lastCommit?: { lsn: Lsn; timestamp: number } | undefined;
 }
 
 /** Relation metadata reads (src/ingest/ implements them over the store). */
@@ -68,6 +71,10 @@ export interface TimelineOptions {
   /** Called after every flush with the new LSNs, to persist the timeline's metadata file. */
   persist: (lsns: TimelineLsns) => Promise<void>;
   redo?: PageRedo;
+  /** Reads below this LSN are refused: GC may have removed what they need (metadata). */
+  gcCutoffLsn?: Lsn;
+  /** Samples commit times for GC's pitr_interval (commit-times.ts). */
+  commitTimes?: CommitTimeIndex;
 }
 
 interface LsnWaiter {
@@ -91,6 +98,7 @@ export class Timeline {
   private waiters: LsnWaiter[] = [];
   private flushInFlight: Promise<Lsn> | undefined;
   private recordsIngested = 0;
+  private gcCutoff: Lsn;
   /** When the open layer received its first record since the last flush (undefined: nothing open). */
   private openSinceMs: number | undefined;
   /** Records ingested per resource manager id (for status and the pg_waldump comparison). */
@@ -105,6 +113,21 @@ export class Timeline {
     this.store = options.store;
     this.logger = options.logger;
     this.lsns = { ...options.lsns };
+    this.gcCutoff = options.gcCutoffLsn ?? 0;
+  }
+
+  /** Reads below this LSN are refused (PS_ERR_LSN_TOO_OLD): GC may have removed their versions. */
+  get gcCutoffLsn(): Lsn { return this.gcCutoff; }
+
+  /** GC persisted a higher cutoff: refuse reads below it from now on. */
+  raiseGcCutoff(lsn: Lsn): void {
+    assert(lsn >= this.gcCutoff, 'the GC cutoff never moves back');
+    this.gcCutoff = lsn;
+  }
+
+  private sampleCommit(): void {
+    const commit = this.options.ingest.lastCommit;
+    if (commit !== undefined) this.options.commitTimes?.add(commit.lsn, commit.timestamp);
   }
 
   get lastRecordLsn(): Lsn { return this.lsns.lastRecordLsn; }
@@ -157,6 +180,7 @@ export class Timeline {
     this.lsns.lastRecordLsn = nextRecordStart(previousEnd);
     this.openSinceMs ??= Date.now();
     this.recordsIngested += fresh.length;
+    this.sampleCommit();
     this.wakeWaiters();
     this.publishMetrics(this.recordsByRmgr.map((count, rmgrId) => count - before[rmgrId]!));
     if (this.store.openLayerBytes >= this.options.checkpointDistanceBytes) this.startFlush();
@@ -180,6 +204,7 @@ export class Timeline {
     this.lsns.lastRecordLsn = nextRecordStart(previousEnd);
     this.openSinceMs ??= Date.now();
     this.recordsIngested += batch.count - first;
+    this.sampleCommit();
     this.wakeWaiters();
     this.publishMetrics(this.recordsByRmgr.map((count, rmgrId) => count - before[rmgrId]!));
     if (this.store.openLayerBytes >= this.options.checkpointDistanceBytes) this.startFlush();
@@ -294,6 +319,11 @@ export class Timeline {
   /** Resolves the LSN of a read: latest when undefined; refuses below the consistent start. */
   private async readLsn(lsn: Lsn | undefined): Promise<Lsn> {
     const target = lsn ?? this.lsns.lastRecordLsn;
+    if (target < this.gcCutoff) {
+      throw new StrataError('PS_ERR_LSN_TOO_OLD',
+        `LSN ${formatLsn(target)} is below the timeline's GC cutoff ${formatLsn(this.gcCutoff)}: its history was garbage collected`,
+        { lsn: formatLsn(target), gc_cutoff_lsn: formatLsn(this.gcCutoff) });
+    }
     if (target < this.lsns.consistentLsn) {
       throw new StrataError('PS_ERR_LSN_TOO_OLD',
         `LSN ${formatLsn(target)} is below the timeline's consistent start ${formatLsn(this.lsns.consistentLsn)}`,

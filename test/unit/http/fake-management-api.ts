@@ -118,4 +118,47 @@ export class FakeManagementApi implements ManagementApi {
     }
     return bytes;
   }
+
+  readonly maintenanceCalls: string[] = [];
+
+  #timeline(tenantId: string, timelineId: string): TimelineInfo {
+    const info = this.timelines.get(`${tenantId}/${timelineId}`);
+    if (info === undefined) throw new StrataError('PS_ERR_NOT_FOUND', `timeline ${timelineId} not found`);
+    return info;
+  }
+
+  async deleteTimeline(tenantId: string, timelineId: string): Promise<void> {
+    this.#check();
+    this.#timeline(tenantId, timelineId);
+    this.timelines.delete(`${tenantId}/${timelineId}`);
+    const tenant = this.#tenant(tenantId);
+    tenant.timelines = tenant.timelines.filter((id) => id !== timelineId);
+  }
+
+  async timelineLayers(tenantId: string, timelineId: string): Promise<unknown> {
+    this.#check();
+    this.#timeline(tenantId, timelineId);
+    return { in_memory_layers: [], historic_layers: [] };
+  }
+
+  async checkpoint(tenantId: string, timelineId: string): Promise<unknown> {
+    this.#check();
+    this.#timeline(tenantId, timelineId);
+    this.maintenanceCalls.push('checkpoint');
+    return {};
+  }
+
+  async compact(tenantId: string, timelineId: string, force: boolean): Promise<unknown> {
+    this.#check();
+    this.#timeline(tenantId, timelineId);
+    this.maintenanceCalls.push(`compact force=${force}`);
+    return {};
+  }
+
+  async doGc(tenantId: string, timelineId: string, gcHorizonBytes: number | undefined): Promise<unknown> {
+    this.#check();
+    this.#timeline(tenantId, timelineId);
+    this.maintenanceCalls.push(`do_gc ${gcHorizonBytes ?? 'default'}`);
+    return { layers_removed: 0 };
+  }
 }

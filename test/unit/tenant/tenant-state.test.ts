@@ -18,7 +18,7 @@ import {
   type TenantState,
   type TenantStateMessage,
 } from '../../../src/tenant/tenant-state.js';
-import { listEdges } from '../../../src/tenant/state-machine.js';
+import { listEdges } from '../../../src/actor/state-machine.js';
 import { LogCapture } from '../../helpers/log-capture.js';
 
 /** The legal edges as the issue and the design describe them; every other pair must throw. */

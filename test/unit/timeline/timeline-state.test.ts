@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isStrataError } from '../../../src/errors.js';
-import { listEdges } from '../../../src/tenant/state-machine.js';
+import { listEdges } from '../../../src/actor/state-machine.js';
 import {
   TIMELINE_MESSAGE_KINDS,
   TIMELINE_STATE_KINDS,
