@@ -35,7 +35,7 @@ export async function resolveEndpoint(options: EndpointOptions): Promise<string>
 }
 
 export interface RequestOptions {
-  method: 'GET' | 'POST' | 'PUT';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   path: string;
   body?: unknown;
 }

@@ -19,9 +19,18 @@ function usage(message: string): CliFailure {
   return new CliFailure(message, 'usage', 2);
 }
 
-export async function tenantCreate(options: EndpointOptions & { id?: string }): Promise<void> {
+export async function tenantCreate(options: EndpointOptions & { id?: string; config?: string[] }): Promise<void> {
   const base = await resolveEndpoint(options);
-  const body = options.id === undefined ? {} : { new_tenant_id: options.id };
+  const body: Record<string, unknown> = options.id === undefined ? {} : { new_tenant_id: options.id };
+  if (options.config !== undefined && options.config.length > 0) {
+    const config: Record<string, string> = {};
+    for (const pair of options.config) {
+      const equals = pair.indexOf('=');
+      if (equals <= 0) throw usage(`bad -c '${pair}': expected key=value`);
+      config[pair.slice(0, equals).trim()] = pair.slice(equals + 1).trim();
+    }
+    body.config = config;
+  }
   const tenant = (await requestJson(base, { method: 'POST', path: '/v1/tenant', body })) as TenantInfo;
   assert(typeof tenant.id === 'string', 'the server returns the tenant id');
   await writeStdout(`${tenant.id}\n`);
@@ -69,6 +78,57 @@ export async function timelineShow(options: EndpointOptions & { tenant: string; 
   const base = await resolveEndpoint(options);
   const path = `/v1/tenant/${encodeURIComponent(options.tenant)}/timeline/${encodeURIComponent(options.timeline)}`;
   await writeStdout(`${JSON.stringify(await requestJson(base, { method: 'GET', path }), null, 2)}\n`);
+}
+
+/** `strata timeline branch`: a branch of TL at X/Y (default: its last record LSN); prints the new id. */
+export async function timelineBranch(options: EndpointOptions & { tenant: string; ancestor: string; lsn?: string; id?: string }): Promise<void> {
+  if (options.lsn !== undefined) parseLsn(options.lsn);
+  const { lsn, ...rest } = options;
+  await timelineCreate(lsn === undefined ? rest : { ...rest, ancestorLsn: lsn });
+}
+
+export async function timelineDelete(options: EndpointOptions & { tenant: string; timeline: string }): Promise<void> {
+  const base = await resolveEndpoint(options);
+  await requestJson(base, { method: 'DELETE', path: timelinePath(options) });
+}
+
+function timelinePath(options: { tenant: string; timeline: string }): string {
+  return `/v1/tenant/${encodeURIComponent(options.tenant)}/timeline/${encodeURIComponent(options.timeline)}`;
+}
+
+/** `strata timeline checkpoint|compact|gc`: one maintenance pass; prints its JSON report. */
+export async function timelineMaintenance(what: 'checkpoint' | 'compact' | 'gc', options: EndpointOptions & { tenant: string; timeline: string; force?: boolean; gcHorizon?: string }): Promise<void> {
+  const base = await resolveEndpoint(options);
+  const route = what === 'gc' ? 'do_gc' : what;
+  const query = what === 'compact' && options.force === true ? '?force=true' : '';
+  let body: unknown;
+  if (what === 'gc' && options.gcHorizon !== undefined) {
+    const horizon = Number(options.gcHorizon);
+    if (!Number.isSafeInteger(horizon) || horizon < 0) throw usage(`--gc-horizon expects bytes, got '${options.gcHorizon}'`);
+    body = { gc_horizon: horizon };
+  }
+  const report = await requestJson(base, { method: 'PUT', path: `${timelinePath(options)}/${route}${query}`, ...(body === undefined ? {} : { body }) });
+  await writeStdout(`${JSON.stringify(report, null, 2)}
+`);
+}
+
+interface LayerRow { kind: string; l0: boolean; layer_file_name: string; layer_file_size: number; lsn_start: string; lsn_end: string; key_start: string; key_end: string }
+
+/** `strata layers`: the layer map as a table (or JSON), newest first. */
+export async function layers(options: EndpointOptions & { tenant: string; timeline: string; json?: boolean }): Promise<void> {
+  const base = await resolveEndpoint(options);
+  const listing = (await requestJson(base, { method: 'GET', path: `${timelinePath(options)}/layer` })) as {
+    in_memory_layers: { lsn_start: string; lsn_end: string | null; bytes: number; frozen: boolean }[]; historic_layers: LayerRow[];
+  };
+  if (options.json === true) return writeStdout(`${JSON.stringify(listing, null, 2)}
+`);
+  const rows = [
+    ['KIND', 'LSN_START', 'LSN_END', 'KEY_START', 'KEY_END', 'BYTES'],
+    ...listing.in_memory_layers.map((layer) => [layer.frozen ? 'memory(frozen)' : 'memory(open)', layer.lsn_start, layer.lsn_end ?? '-', '-', '-', String(layer.bytes)]),
+    ...listing.historic_layers.map((layer) => [layer.kind === 'Image' ? 'image' : layer.l0 ? 'delta L0' : 'delta L1', layer.lsn_start, layer.lsn_end, layer.key_start, layer.key_end, String(layer.layer_file_size)]),
+  ];
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  await writeStdout(rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n') + '\n');
 }
 
 export interface PageOptions extends EndpointOptions {

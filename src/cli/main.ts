@@ -3,9 +3,13 @@
  *
  *   strata init     --workdir DIR [-c key=value]…     write DIR/strata.toml
  *   strata start    --workdir DIR [-c key=value]…     run the server until SIGINT/SIGTERM
- *   strata tenant   create [--id ID] | list [--json]
+ *   strata tenant   create [--id ID] [-c key=value]… | list [--json]
  *   strata timeline create --tenant T [--id ID] [--from-primary CONNSTR] [--ancestor TL --ancestor-lsn X/Y]
  *                   list --tenant T [--json] | show --tenant T --timeline TL
+ *                   branch --tenant T --ancestor TL [--lsn X/Y] [--id ID]   (prints the new id)
+ *                   delete --tenant T --timeline TL
+ *                   checkpoint | compact [--force] | gc [--gc-horizon BYTES]  --tenant T --timeline TL
+ *   strata layers   --tenant T --timeline TL [--json]                  the layer map as a table
  *   strata relsize  --tenant T --timeline TL --rel S/D/R [--fork F] [--lsn X/Y]
  *   strata getpage  --tenant T --timeline TL --rel S/D/R [--fork F] [--lsn X/Y] --blk N   (8192 raw bytes)
  *   strata waldump  FILE…
@@ -56,7 +60,8 @@ function addServerCommands(program: Command): void {
 function addTenantCommands(program: Command): void {
   const tenant = program.command('tenant').description('manage tenants');
   withEndpoint(tenant.command('create').description('create a tenant; prints its id')).option('--id <id>', 'tenant id (32 hex)')
-    .action((options: { id?: string; endpoint?: string; workdir?: string }) => commands.tenantCreate(options));
+    .option('-c, --config <key=value>', 'a tenant setting (checkpoint_distance, compaction_threshold, gc_horizon, …)', collect, [])
+    .action((options: { id?: string; config: string[]; endpoint?: string; workdir?: string }) => commands.tenantCreate(options));
   withEndpoint(tenant.command('list').description('list tenants: id state timelines')).option('--json', 'print JSON')
     .action((options: { json?: boolean }) => commands.tenantList(options));
   const timeline = program.command('timeline').description('manage timelines');
@@ -69,6 +74,27 @@ function addTenantCommands(program: Command): void {
   withEndpoint(timeline.command('show').description('print a timeline as JSON')).requiredOption('--tenant <id>', 'tenant id')
     .requiredOption('--timeline <id>', 'timeline id')
     .action((options: { tenant: string; timeline: string }) => commands.timelineShow(options));
+  withEndpoint(timeline.command('branch').description('branch a timeline at an LSN (default: its last record LSN); prints the new id'))
+    .requiredOption('--tenant <id>', 'tenant id').requiredOption('--ancestor <id>', 'timeline to branch from')
+    .option('--lsn <X/Y>', 'branch point').option('--id <id>', 'new timeline id (32 hex)')
+    .action((options: { tenant: string; ancestor: string; lsn?: string; id?: string }) => commands.timelineBranch(options));
+  withEndpoint(timeline.command('delete').description('delete a timeline without children'))
+    .requiredOption('--tenant <id>', 'tenant id').requiredOption('--timeline <id>', 'timeline id')
+    .action((options: { tenant: string; timeline: string }) => commands.timelineDelete(options));
+  withEndpoint(timeline.command('checkpoint').description('freeze and flush now, then a compaction pass; prints its report'))
+    .requiredOption('--tenant <id>', 'tenant id').requiredOption('--timeline <id>', 'timeline id')
+    .action((options: { tenant: string; timeline: string }) => commands.timelineMaintenance('checkpoint', options));
+  withEndpoint(timeline.command('compact').description('one compaction pass; prints its report'))
+    .requiredOption('--tenant <id>', 'tenant id').requiredOption('--timeline <id>', 'timeline id')
+    .option('--force', 'compact any L0 and image every key range with deltas above its image')
+    .action((options: { tenant: string; timeline: string; force?: boolean }) => commands.timelineMaintenance('compact', options));
+  withEndpoint(timeline.command('gc').description('one GC pass; prints its report'))
+    .requiredOption('--tenant <id>', 'tenant id').requiredOption('--timeline <id>', 'timeline id')
+    .option('--gc-horizon <bytes>', 'override gc_horizon for this pass')
+    .action((options: { tenant: string; timeline: string; gcHorizon?: string }) => commands.timelineMaintenance('gc', options));
+  withEndpoint(program.command('layers').description('print a timeline\'s layer map as a table'))
+    .requiredOption('--tenant <id>', 'tenant id').requiredOption('--timeline <id>', 'timeline id').option('--json', 'print JSON')
+    .action((options: { tenant: string; timeline: string; json?: boolean }) => commands.layers(options));
 }
 
 function addDataCommands(program: Command): void {

@@ -82,6 +82,31 @@ test('timeline create prints the id alone and passes every option', () => withSe
   assert.equal(api.lastCreateTimeline, { ancestor_timeline_id: TIMELINE, ancestor_start_lsn: '0/16B3748' });
 }));
 
+test('timeline branch prints the new id; delete, checkpoint, compact, gc and layers reach their routes', () => withServer(async (api, server) => {
+  await api.createTenant({ new_tenant_id: TENANT });
+  await api.createTimeline(TENANT, { new_timeline_id: TIMELINE });
+  const branch = await run(['timeline', 'branch', '--tenant', TENANT, '--ancestor', TIMELINE, '--lsn', '0/16B3748', '--endpoint', server.url]);
+  assert.is(branch.code, 0, branch.stderr);
+  const child = branch.stdout.toString().trim();
+  assert.match(child, /^[0-9a-f]{32}$/);
+  assert.equal(api.lastCreateTimeline, { ancestor_timeline_id: TIMELINE, ancestor_start_lsn: '0/16B3748' });
+  const badLsn = await run(['timeline', 'branch', '--tenant', TENANT, '--ancestor', TIMELINE, '--lsn', 'yesterday', '--endpoint', server.url]);
+  assert.is.not(badLsn.code, 0);
+  const common = ['--tenant', TENANT, '--timeline', TIMELINE, '--endpoint', server.url];
+  for (const args of [['timeline', 'checkpoint'], ['timeline', 'compact', '--force'], ['timeline', 'gc', '--gc-horizon', '1024']]) {
+    const result = await run([...args, ...common]);
+    assert.is(result.code, 0, result.stderr);
+    JSON.parse(result.stdout.toString());
+  }
+  assert.equal(api.maintenanceCalls, ['checkpoint', 'compact force=true', 'do_gc 1024']);
+  const table = await run(['layers', ...common]);
+  assert.is(table.code, 0, table.stderr);
+  assert.match(table.stdout.toString(), /^KIND\s+LSN_START\s+LSN_END/);
+  const removed = await run(['timeline', 'delete', '--tenant', TENANT, '--timeline', child, '--endpoint', server.url]);
+  assert.is(removed.code, 0, removed.stderr);
+  assert.not.ok(api.timelines.has(`${TENANT}/${child}`));
+}));
+
 test('timeline list and show', () => withServer(async (api, server) => {
   await api.createTenant({ new_tenant_id: TENANT });
   await api.createTimeline(TENANT, { new_timeline_id: TIMELINE });

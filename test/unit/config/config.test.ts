@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  initConfig, loadConfig, parseConfigOverrides, parseDurationMs, parseHostPort, parseSizeBytes, resolveConfig,
+  initConfig, loadConfig, parseConfigOverrides, parseDurationMs, parseHostPort, parseSizeBytes, resolveConfig, resolveTenantConfig, tenantConfigOf,
 } from '../../../src/config.js';
 import { StrataError } from '../../../src/errors.js';
 
@@ -70,6 +70,33 @@ test('bad size, bad duration, bad level, bad address and bad failpoints name the
   expectConfigError(() => parseConfigOverrides(['actor_threads=0']), 'actor_threads');
   expectConfigError(() => parseConfigOverrides(['failpoints=x=explode']), 'failpoints');
   expectConfigError(() => resolveConfig({ workdir: '/tmp/x', file: { actor_threads: 'four' } }), 'actor_threads');
+});
+
+test('storage settings: Neon\'s defaults, server-wide -c values, per-tenant overrides refused by key when bad', () => {
+  const defaults = tenantConfigOf(resolveConfig({ workdir: '/tmp/strata-x' }));
+  assert.equal(defaults, {
+    checkpointDistanceBytes: 256 * 1024 * 1024, checkpointTimeoutMs: 60_000, compactionThreshold: 10, compactionTargetBytes: 128 * 1024 * 1024,
+    compactionPeriodMs: 20_000, imageCreationThreshold: 3, gcHorizonBytes: 64 * 1024 * 1024, gcPeriodMs: 3_600_000, pitrIntervalMs: 7 * 86_400_000,
+  });
+  const server = tenantConfigOf(resolveConfig({ workdir: '/tmp/strata-x', overrides: ['compaction_threshold=4', 'gc_horizon=16MiB', 'pitr_interval=1d'] }));
+  assert.is(server.compactionThreshold, 4);
+  assert.is(server.gcHorizonBytes, 16 * 1024 * 1024);
+  assert.is(server.pitrIntervalMs, 86_400_000);
+  const tenant = resolveTenantConfig(server, { checkpoint_distance: '1MiB', compaction_period: '0s', image_creation_threshold: 2 });
+  assert.is(tenant.checkpointDistanceBytes, 1024 * 1024);
+  assert.is(tenant.compactionPeriodMs, 0);
+  assert.is(tenant.imageCreationThreshold, 2);
+  assert.is(tenant.compactionThreshold, 4, 'what the tenant does not set comes from the server');
+  for (const [overrides, key] of [[{ compaction_threshold: 0 }, 'compaction_threshold'], [{ gc_horizon: 'lots' }, 'gc_horizon'], [{ listen_pg_addr: 'x:1' }, 'listen_pg_addr'], [{ bogus: 1 }, 'bogus']] as const) {
+    try {
+      resolveTenantConfig(server, overrides);
+      assert.unreachable(`expected a refusal for ${key}`);
+    } catch (error) {
+      assert.instance(error, StrataError);
+      assert.is((error as StrataError).code, 'PS_ERR_BAD_REQUEST');
+      assert.match((error as StrataError).message, key);
+    }
+  }
 });
 
 test('sizes and durations accept unit suffixes', () => {

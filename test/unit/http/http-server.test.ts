@@ -92,6 +92,29 @@ test('timeline routes create, list and show', () => withServer(async (harness) =
   assert.is(one.json.tenant_id, TENANT);
 }));
 
+test('storage routes: layer listing, checkpoint, compact (force), do_gc (gc_horizon), DELETE; bad input is 400', () => withServer(async (harness) => {
+  await withTimeline(harness);
+  const base = `/v1/tenant/${TENANT}/timeline/${TIMELINE}`;
+  const listing = await call(harness.server, 'GET', `${base}/layer`);
+  assert.is(listing.status, 200);
+  assert.equal(listing.json, { in_memory_layers: [], historic_layers: [] });
+  assert.is((await call(harness.server, 'PUT', `${base}/checkpoint`)).status, 200);
+  assert.is((await call(harness.server, 'PUT', `${base}/compact?force=true`)).status, 200);
+  assert.is((await call(harness.server, 'PUT', `${base}/do_gc`, JSON.stringify({ gc_horizon: 4096 }))).status, 200);
+  assert.is((await call(harness.server, 'PUT', `${base}/do_gc`)).status, 200);
+  assert.equal(harness.api.maintenanceCalls, ['checkpoint', 'compact force=true', 'do_gc 4096', 'do_gc default']);
+  const badForce = await call(harness.server, 'PUT', `${base}/compact?force=maybe`);
+  assert.is(badForce.status, 400);
+  assert.match(badForce.json.msg, /force/);
+  const badHorizon = await call(harness.server, 'PUT', `${base}/do_gc`, JSON.stringify({ gc_horizon: -1 }));
+  assert.is(badHorizon.status, 400);
+  assert.match(badHorizon.json.msg, /gc_horizon/);
+  const badConfig = await call(harness.server, 'POST', '/v1/tenant', JSON.stringify({ config: [1, 2] }));
+  assert.is(badConfig.status, 400);
+  assert.is((await call(harness.server, 'DELETE', base)).status, 200);
+  assert.is((await call(harness.server, 'DELETE', base)).status, 404);
+}));
+
 test('relsize parses rel, fork and lsn', () => withServer(async (harness) => {
   await withTimeline(harness);
   const { status, json } = await call(harness.server, 'GET', `/v1/tenant/${TENANT}/timeline/${TIMELINE}/relsize?rel=1663/5/16384&fork=vm&lsn=1/A0`);
