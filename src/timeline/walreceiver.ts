@@ -31,6 +31,7 @@ import type { PackedRecords } from '../wal/packed-records.js';
 import { InlineWalDecoding, type WalDecoding } from '../wal/wal-decode-stage.js';
 import type { DecodedRecord } from '../wal/types.js';
 import { XLOG_BLCKSZ } from '../lsn.js';
+import { transitionWalReceiver } from './walreceiver-state.js';
 
 /** XLogData messages decoded but not yet ingested, at most (bounds memory and the decode queue). */
 const DELIVERIES_IN_FLIGHT_MAX = 4;
@@ -102,10 +103,12 @@ export class WalReceiver {
   get currentState(): WalReceiverState { return this.state; }
   get connectionCount(): number { return this.connections; }
 
+  /** Every state change goes through the checked table (walreceiver-state.ts); an illegal edge throws. */
   private setState(next: WalReceiverState): void {
-    if (next.kind !== this.state.kind) this.logger.info({ from: this.state.kind, to: next.kind }, 'walreceiver state change');
-    this.state = next;
-    this.options.onStateChange?.(next);
+    const checked = transitionWalReceiver(this.state, next);
+    if (checked.kind !== this.state.kind) this.logger.info({ from: this.state.kind, to: checked.kind }, 'walreceiver state change');
+    this.state = checked;
+    this.options.onStateChange?.(checked);
   }
 
   /** Runs until the signal aborts. Never throws for connection problems; they lead to Backoff. */
