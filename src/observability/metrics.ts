@@ -27,6 +27,9 @@ export interface MetricsOptions {
 
 type TimelineLabels = 'tenant_id' | 'timeline_id';
 
+/** The `reason` label values of strata_layer_flushes_total (timeline.ts FlushReason). */
+export const FLUSH_REASONS = ['distance', 'timeout', 'requested', 'shutdown'] as const;
+
 export class Metrics {
   readonly registry: Registry;
   readonly walReceivedBytes: Counter;
@@ -37,7 +40,7 @@ export class Metrics {
   readonly getpageLatencySeconds: Histogram;
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly actorMailboxFull: Counter;
-  readonly layerFlushes: Counter;
+  readonly layerFlushes: Counter<'reason'>;
   readonly walredoJobs: Counter;
   readonly walredoRecordsApplied: Counter;
   readonly walredoFailures: Counter;
@@ -68,7 +71,12 @@ export class Metrics {
       name: 'strata_http_requests_total', help: 'HTTP management API requests', labelNames: ['method', 'route', 'status'], registers,
     });
     this.actorMailboxFull = new Counter({ name: 'strata_actor_mailbox_full_total', help: 'Messages rejected by a full mailbox', registers });
-    this.layerFlushes = new Counter({ name: 'strata_layer_flushes_total', help: 'In-memory layers flushed to disk', registers });
+    this.layerFlushes = new Counter({
+      name: 'strata_layer_flushes_total', help: 'Flushes of in-memory layers, by why they started (timeline.ts FlushReason)',
+      labelNames: ['reason'], registers,
+    });
+    // Every reason is shown from the start (at 0), so a rate over any of them is defined.
+    for (const reason of FLUSH_REASONS) this.layerFlushes.inc({ reason }, 0);
     this.walredoJobs = new Counter({ name: 'strata_walredo_jobs_total', help: 'Pages reconstructed by WAL redo', registers });
     this.walredoRecordsApplied = new Counter({ name: 'strata_walredo_records_applied_total', help: 'WAL and Strata records applied by redo', registers });
     this.walredoFailures = new Counter({ name: 'strata_walredo_failures_total', help: 'Redo jobs that failed (routine error, timeout, worker death)', registers });

@@ -60,7 +60,8 @@ export type TimelineMessage =
   | { kind: 'GetSlruSegment'; slru: SlruKind; segment: number; lsn: Lsn | undefined }
   /** Bytes of a database's relations in the default tablespace at an LSN (Neon's DbSize). */
   | { kind: 'DbSize'; dbNode: number; lsn: Lsn | undefined }
-  | { kind: 'Flush' }
+  /** Flush now; `requestedBy` says who asked (the flush is logged with it). Default 'api'. */
+  | { kind: 'Flush'; requestedBy?: 'primary' | 'api' }
   | { kind: 'WalReceiverStatus'; status: WalReceiverStatus }
   /** Periodic: flush an open layer older than checkpoint_timeout. */
   | { kind: 'Tick' }
@@ -207,7 +208,7 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
         case 'DbSize':
           return requireActive().dbSize(message.dbNode, message.lsn);
         case 'Flush':
-          return requireActive().flush();
+          return requireActive().flush(message.requestedBy ?? 'api');
         case 'WalReceiverStatus':
           walReceiverStatus = message.status;
           return undefined;
@@ -230,7 +231,7 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       if (timeline !== undefined) {
         // Make what was ingested durable so a restart streams less; a failure here is not fatal
         // because the slot still holds the WAL from disk_consistent_lsn on.
-        await timeline.flush().catch((error: unknown) => logOf(context).warn({ err: error }, 'final flush failed'));
+        await timeline.flush('shutdown').catch((error: unknown) => logOf(context).warn({ err: error }, 'final flush failed'));
         await timeline.close();
       }
       if (state.kind === 'Stopping') state = applyTimelineTransition(state, { kind: 'StopDone' }, logOf(context));

@@ -23,7 +23,7 @@ import { failpoint, failpointError } from '../failpoints.js';
 import { limits } from '../limits.js';
 import { formatLsn, nextRecordStart, type Lsn } from '../lsn.js';
 import type { Logger } from '../observability/log.js';
-import { threadMetrics } from '../observability/metrics.js';
+import { FLUSH_REASONS, threadMetrics } from '../observability/metrics.js';
 import type { TimelineStore } from '../storage/types.js';
 import type { ReconstructData } from '../value.js';
 import { RECORD_FIELDS, RecordField, type PackedRecords } from '../wal/packed-records.js';
@@ -45,6 +45,15 @@ export interface RelationReader {
 
 /** Materializes a page from an image and records (WAL redo, issue 3); absent until then. */
 export type PageRedo = (key: string, data: ReconstructData, lsn: Lsn) => Promise<Uint8Array>;
+
+/**
+ * Why a flush started (logged at info with every flush, counted in metrics):
+ *   distance   the open layer reached checkpoint_distance
+ *   timeout    the open layer's oldest record is checkpoint_timeout old
+ *   requested  someone asked: the primary wants a reply (walreceiver) or an operator (HTTP API)
+ *   shutdown   the timeline is stopping
+ */
+export type FlushReason = typeof FLUSH_REASONS[number];
 
 export interface TimelineLsns {
   consistentLsn: Lsn;
@@ -159,7 +168,7 @@ export class Timeline {
     this.recordsIngested += fresh.length;
     this.wakeWaiters();
     this.publishMetrics(this.recordsByRmgr.map((count, rmgrId) => count - before[rmgrId]!));
-    if (this.store.openLayerBytes >= this.options.checkpointDistanceBytes) this.startFlush();
+    if (this.store.openLayerBytes >= this.options.checkpointDistanceBytes) this.startFlush('distance');
     return fresh.length;
   }
 
@@ -182,7 +191,7 @@ export class Timeline {
     this.recordsIngested += batch.count - first;
     this.wakeWaiters();
     this.publishMetrics(this.recordsByRmgr.map((count, rmgrId) => count - before[rmgrId]!));
-    if (this.store.openLayerBytes >= this.options.checkpointDistanceBytes) this.startFlush();
+    if (this.store.openLayerBytes >= this.options.checkpointDistanceBytes) this.startFlush('distance');
     return batch.count - first;
   }
 
@@ -206,16 +215,19 @@ export class Timeline {
     const timeoutMs = this.options.checkpointTimeoutMs;
     if (timeoutMs === undefined || this.openSinceMs === undefined || this.flushInFlight !== undefined) return false;
     if (nowMs - this.openSinceMs < timeoutMs) return false;
-    this.startFlush().catch(() => undefined); // logged in startFlush
+    this.startFlush('timeout').catch(() => undefined); // logged in startFlush
     return true;
   }
 
-  /** Flushes the open layer now (or joins the flush in flight). Resolves with disk_consistent_lsn. */
-  flush(): Promise<Lsn> {
-    return this.startFlush();
+  /**
+   * Flushes the open layer now (or joins the flush in flight). Resolves with disk_consistent_lsn.
+   * `requestedBy` says who asked (logged with reason 'requested'), or 'shutdown'.
+   */
+  flush(requestedBy: 'primary' | 'api' | 'shutdown' = 'api'): Promise<Lsn> {
+    return requestedBy === 'shutdown' ? this.startFlush('shutdown') : this.startFlush('requested', requestedBy);
   }
 
-  private startFlush(): Promise<Lsn> {
+  private startFlush(reason: FlushReason, requestedBy?: 'primary' | 'api'): Promise<Lsn> {
     if (this.flushInFlight) return this.flushInFlight;
     const upTo = this.lsns.lastRecordLsn;
     // Outside the async body: returning synchronously from it would run `finally` before
@@ -223,6 +235,10 @@ export class Timeline {
     if (upTo <= this.lsns.diskConsistentLsn && this.store.openLayerBytes === 0) return Promise.resolve(this.lsns.diskConsistentLsn);
     const openSince = this.openSinceMs;
     this.openSinceMs = undefined;
+    this.logger.info({
+      reason, ...(requestedBy === undefined ? {} : { requested_by: requestedBy }), open_layer_bytes: this.store.openLayerBytes,
+      up_to_lsn: formatLsn(upTo), open_ms: openSince === undefined ? 0 : Date.now() - openSince,
+    }, 'flushing in-memory layer');
     const flushing = (async () => {
       try {
         const fired = await failpoint('timeline-flush');
@@ -231,7 +247,7 @@ export class Timeline {
         assert(durable >= this.lsns.diskConsistentLsn, 'disk_consistent_lsn never goes backwards');
         this.lsns.diskConsistentLsn = durable;
         await this.options.persist(this.snapshotLsns());
-        threadMetrics().layerFlushes.inc();
+        threadMetrics().layerFlushes.inc({ reason });
         this.publishMetrics(undefined);
         this.logger.debug({ disk_consistent_lsn: formatLsn(durable) }, 'flushed in-memory layer');
         return durable;
