@@ -1,6 +1,8 @@
 /**
  * How often a server attached to a live primary flushes, and how much memory it takes to do so:
- * `node dist/bench/flush-pgbench.js [--scale 10] [--clients 4] [--seconds 60] [-c key=value …]`.
+ * `node dist/bench/flush-pgbench.js [--scale 10] [--clients 4] [--seconds 60] [-c key=value …]
+ * [--pg setting=value …]` (-c: Strata config; --pg: the primary's postgresql.conf, e.g.
+ * `--pg synchronous_commit=on`, PostgreSQL's default, which the test cluster turns off).
  *
  * WHY a separate process for the server: peak RSS is the number asked for, and it must be the
  * server's alone (not this driver's, not pgbench's). The server is the real CLI (`strata start`),
@@ -26,10 +28,10 @@ import { freePort, PostgresCluster } from '../test/helpers/postgres.js';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SAMPLE_MS = 200;
 
-interface Options { scale: number; clients: number; seconds: number; config: string[] }
+interface Options { scale: number; clients: number; seconds: number; config: string[]; pg: Record<string, string> }
 
 function parseArguments(argv: string[]): Options {
-  const options: Options = { scale: 10, clients: 4, seconds: 60, config: [] };
+  const options: Options = { scale: 10, clients: 4, seconds: 60, config: [], pg: {} };
   for (let index = 0; index < argv.length; index++) {
     const flag = argv[index];
     const value = argv[++index];
@@ -38,6 +40,7 @@ function parseArguments(argv: string[]): Options {
     else if (flag === '--clients') options.clients = Number(value);
     else if (flag === '--seconds') options.seconds = Number(value);
     else if (flag === '-c') options.config.push(value);
+    else if (flag === '--pg') options.pg[value.slice(0, value.indexOf('='))] = value.slice(value.indexOf('=') + 1);
     else throw new Error(`unknown flag ${flag}`);
   }
   return options;
@@ -90,7 +93,7 @@ interface FlushLine { reason: string; open_layer_bytes: number; time: number }
 
 async function main(): Promise<void> {
   const options = parseArguments(process.argv.slice(2));
-  const cluster = await PostgresCluster.create({ settings: { autovacuum: 'off' } });
+  const cluster = await PostgresCluster.create({ settings: { autovacuum: 'off', ...options.pg } });
   const workdir = await mkdtemp(join(tmpdir(), 'strata-flush-bench-'));
   let server: ChildProcess | undefined;
   try {
@@ -111,9 +114,16 @@ async function main(): Promise<void> {
     await waitFor(async () => (parseLsn((await http<{ last_record_lsn: string }>(base)).last_record_lsn) >= startLsn ? true : undefined), 120_000, 'catch-up after attach');
     const filesBefore = await deltaFiles(directory);
     const startedMs = Date.now();
+    const rssAtStart = (await memoryOf(pid)).rss;
     let rssPeak = 0;
+    const rssEvery5s: number[] = [];
+    let samples = 0;
     const sampler = setInterval(() => {
-      memoryOf(pid).then((memory) => { rssPeak = Math.max(rssPeak, memory.rss); }, () => undefined);
+      const index = samples++;
+      memoryOf(pid).then((memory) => {
+        rssPeak = Math.max(rssPeak, memory.rss);
+        if (index % (5000 / SAMPLE_MS) === 0) rssEvery5s.push(Math.round(memory.rss / 2 ** 20));
+      }, () => undefined);
     }, SAMPLE_MS);
     await cluster.pgbench(['-c', String(options.clients), '-j', '2', '-T', String(options.seconds), '-n']);
     const endLsn = parseLsn(await cluster.sql('SELECT pg_current_wal_insert_lsn()'));
@@ -131,12 +141,12 @@ async function main(): Promise<void> {
     const meanOpen = flushes.length === 0 ? 0 : flushes.reduce((sum, flush) => sum + flush.open_layer_bytes, 0) / flushes.length;
     const problems = lines.filter((line) => (line.level as number) >= 40).map((line) => line.msg);
     console.log(JSON.stringify({
-      scale: options.scale, clients: options.clients, seconds: options.seconds, config: options.config,
+      scale: options.scale, clients: options.clients, seconds: options.seconds, config: options.config, pg: options.pg,
       wal_mib: mebibytes(endLsn - startLsn), wal_range: `${formatLsn(startLsn)}..${formatLsn(endLsn)}`,
       catch_up_s: Math.round((caughtUpMs - startedMs) / 100) / 10,
       l0_files: filesAfter - filesBefore, flushes: flushes.length, flushes_by_reason: byReason,
       mean_open_layer_mib_at_flush: mebibytes(meanOpen),
-      rss_peak_mib_during_pgbench: mebibytes(rssPeak), rss_hwm_mib_whole_run: mebibytes(hwm),
+      rss_mib_at_start: mebibytes(rssAtStart), rss_peak_mib_during_pgbench: mebibytes(rssPeak), rss_mib_every_5s: rssEvery5s, rss_hwm_mib_whole_run: mebibytes(hwm),
       warn_or_error_lines: problems,
     }));
   } finally {
