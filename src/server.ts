@@ -65,7 +65,7 @@ export async function startServer(config: StrataConfig, options: { logger: Logge
     const manager = new TenantManager({
       workdir: config.workdir, serverId: config.id, version: STRATA_VERSION, system, logger,
       checkpointDistanceBytes: config.checkpointDistanceBytes, waitLsnTimeoutMs: config.waitLsnTimeoutMs,
-      checkpointTimeoutMs: config.checkpointTimeoutMs,
+      checkpointTimeoutMs: config.checkpointTimeoutMs, inMemoryBytesMax: config.inMemoryBytesMax,
     });
     await manager.load();
     const http = await startHttpServer({

@@ -28,7 +28,7 @@ export interface MetricsOptions {
 type TimelineLabels = 'tenant_id' | 'timeline_id';
 
 /** The `reason` label values of strata_layer_flushes_total (timeline.ts FlushReason). */
-export const FLUSH_REASONS = ['distance', 'timeout', 'requested', 'shutdown'] as const;
+export const FLUSH_REASONS = ['distance', 'timeout', 'requested', 'shutdown', 'memory'] as const;
 
 export class Metrics {
   readonly registry: Registry;
@@ -41,6 +41,9 @@ export class Metrics {
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly actorMailboxFull: Counter;
   readonly layerFlushes: Counter<'reason'>;
+  readonly inMemoryBytes: Gauge<TimelineLabels>;
+  readonly ingestWaits: Counter;
+  readonly ingestWaitSeconds: Counter;
   readonly walredoJobs: Counter;
   readonly walredoRecordsApplied: Counter;
   readonly walredoFailures: Counter;
@@ -77,6 +80,18 @@ export class Metrics {
     });
     // Every reason is shown from the start (at 0), so a rate over any of them is defined.
     for (const reason of FLUSH_REASONS) this.layerFlushes.inc({ reason }, 0);
+    this.inMemoryBytes = new Gauge({
+      name: 'strata_inmemory_bytes', help: 'Bytes of a timeline\'s open and frozen in-memory layers (bounded by max_inmemory_bytes)',
+      labelNames: ['tenant_id', 'timeline_id'], aggregator: 'sum', registers,
+    });
+    this.ingestWaits = new Counter({
+      name: 'strata_ingest_backpressure_waits_total', help: 'Times ingest waited for a flush because the in-memory layers exceeded max_inmemory_bytes',
+      registers,
+    });
+    this.ingestWaitSeconds = new Counter({
+      name: 'strata_ingest_backpressure_wait_seconds_total', help: 'Time ingest spent waiting for flushes (max_inmemory_bytes back-pressure)',
+      registers,
+    });
     this.walredoJobs = new Counter({ name: 'strata_walredo_jobs_total', help: 'Pages reconstructed by WAL redo', registers });
     this.walredoRecordsApplied = new Counter({ name: 'strata_walredo_records_applied_total', help: 'WAL and Strata records applied by redo', registers });
     this.walredoFailures = new Counter({ name: 'strata_walredo_failures_total', help: 'Redo jobs that failed (routine error, timeout, worker death)', registers });

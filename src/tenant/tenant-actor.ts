@@ -40,6 +40,7 @@ export interface TenantActorArgs {
   checkpointDistanceBytes: number;
   waitLsnTimeoutMs: number;
   checkpointTimeoutMs: number;
+  inMemoryBytesMax: number;
 }
 
 export type TenantMessage =
@@ -78,7 +79,7 @@ export function createTenantBehavior(args: TenantActorArgs): Behavior<TenantMess
       factory: () => createTimelineBehavior({
         tenantId: args.tenantId, timelineId, directory: timelinePath(args.workdir, args.tenantId, timelineId),
         checkpointDistanceBytes: args.checkpointDistanceBytes, waitLsnTimeoutMs: args.waitLsnTimeoutMs,
-        checkpointTimeoutMs: args.checkpointTimeoutMs,
+        checkpointTimeoutMs: args.checkpointTimeoutMs, inMemoryBytesMax: args.inMemoryBytesMax,
       }),
     });
     timelines.set(timelineId, ref);

@@ -30,6 +30,7 @@ export interface TenantManagerOptions {
   checkpointDistanceBytes: number;
   waitLsnTimeoutMs: number;
   checkpointTimeoutMs: number;
+  inMemoryBytesMax: number;
 }
 
 const TENANT_ACTOR_MODULE = new URL('./tenant-actor.js', import.meta.url);
@@ -55,7 +56,7 @@ export class TenantManager implements ManagementApi {
     const args: TenantActorArgs = {
       workdir: this.#options.workdir, tenantId,
       checkpointDistanceBytes: this.#options.checkpointDistanceBytes, waitLsnTimeoutMs: this.#options.waitLsnTimeoutMs,
-      checkpointTimeoutMs: this.#options.checkpointTimeoutMs,
+      checkpointTimeoutMs: this.#options.checkpointTimeoutMs, inMemoryBytesMax: this.#options.inMemoryBytesMax,
     };
     await this.#options.system.spawn({ address: tenantAddress(tenantId), module: TENANT_ACTOR_MODULE, exportName: 'default', args, placementKey: tenantId });
     this.#tenants.add(tenantId);

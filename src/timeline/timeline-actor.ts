@@ -48,6 +48,8 @@ export interface TimelineActorArgs {
   checkpointDistanceBytes: number;
   waitLsnTimeoutMs: number;
   checkpointTimeoutMs: number;
+  /** max_inmemory_bytes: open + frozen in-memory layers above it make ingest wait for flushes. */
+  inMemoryBytesMax: number;
 }
 
 export type TimelineMessage =
@@ -141,7 +143,7 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       // metadata, and streaming must resume after them (re-putting older LSNs would be refused).
       lsns: { consistentLsn: loaded.initdbLsn, lastRecordLsn: store.diskConsistentLsn, diskConsistentLsn: store.diskConsistentLsn, remoteConsistentLsn: 0 },
       waitLsnTimeoutMs: args.waitLsnTimeoutMs, checkpointDistanceBytes: args.checkpointDistanceBytes,
-      checkpointTimeoutMs: args.checkpointTimeoutMs,
+      checkpointTimeoutMs: args.checkpointTimeoutMs, inMemoryBytesMax: args.inMemoryBytesMax,
       // Pages that need records applied are reconstructed by the tenant's walredo actor.
       redo: (key, data) => context.ask<Uint8Array>(walredoAddress(args.tenantId), { kind: 'Redo', key, data } satisfies WalRedoMessage, { timeoutMs: REDO_ASK_TIMEOUT_MS }),
       persist: async (lsns) => {
@@ -184,10 +186,10 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       switch (message.kind) {
         case 'Ingest': {
           const active = requireActive();
+          let ingested: number;
           try {
             const records = message.records;
-            const ingested = isPackedRecords(records) ? await active.ingestPacked(records) : await active.ingestRecords(records);
-            return { ingested, lsns: active.snapshotLsns() } satisfies IngestReply;
+            ingested = isPackedRecords(records) ? await active.ingestPacked(records) : await active.ingestRecords(records);
           } catch (error) {
             // WAL that cannot be ingested will not become ingestible by retrying: the timeline stops
             // serving instead of answering from a state that silently lacks a record.
@@ -196,6 +198,12 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
             state = applyTimelineTransition(state, { kind: 'MarkBroken', reason }, logOf(context));
             throw new StrataError('PS_ERR_BROKEN', `timeline ${args.timelineId} is broken: ${reason}`, { reason });
           }
+          // Back-pressure (max_inmemory_bytes): no reply, so no more WAL, until flushes made room.
+          // A failed flush is not the WAL's fault: the walreceiver reconnects and retries later.
+          await active.waitForMemory().catch((error: unknown) => {
+            throw new StrataError('PS_ERR_IO', `ingest waits for a flush that failed: ${error instanceof Error ? error.message : String(error)}`);
+          });
+          return { ingested, lsns: active.snapshotLsns() } satisfies IngestReply;
         }
         case 'Info':
           return info();

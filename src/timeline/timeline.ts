@@ -52,6 +52,8 @@ export type PageRedo = (key: string, data: ReconstructData, lsn: Lsn) => Promise
  *   timeout    the open layer's oldest record is checkpoint_timeout old
  *   requested  someone asked: the primary wants a reply (walreceiver) or an operator (HTTP API)
  *   shutdown   the timeline is stopping
+ *   memory     ingest waits (max_inmemory_bytes) and nothing is being flushed: only after a failed
+ *              flush left a frozen layer behind, since a layer past the distance is already flushing
  */
 export type FlushReason = typeof FLUSH_REASONS[number];
 
@@ -74,6 +76,11 @@ export interface TimelineOptions {
   checkpointDistanceBytes: number;
   /** An open layer holding data older than this is flushed by `flushIfStale`. */
   checkpointTimeoutMs?: number;
+  /**
+   * Open plus frozen in-memory bytes above which `waitForMemory` makes ingest wait for flushes
+   * (max_inmemory_bytes); at least checkpointDistanceBytes. Default 2 × checkpointDistanceBytes.
+   */
+  inMemoryBytesMax?: number;
   /** Called after every flush with the new LSNs, to persist the timeline's metadata file. */
   persist: (lsns: TimelineLsns) => Promise<void>;
   redo?: PageRedo;
@@ -87,6 +94,13 @@ interface LsnWaiter {
 }
 
 const ZERO_PAGE = new Uint8Array(BLCKSZ);
+/**
+ * Flushes `waitForMemory` awaits at most: the one in flight (its layer then leaves memory), one of
+ * the open layer if that alone is still over the bound, and one retry of a frozen layer left by a
+ * failed flush. Ingest is blocked meanwhile (the actor handles one message at a time), so nothing
+ * else grows the layers; needing more passes is a bug.
+ */
+const MEMORY_WAIT_PASSES_MAX = 3;
 /** pg_default: the tablespace Neon's DbSize counts. */
 const DEFAULT_TABLESPACE_OID = 1663;
 
@@ -97,6 +111,7 @@ export class Timeline {
   private readonly options: TimelineOptions;
   private readonly logger: Logger;
   private readonly lsns: TimelineLsns;
+  private readonly inMemoryBytesMax: number;
   private waiters: LsnWaiter[] = [];
   private flushInFlight: Promise<Lsn> | undefined;
   private recordsIngested = 0;
@@ -108,6 +123,8 @@ export class Timeline {
   constructor(options: TimelineOptions) {
     assert(options.lsns.diskConsistentLsn <= options.lsns.lastRecordLsn, 'disk_consistent_lsn above last_record_lsn');
     assert(options.checkpointDistanceBytes > 0, 'checkpoint distance must be positive');
+    this.inMemoryBytesMax = options.inMemoryBytesMax ?? 2 * options.checkpointDistanceBytes;
+    assert(this.inMemoryBytesMax >= options.checkpointDistanceBytes, 'max_inmemory_bytes is at least checkpoint_distance');
     this.options = options;
     this.tenantId = options.tenantId;
     this.timelineId = options.timelineId;
@@ -121,6 +138,8 @@ export class Timeline {
   get remoteConsistentLsn(): Lsn { return this.lsns.remoteConsistentLsn; }
   get consistentLsn(): Lsn { return this.lsns.consistentLsn; }
   get ingestedRecordCount(): number { return this.recordsIngested; }
+  /** Bytes of the open and the frozen in-memory layers: what max_inmemory_bytes bounds. */
+  get inMemoryBytes(): number { return this.store.openLayerBytes + (this.store.frozenLayerBytes ?? 0); }
   snapshotLsns(): TimelineLsns { return { ...this.lsns }; }
 
   /** Records ingested since load, per rmgr name (only rmgrs seen). */
@@ -136,6 +155,7 @@ export class Timeline {
     const labels = { tenant_id: this.tenantId, timeline_id: this.timelineId };
     metrics.lastRecordLsn.set(labels, this.lsns.lastRecordLsn);
     metrics.diskConsistentLsn.set(labels, this.lsns.diskConsistentLsn);
+    metrics.inMemoryBytes.set(labels, this.inMemoryBytes);
     batchCounts?.forEach((count, rmgrId) => { if (count > 0) metrics.walRecordsIngested.inc({ rmgr: RMGR_NAMES[rmgrId] ?? String(rmgrId) }, count); });
   }
 
@@ -193,6 +213,34 @@ export class Timeline {
     this.publishMetrics(this.recordsByRmgr.map((count, rmgrId) => count - before[rmgrId]!));
     if (this.store.openLayerBytes >= this.options.checkpointDistanceBytes) this.startFlush('distance');
     return batch.count - first;
+  }
+
+  /**
+   * Back-pressure: while the open and frozen in-memory layers hold more than max_inmemory_bytes,
+   * waits for flushes to make them durable (and drop them). The timeline actor awaits this after
+   * each Ingest and before it replies, so the walreceiver stops reading the replication socket and
+   * the primary is held back by TCP, and the LSNs it is told stay at what is ingested and durable.
+   * No deadlock: a flush runs on its own (flush thread, file system), never through the mailbox.
+   * Rejects with the flush's error when one fails (the frozen layer stays, to be retried).
+   */
+  async waitForMemory(): Promise<void> {
+    if (this.inMemoryBytes <= this.inMemoryBytesMax) return;
+    const startedMs = Date.now();
+    const state = { in_memory_bytes: this.inMemoryBytes, max_inmemory_bytes: this.inMemoryBytesMax, frozen_bytes: this.store.frozenLayerBytes ?? 0 };
+    this.logger.debug(state, 'ingest waits for a flush: in-memory layers above max_inmemory_bytes');
+    for (let pass = 0; this.inMemoryBytes > this.inMemoryBytesMax; pass++) {
+      assert(pass < MEMORY_WAIT_PASSES_MAX, 'flushes bring the in-memory layers below max_inmemory_bytes');
+      const reason: FlushReason = this.store.openLayerBytes >= this.options.checkpointDistanceBytes ? 'distance' : 'memory';
+      await (this.flushInFlight ?? this.startFlush(reason));
+    }
+    // Keep the pipeline full: the open layer may have reached the distance while ingest waited.
+    if (this.store.openLayerBytes >= this.options.checkpointDistanceBytes) this.startFlush('distance');
+    const waitedMs = Date.now() - startedMs;
+    const metrics = threadMetrics();
+    metrics.ingestWaits.inc();
+    metrics.ingestWaitSeconds.inc(waitedMs / 1000);
+    this.publishMetrics(undefined);
+    this.logger.debug({ waited_ms: waitedMs, in_memory_bytes: this.inMemoryBytes }, 'ingest resumes');
   }
 
   /** Sets last_record_lsn after an import (the base backup's start LSN). */
