@@ -14,7 +14,8 @@
  *
  * Prints one JSON object: WAL bytes streamed during pgbench, delta (L0) files written while
  * catching up with it, flushes by reason (from the 'flushing in-memory layer' info lines), the
- * mean open-layer size at a flush, and the server's peak RSS during the pgbench phase and overall.
+ * mean open-layer size at a flush, the server's RSS (at the start of pgbench, every 5 s, peak) and
+ * the back-pressure metrics (ingest waits, seconds waited; 0 on servers without them).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -132,6 +133,8 @@ async function main(): Promise<void> {
     clearInterval(sampler);
     const filesAfter = await deltaFiles(directory);
     const { hwm } = await memoryOf(pid);
+    const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    const metric = (name: string) => metrics.split('\n').filter((line) => line.startsWith(name)).map((line) => Number(line.slice(line.lastIndexOf(' ') + 1))).reduce((sum, value) => sum + value, 0);
     await stopServer(server);
     const lines = (await readFile(join(workdir, 'server.log'), 'utf8')).split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
     const flushes = lines.filter((line) => line.msg === 'flushing in-memory layer' && (line.time as number) >= startedMs && (line.time as number) <= caughtUpMs) as unknown as FlushLine[];
@@ -147,6 +150,7 @@ async function main(): Promise<void> {
       l0_files: filesAfter - filesBefore, flushes: flushes.length, flushes_by_reason: byReason,
       mean_open_layer_mib_at_flush: mebibytes(meanOpen),
       rss_mib_at_start: mebibytes(rssAtStart), rss_peak_mib_during_pgbench: mebibytes(rssPeak), rss_mib_every_5s: rssEvery5s, rss_hwm_mib_whole_run: mebibytes(hwm),
+      ingest_waits: metric('strata_ingest_backpressure_waits_total'), ingest_wait_s: Math.round(metric('strata_ingest_backpressure_wait_seconds_total') * 10) / 10,
       warn_or_error_lines: problems,
     }));
   } finally {
