@@ -11,6 +11,11 @@
  * Messages are handled one at a time, except reads (RelSize, GetPage, Info): they may wait for WAL
  * to arrive, which needs Ingest messages to keep flowing, so they run concurrently with the
  * mailbox (bounded by the runtime) and only read state.
+ *
+ * Ingest replies only once the in-memory layers are within max_inmemory_bytes
+ * (Timeline.waitForMemory): the walreceiver awaits each reply, so that wait is the back-pressure
+ * on the replication stream. It cannot deadlock: the flush it waits for never goes through this
+ * mailbox.
  */
 import { walredoAddress, type WalRedoMessage } from '../walredo/walredo-actor.js';
 import type { PackedRecords } from '../wal/packed-records.js';

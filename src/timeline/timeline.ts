@@ -50,7 +50,7 @@ export type PageRedo = (key: string, data: ReconstructData, lsn: Lsn) => Promise
  * Why a flush started (logged at info with every flush, counted in metrics):
  *   distance   the open layer reached checkpoint_distance
  *   timeout    the open layer's oldest record is checkpoint_timeout old
- *   requested  someone asked: the primary wants a reply (walreceiver) or an operator (HTTP API)
+ *   requested  someone asked: the primary wants a reply (walreceiver), or the management API
  *   shutdown   the timeline is stopping
  *   memory     ingest waits (max_inmemory_bytes) and nothing is being flushed: only after a failed
  *              flush left a frozen layer behind, since a layer past the distance is already flushing
