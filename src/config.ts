@@ -19,6 +19,11 @@
  *   checkpoint_distance = "64MiB"
  *   wait_lsn_timeout = "10s"
  *   checkpoint_timeout = "60s"
+ *   max_inmemory_bytes = "128MiB"
+ *
+ * Keys that depend on each other: `max_inmemory_bytes` defaults to twice `checkpoint_distance`
+ * (as resolved) and may not be below it (a timeline would have to wait for a flush before its
+ * open layer could ever reach the distance).
  */
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -43,6 +48,11 @@ export interface StrataConfig {
   readonly listenPgAddr: string;
   readonly actorThreads: number;
   readonly checkpointDistanceBytes: number;
+  /**
+   * Per timeline: the open in-memory layer plus frozen layers waiting for their flush; above it,
+   * ingest waits for a flush (back-pressure to the primary). Default 2 × checkpoint_distance.
+   */
+  readonly inMemoryBytesMax: number;
   readonly logLevel: LogLevel;
   /** Absolute path; absent means stdout. */
   readonly logFile?: string;
@@ -75,11 +85,11 @@ export interface StrataConfig {
  * Server-wide defaults come from strata.toml / `-c`.
  */
 export type TenantConfig = Pick<StrataConfig,
-  | 'checkpointDistanceBytes' | 'checkpointTimeoutMs' | 'compactionThreshold' | 'compactionTargetBytes' | 'compactionPeriodMs'
+  | 'checkpointDistanceBytes' | 'checkpointTimeoutMs' | 'inMemoryBytesMax' | 'compactionThreshold' | 'compactionTargetBytes' | 'compactionPeriodMs'
   | 'imageCreationThreshold' | 'gcHorizonBytes' | 'gcPeriodMs' | 'pitrIntervalMs'>;
 
 export const TENANT_CONFIG_KEYS = [
-  'checkpoint_distance', 'checkpoint_timeout', 'compaction_threshold', 'compaction_target_size', 'compaction_period',
+  'checkpoint_distance', 'checkpoint_timeout', 'max_inmemory_bytes', 'compaction_threshold', 'compaction_target_size', 'compaction_period',
   'image_creation_threshold', 'gc_horizon', 'gc_period', 'pitr_interval',
 ] as const;
 
@@ -107,6 +117,8 @@ const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1000, sec: 100
 const checkpointDistanceBytesMin = 64 * KIB;
 const checkpointDistanceBytesMax = KIB ** 4;
 const checkpointDistanceBytesDefault = 256 * KIB ** 2;
+/** max_inmemory_bytes when not set: this many checkpoint_distances (one open, one being flushed). */
+const IN_MEMORY_BYTES_FACTOR_DEFAULT = 2;
 const waitLsnTimeoutMsMax = 24 * 3_600_000;
 const actorThreadsMax = 256;
 /** Periods longer than a year are a typo. */
@@ -208,6 +220,11 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     key: 'checkpoint_distance', field: 'checkpointDistanceBytes',
     parse: inRange(checkpointDistanceBytesMin, checkpointDistanceBytesMax, parseSizeBytes), format: (value) => formatSizeBytes(Number(value)), keepText: true,
   },
+  {
+    key: 'max_inmemory_bytes', field: 'inMemoryBytesMax',
+    parse: inRange(checkpointDistanceBytesMin, IN_MEMORY_BYTES_FACTOR_DEFAULT * checkpointDistanceBytesMax, parseSizeBytes),
+    format: (value) => formatSizeBytes(Number(value)), keepText: true,
+  },
   { key: 'log_level', field: 'logLevel', parse: parseText(new RegExp(`^(${LOG_LEVELS.join('|')})$`), LOG_LEVELS.join('|')), format: identity },
   { key: 'log_file', field: 'logFile', parse: parseText(/^.+$/, 'a file path'), format: identity, keepText: true },
   { key: 'checkpoint_timeout', field: 'checkpointTimeoutMs', parse: inRange(100, waitLsnTimeoutMsMax, parseDurationMs), format: (value) => formatDurationMs(Number(value)), keepText: true },
@@ -264,6 +281,7 @@ export function defaultConfig(workdir: string): StrataConfig {
     listenPgAddr: '127.0.0.1:64000',
     actorThreads: Math.min(actorThreadsMax, availableParallelism()),
     checkpointDistanceBytes: checkpointDistanceBytesDefault,
+    inMemoryBytesMax: IN_MEMORY_BYTES_FACTOR_DEFAULT * checkpointDistanceBytesDefault,
     logLevel: 'info',
     waitLsnTimeoutMs: limits.waitLsnTimeoutMsDefault,
     checkpointTimeoutMs: limits.checkpointTimeoutMsDefault,
@@ -283,7 +301,7 @@ export function defaultConfig(workdir: string): StrataConfig {
 export function tenantConfigOf(config: StrataConfig): TenantConfig {
   return {
     checkpointDistanceBytes: config.checkpointDistanceBytes, checkpointTimeoutMs: config.checkpointTimeoutMs,
-    compactionThreshold: config.compactionThreshold, compactionTargetBytes: config.compactionTargetBytes,
+    inMemoryBytesMax: config.inMemoryBytesMax, compactionThreshold: config.compactionThreshold, compactionTargetBytes: config.compactionTargetBytes,
     compactionPeriodMs: config.compactionPeriodMs, imageCreationThreshold: config.imageCreationThreshold,
     gcHorizonBytes: config.gcHorizonBytes, gcPeriodMs: config.gcPeriodMs, pitrIntervalMs: config.pitrIntervalMs,
   };
@@ -309,6 +327,15 @@ export function resolveTenantConfig(defaults: TenantConfig, overrides: unknown):
       const reason = error instanceof Error ? error.message : String(error);
       throw new StrataError('PS_ERR_BAD_REQUEST', `bad value for tenant config key '${key}': ${reason}`, { parameter: 'config', key });
     }
+  }
+  const tenant = resolved as unknown as MutableConfig;
+  // max_inmemory_bytes follows the tenant's checkpoint_distance unless the tenant set it too.
+  if (!('max_inmemory_bytes' in (overrides as Record<string, unknown>)) && 'checkpoint_distance' in (overrides as Record<string, unknown>)) {
+    tenant.inMemoryBytesMax = Math.max(defaults.inMemoryBytesMax, IN_MEMORY_BYTES_FACTOR_DEFAULT * tenant.checkpointDistanceBytes);
+  }
+  if (tenant.inMemoryBytesMax < tenant.checkpointDistanceBytes) {
+    throw new StrataError('PS_ERR_BAD_REQUEST', `bad value for tenant config key 'max_inmemory_bytes': ${tenant.inMemoryBytesMax} is below checkpoint_distance (${tenant.checkpointDistanceBytes})`,
+      { parameter: 'config', key: 'max_inmemory_bytes' });
   }
   return resolved as unknown as TenantConfig;
 }
@@ -336,11 +363,26 @@ export function resolveConfig(options: ResolveConfigOptions): StrataConfig {
   apply(options.file ?? {});
   const failpointsEnvironment = options.environment?.FAILPOINTS;
   if (failpointsEnvironment !== undefined && failpointsEnvironment !== '') apply({ failpoints: failpointsEnvironment });
-  apply(parseConfigOverrides(options.overrides ?? []));
+  const overrides = parseConfigOverrides(options.overrides ?? []);
+  apply(overrides);
+  resolveInMemoryBytesMax(config, 'max_inmemory_bytes' in (options.file ?? {}) || 'max_inmemory_bytes' in overrides);
   if (config.logFile !== undefined) config.logFile = resolve(workdir, config.logFile);
   if (config.remoteStorage !== undefined) config.remoteStorage = resolve(workdir, config.remoteStorage);
   assert(config.actorThreads >= 1, 'at least one actor thread');
   return Object.freeze(config);
+}
+
+/** Derives max_inmemory_bytes from checkpoint_distance when it was not set; checks the two agree. */
+function resolveInMemoryBytesMax(config: MutableConfig, explicit: boolean): void {
+  if (!explicit) {
+    config.inMemoryBytesMax = IN_MEMORY_BYTES_FACTOR_DEFAULT * config.checkpointDistanceBytes;
+    return;
+  }
+  if (config.inMemoryBytesMax < config.checkpointDistanceBytes) {
+    throw new StrataError('PS_ERR_BAD_CONFIG',
+      `bad value for config key 'max_inmemory_bytes': ${config.inMemoryBytesMax} is below checkpoint_distance (${config.checkpointDistanceBytes})`,
+      { key: 'max_inmemory_bytes' });
+  }
 }
 
 /** Parses strata.toml text into a table (no validation of keys yet). */

@@ -18,6 +18,7 @@ import { isStrataError, StrataError, type SerializedStrataError } from '../src/e
 import { BatchFanout } from '../src/wal/batch-fanout.js';
 import { PackedRecordsBuilder, packedTransferList, type PackedRecords } from '../src/wal/packed-records.js';
 import { readWalFilePackedBatches } from '../src/wal/segment-reader.js';
+import { SourceIdAssigner } from '../src/wal/source-identity.js';
 import { WalStreamDecoder } from '../src/wal/wal-decoder.js';
 import type { WalDecodeRequest, WalDecodeResponse } from '../src/wal/wal-decode-protocol.js';
 
@@ -28,6 +29,7 @@ interface StreamSession {
   kind: 'stream';
   decoder: WalStreamDecoder;
   builder: PackedRecordsBuilder;
+  sourceIds: SourceIdAssigner;
 }
 
 interface FilesSession {
@@ -58,7 +60,7 @@ function decode(request: Extract<WalDecodeRequest, { kind: 'decode' }>): void {
     session.decoder.feed(new Uint8Array(request.bytes));
     while (session.decoder.nextInto(session.builder)) { /* drained into the builder */ }
     const batch = session.builder.finish();
-    send({ kind: 'decoded', session: request.session, id: request.id, batch }, batch);
+    send({ kind: 'decoded', session: request.session, id: request.id, batch, sourceIds: session.sourceIds.idsOf(batch.sources) }, batch);
   } catch (error) {
     sessions.delete(request.session);
     send({ kind: 'failed', session: request.session, id: request.id, error: serialize(error) });
@@ -77,6 +79,7 @@ interface BatchSink {
 }
 
 function mainSink(session: FilesSession, id: number): BatchSink {
+  const sourceIds = new SourceIdAssigner();
   return {
     async ready() {
       while (session.credits === 0 && !session.closed) await new Promise<void>((resolve) => { session.wake = resolve; });
@@ -84,7 +87,7 @@ function mainSink(session: FilesSession, id: number): BatchSink {
       session.credits -= 1;
       return true;
     },
-    send(batch) { send({ kind: 'batch', session: id, batch }, batch); },
+    send(batch) { send({ kind: 'batch', session: id, batch, sourceIds: sourceIds.idsOf(batch.sources) }, batch); },
     end(records) { send({ kind: 'end', session: id, records }); },
     fail(error) { send({ kind: 'failed', session: id, id: undefined, error }); },
     close() { /* main closed the session itself */ },
@@ -138,7 +141,7 @@ port.on('message', (request: WalDecodeRequest) => {
     case 'open':
       sessions.set(request.session, {
         kind: 'stream', decoder: new WalStreamDecoder(request.startLsn, { segmentSize: request.segmentSize, sharedMemory: true }),
-        builder: new PackedRecordsBuilder(),
+        builder: new PackedRecordsBuilder(), sourceIds: new SourceIdAssigner(),
       });
       return;
     case 'decode':

@@ -27,6 +27,9 @@ export interface MetricsOptions {
 
 type TimelineLabels = 'tenant_id' | 'timeline_id';
 
+/** The `reason` label values of strata_layer_flushes_total (timeline.ts FlushReason). */
+export const FLUSH_REASONS = ['distance', 'timeout', 'requested', 'shutdown', 'memory'] as const;
+
 export class Metrics {
   readonly registry: Registry;
   readonly walReceivedBytes: Counter;
@@ -37,7 +40,10 @@ export class Metrics {
   readonly getpageLatencySeconds: Histogram;
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly actorMailboxFull: Counter;
-  readonly layerFlushes: Counter;
+  readonly layerFlushes: Counter<'reason'>;
+  readonly inMemoryBytes: Gauge<TimelineLabels>;
+  readonly ingestWaits: Counter;
+  readonly ingestWaitSeconds: Counter;
   readonly compactions: Counter;
   readonly imageLayersCreated: Counter;
   readonly gcLayersRemoved: Counter;
@@ -72,7 +78,24 @@ export class Metrics {
       name: 'strata_http_requests_total', help: 'HTTP management API requests', labelNames: ['method', 'route', 'status'], registers,
     });
     this.actorMailboxFull = new Counter({ name: 'strata_actor_mailbox_full_total', help: 'Messages rejected by a full mailbox', registers });
-    this.layerFlushes = new Counter({ name: 'strata_layer_flushes_total', help: 'In-memory layers flushed to disk', registers });
+    this.layerFlushes = new Counter({
+      name: 'strata_layer_flushes_total', help: 'Flushes of in-memory layers, by why they started (timeline.ts FlushReason)',
+      labelNames: ['reason'], registers,
+    });
+    // Every reason is shown from the start (at 0), so a rate over any of them is defined.
+    for (const reason of FLUSH_REASONS) this.layerFlushes.inc({ reason }, 0);
+    this.inMemoryBytes = new Gauge({
+      name: 'strata_inmemory_bytes', help: 'Bytes of a timeline\'s open and frozen in-memory layers (bounded by max_inmemory_bytes)',
+      labelNames: ['tenant_id', 'timeline_id'], aggregator: 'sum', registers,
+    });
+    this.ingestWaits = new Counter({
+      name: 'strata_ingest_backpressure_waits_total', help: 'Times ingest waited for a flush because the in-memory layers exceeded max_inmemory_bytes',
+      registers,
+    });
+    this.ingestWaitSeconds = new Counter({
+      name: 'strata_ingest_backpressure_wait_seconds_total', help: 'Time ingest spent waiting for flushes (max_inmemory_bytes back-pressure)',
+      registers,
+    });
     this.compactions = new Counter({ name: 'strata_compactions_total', help: 'L0 to L1 compactions', registers });
     this.imageLayersCreated = new Counter({ name: 'strata_image_layers_created_total', help: 'Image layers created by compaction', registers });
     this.gcLayersRemoved = new Counter({ name: 'strata_gc_layers_removed_total', help: 'Layer files removed by GC', registers });

@@ -26,12 +26,15 @@
  *
  * `putReferenced` keeps a value by reference instead (value-codec.ts, "Referenced values"): ingest
  * hands over full-page images and WAL records that lie in the WAL decoder's buffers, which nobody
- * writes again. The buffer joins `chunks` (registered once, its whole size charged to bytesHeld)
- * and the version records where the bytes are plus a shape and hole that say how they become the
+ * writes again. The buffer joins `chunks` (registered once, its whole size charged to bytesHeld:
+ * that is the memory the layer pins) and the version records where the bytes are plus a shape and hole that say how they become the
  * encoded value. Readers get the encoded value assembled (a copy); the flush hands the references
  * to the flush thread (delta-layer-snapshot.ts), which assembles the file's blobs there. So an
  * image is copied once, on the flush thread, instead of once on the ingest thread and once more
- * into the file.
+ * into the file. Buffers are told apart by object identity, so a caller must pass one object per
+ * buffer: batches from the decode thread arrive with a new SharedArrayBuffer object per message,
+ * which the decode stage maps back to one (wal/source-identity.ts); charging each object anew
+ * made the layer count 64× its WAL and flush far too early.
  *
  *   versions  per slot: lsn, position, stored length, shape (0: encoded bytes), hole
  *

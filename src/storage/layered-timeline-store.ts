@@ -290,6 +290,12 @@ export class LayeredTimelineStore implements TimelineStore {
   get layerFileNames(): string[] { return [...this.#files.keys()].sort(); }
   /** Frozen layers not yet durable. */
   get pendingFlushCount(): number { return this.#pending.length; }
+  /** Bytes held by the frozen layers not yet durable (at most limits.frozenLayersMax of them). */
+  get frozenLayerBytes(): number {
+    let bytes = 0;
+    for (const pending of this.#pending) bytes += pending.layer?.bytesHeld ?? 0;
+    return bytes;
+  }
 
   put(key: Key, lsn: Lsn, value: Value): void {
     assert(!this.#closed, 'put after close');

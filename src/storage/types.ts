@@ -48,6 +48,13 @@ export interface TimelineStore {
   /** Bytes held by the open in-memory layer (the timeline flushes past checkpoint_distance). */
   readonly openLayerBytes: number;
 
+  /**
+   * Bytes held by frozen in-memory layers not yet replaced by their file (being flushed, or waiting
+   * to be retried after a failed write). Absent: the store keeps nothing frozen (counts as 0).
+   * The timeline bounds open + frozen by max_inmemory_bytes.
+   */
+  readonly frozenLayerBytes?: number;
+
   /** Releases file handles. */
   close(): Promise<void>;
 }

@@ -11,6 +11,11 @@
  * Messages are handled one at a time, except reads (RelSize, GetPage, Info): they may wait for WAL
  * to arrive, which needs Ingest messages to keep flowing, so they run concurrently with the
  * mailbox (bounded by the runtime) and only read state.
+ *
+ * Ingest replies only once the in-memory layers are within max_inmemory_bytes
+ * (Timeline.waitForMemory): the walreceiver awaits each reply, so that wait is the back-pressure
+ * on the replication stream. It cannot deadlock: the flush it waits for never goes through this
+ * mailbox.
  */
 import { walredoAddress, type WalRedoMessage } from '../walredo/walredo-actor.js';
 import type { PackedRecords } from '../wal/packed-records.js';
@@ -83,7 +88,8 @@ export type TimelineMessage =
   | { kind: 'GetSlruSegment'; slru: SlruKind; segment: number; lsn: Lsn | undefined }
   /** Bytes of a database's relations in the default tablespace at an LSN (Neon's DbSize). */
   | { kind: 'DbSize'; dbNode: number; lsn: Lsn | undefined }
-  | { kind: 'Flush' }
+  /** Flush now; `requestedBy` says who asked (the flush is logged with it). Default 'api'. */
+  | { kind: 'Flush'; requestedBy?: 'primary' | 'api' }
   /** Freeze and flush now, then a compaction pass (PUT …/checkpoint). */
   | { kind: 'Checkpoint' }
   | { kind: 'Compact'; force: boolean }
@@ -196,7 +202,7 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       // metadata, and streaming must resume after them (re-putting older LSNs would be refused).
       lsns: { consistentLsn: loaded.initdbLsn, lastRecordLsn: opened.diskConsistentLsn, diskConsistentLsn: opened.diskConsistentLsn, remoteConsistentLsn: 0 },
       waitLsnTimeoutMs: args.waitLsnTimeoutMs, checkpointDistanceBytes: args.config.checkpointDistanceBytes,
-      checkpointTimeoutMs: args.config.checkpointTimeoutMs,
+      checkpointTimeoutMs: args.config.checkpointTimeoutMs, inMemoryBytesMax: args.config.inMemoryBytesMax,
       // Pages that need records applied are reconstructed by the tenant's walredo actor.
       redo,
       gcCutoffLsn: loaded.latestGcCutoffLsn,
@@ -285,10 +291,10 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       switch (message.kind) {
         case 'Ingest': {
           const active = requireActive();
+          let ingested: number;
           try {
             const records = message.records;
-            const ingested = isPackedRecords(records) ? await active.ingestPacked(records) : await active.ingestRecords(records);
-            return { ingested, lsns: active.snapshotLsns() } satisfies IngestReply;
+            ingested = isPackedRecords(records) ? await active.ingestPacked(records) : await active.ingestRecords(records);
           } catch (error) {
             // WAL that cannot be ingested will not become ingestible by retrying: the timeline stops
             // serving instead of answering from a state that silently lacks a record.
@@ -297,6 +303,12 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
             state = applyTimelineTransition(state, { kind: 'MarkBroken', reason }, logOf(context));
             throw new StrataError('PS_ERR_BROKEN', `timeline ${args.timelineId} is broken: ${reason}`, { reason });
           }
+          // Back-pressure (max_inmemory_bytes): no reply, so no more WAL, until flushes made room.
+          // A failed flush is not the WAL's fault: the walreceiver reconnects and retries later.
+          await active.waitForMemory().catch((error: unknown) => {
+            throw new StrataError('PS_ERR_IO', `ingest waits for a flush that failed: ${error instanceof Error ? error.message : String(error)}`);
+          });
+          return { ingested, lsns: active.snapshotLsns() } satisfies IngestReply;
         }
         case 'Info':
           return info();
@@ -309,9 +321,9 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
         case 'DbSize':
           return requireActive().dbSize(message.dbNode, message.lsn);
         case 'Flush':
-          return requireActive().flush();
+          return requireActive().flush(message.requestedBy ?? 'api');
         case 'Checkpoint': {
-          await requireActive().flush();
+          await requireActive().flush('api');
           return context.ask(compactionAddress(context), { kind: 'Compact', force: false } satisfies CompactionMessage, { timeoutMs: MAINTENANCE_ASK_TIMEOUT_MS });
         }
         case 'Compact':
@@ -359,7 +371,7 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       if (timeline !== undefined) {
         // Make what was ingested durable so a restart streams less; a failure here is not fatal
         // because the slot still holds the WAL from disk_consistent_lsn on.
-        await timeline.flush().catch((error: unknown) => logOf(context).warn({ err: error }, 'final flush failed'));
+        await timeline.flush('shutdown').catch((error: unknown) => logOf(context).warn({ err: error }, 'final flush failed'));
         await timeline.close();
         args.registry.unpublishStore(args.timelineId);
       }

@@ -23,7 +23,7 @@ import { failpoint, failpointError } from '../failpoints.js';
 import { limits } from '../limits.js';
 import { formatLsn, nextRecordStart, type Lsn } from '../lsn.js';
 import type { Logger } from '../observability/log.js';
-import { threadMetrics } from '../observability/metrics.js';
+import { FLUSH_REASONS, threadMetrics } from '../observability/metrics.js';
 import type { TimelineStore } from '../storage/types.js';
 import type { ReconstructData } from '../value.js';
 import { RECORD_FIELDS, RecordField, type PackedRecords } from '../wal/packed-records.js';
@@ -49,6 +49,17 @@ export interface RelationReader {
 /** Materializes a page from an image and records (WAL redo, issue 3); absent until then. */
 export type PageRedo = (key: string, data: ReconstructData, lsn: Lsn) => Promise<Uint8Array>;
 
+/**
+ * Why a flush started (logged at info with every flush, counted in metrics):
+ *   distance   the open layer reached checkpoint_distance
+ *   timeout    the open layer's oldest record is checkpoint_timeout old
+ *   requested  someone asked: the primary wants a reply (walreceiver), or the management API
+ *   shutdown   the timeline is stopping
+ *   memory     ingest waits (max_inmemory_bytes) and nothing is being flushed: only after a failed
+ *              flush left a frozen layer behind, since a layer past the distance is already flushing
+ */
+export type FlushReason = typeof FLUSH_REASONS[number];
+
 export interface TimelineLsns {
   consistentLsn: Lsn;
   lastRecordLsn: Lsn;
@@ -68,6 +79,11 @@ export interface TimelineOptions {
   checkpointDistanceBytes: number;
   /** An open layer holding data older than this is flushed by `flushIfStale`. */
   checkpointTimeoutMs?: number;
+  /**
+   * Open plus frozen in-memory bytes above which `waitForMemory` makes ingest wait for flushes
+   * (max_inmemory_bytes); at least checkpointDistanceBytes. Default 2 × checkpointDistanceBytes.
+   */
+  inMemoryBytesMax?: number;
   /** Called after every flush with the new LSNs, to persist the timeline's metadata file. */
   persist: (lsns: TimelineLsns) => Promise<void>;
   redo?: PageRedo;
@@ -85,6 +101,13 @@ interface LsnWaiter {
 }
 
 const ZERO_PAGE = new Uint8Array(BLCKSZ);
+/**
+ * Flushes `waitForMemory` awaits at most: the one in flight (its layer then leaves memory), one of
+ * the open layer if that alone is still over the bound, and one retry of a frozen layer left by a
+ * failed flush. Ingest is blocked meanwhile (the actor handles one message at a time), so nothing
+ * else grows the layers; needing more passes is a bug.
+ */
+const MEMORY_WAIT_PASSES_MAX = 3;
 /** pg_default: the tablespace Neon's DbSize counts. */
 const DEFAULT_TABLESPACE_OID = 1663;
 
@@ -95,6 +118,7 @@ export class Timeline {
   private readonly options: TimelineOptions;
   private readonly logger: Logger;
   private readonly lsns: TimelineLsns;
+  private readonly inMemoryBytesMax: number;
   private waiters: LsnWaiter[] = [];
   private flushInFlight: Promise<Lsn> | undefined;
   private recordsIngested = 0;
@@ -107,6 +131,8 @@ export class Timeline {
   constructor(options: TimelineOptions) {
     assert(options.lsns.diskConsistentLsn <= options.lsns.lastRecordLsn, 'disk_consistent_lsn above last_record_lsn');
     assert(options.checkpointDistanceBytes > 0, 'checkpoint distance must be positive');
+    this.inMemoryBytesMax = options.inMemoryBytesMax ?? 2 * options.checkpointDistanceBytes;
+    assert(this.inMemoryBytesMax >= options.checkpointDistanceBytes, 'max_inmemory_bytes is at least checkpoint_distance');
     this.options = options;
     this.tenantId = options.tenantId;
     this.timelineId = options.timelineId;
@@ -135,6 +161,8 @@ export class Timeline {
   get remoteConsistentLsn(): Lsn { return this.lsns.remoteConsistentLsn; }
   get consistentLsn(): Lsn { return this.lsns.consistentLsn; }
   get ingestedRecordCount(): number { return this.recordsIngested; }
+  /** Bytes of the open and the frozen in-memory layers: what max_inmemory_bytes bounds. */
+  get inMemoryBytes(): number { return this.store.openLayerBytes + (this.store.frozenLayerBytes ?? 0); }
   snapshotLsns(): TimelineLsns { return { ...this.lsns }; }
 
   /** Records ingested since load, per rmgr name (only rmgrs seen). */
@@ -150,6 +178,7 @@ export class Timeline {
     const labels = { tenant_id: this.tenantId, timeline_id: this.timelineId };
     metrics.lastRecordLsn.set(labels, this.lsns.lastRecordLsn);
     metrics.diskConsistentLsn.set(labels, this.lsns.diskConsistentLsn);
+    metrics.inMemoryBytes.set(labels, this.inMemoryBytes);
     batchCounts?.forEach((count, rmgrId) => { if (count > 0) metrics.walRecordsIngested.inc({ rmgr: RMGR_NAMES[rmgrId] ?? String(rmgrId) }, count); });
   }
 
@@ -183,7 +212,7 @@ export class Timeline {
     this.sampleCommit();
     this.wakeWaiters();
     this.publishMetrics(this.recordsByRmgr.map((count, rmgrId) => count - before[rmgrId]!));
-    if (this.store.openLayerBytes >= this.options.checkpointDistanceBytes) this.startFlush();
+    if (this.store.openLayerBytes >= this.options.checkpointDistanceBytes) this.startFlush('distance');
     return fresh.length;
   }
 
@@ -207,8 +236,36 @@ export class Timeline {
     this.sampleCommit();
     this.wakeWaiters();
     this.publishMetrics(this.recordsByRmgr.map((count, rmgrId) => count - before[rmgrId]!));
-    if (this.store.openLayerBytes >= this.options.checkpointDistanceBytes) this.startFlush();
+    if (this.store.openLayerBytes >= this.options.checkpointDistanceBytes) this.startFlush('distance');
     return batch.count - first;
+  }
+
+  /**
+   * Back-pressure: while the open and frozen in-memory layers hold more than max_inmemory_bytes,
+   * waits for flushes to make them durable (and drop them). The timeline actor awaits this after
+   * each Ingest and before it replies, so the walreceiver stops reading the replication socket and
+   * the primary is held back by TCP, and the LSNs it is told stay at what is ingested and durable.
+   * No deadlock: a flush runs on its own (flush thread, file system), never through the mailbox.
+   * Rejects with the flush's error when one fails (the frozen layer stays, to be retried).
+   */
+  async waitForMemory(): Promise<void> {
+    if (this.inMemoryBytes <= this.inMemoryBytesMax) return;
+    const startedMs = Date.now();
+    const state = { in_memory_bytes: this.inMemoryBytes, max_inmemory_bytes: this.inMemoryBytesMax, frozen_bytes: this.store.frozenLayerBytes ?? 0 };
+    this.logger.debug(state, 'ingest waits for a flush: in-memory layers above max_inmemory_bytes');
+    for (let pass = 0; this.inMemoryBytes > this.inMemoryBytesMax; pass++) {
+      assert(pass < MEMORY_WAIT_PASSES_MAX, 'flushes bring the in-memory layers below max_inmemory_bytes');
+      const reason: FlushReason = this.store.openLayerBytes >= this.options.checkpointDistanceBytes ? 'distance' : 'memory';
+      await (this.flushInFlight ?? this.startFlush(reason));
+    }
+    // Keep the pipeline full: the open layer may have reached the distance while ingest waited.
+    if (this.store.openLayerBytes >= this.options.checkpointDistanceBytes) this.startFlush('distance');
+    const waitedMs = Date.now() - startedMs;
+    const metrics = threadMetrics();
+    metrics.ingestWaits.inc();
+    metrics.ingestWaitSeconds.inc(waitedMs / 1000);
+    this.publishMetrics(undefined);
+    this.logger.debug({ waited_ms: waitedMs, in_memory_bytes: this.inMemoryBytes }, 'ingest resumes');
   }
 
   /** Sets last_record_lsn after an import (the base backup's start LSN). */
@@ -231,16 +288,19 @@ export class Timeline {
     const timeoutMs = this.options.checkpointTimeoutMs;
     if (timeoutMs === undefined || this.openSinceMs === undefined || this.flushInFlight !== undefined) return false;
     if (nowMs - this.openSinceMs < timeoutMs) return false;
-    this.startFlush().catch(() => undefined); // logged in startFlush
+    this.startFlush('timeout').catch(() => undefined); // logged in startFlush
     return true;
   }
 
-  /** Flushes the open layer now (or joins the flush in flight). Resolves with disk_consistent_lsn. */
-  flush(): Promise<Lsn> {
-    return this.startFlush();
+  /**
+   * Flushes the open layer now (or joins the flush in flight). Resolves with disk_consistent_lsn.
+   * `requestedBy` says who asked (logged with reason 'requested'), or 'shutdown'.
+   */
+  flush(requestedBy: 'primary' | 'api' | 'shutdown' = 'api'): Promise<Lsn> {
+    return requestedBy === 'shutdown' ? this.startFlush('shutdown') : this.startFlush('requested', requestedBy);
   }
 
-  private startFlush(): Promise<Lsn> {
+  private startFlush(reason: FlushReason, requestedBy?: 'primary' | 'api'): Promise<Lsn> {
     if (this.flushInFlight) return this.flushInFlight;
     const upTo = this.lsns.lastRecordLsn;
     // Outside the async body: returning synchronously from it would run `finally` before
@@ -248,6 +308,10 @@ export class Timeline {
     if (upTo <= this.lsns.diskConsistentLsn && this.store.openLayerBytes === 0) return Promise.resolve(this.lsns.diskConsistentLsn);
     const openSince = this.openSinceMs;
     this.openSinceMs = undefined;
+    this.logger.info({
+      reason, ...(requestedBy === undefined ? {} : { requested_by: requestedBy }), open_layer_bytes: this.store.openLayerBytes,
+      up_to_lsn: formatLsn(upTo), open_ms: openSince === undefined ? 0 : Date.now() - openSince,
+    }, 'flushing in-memory layer');
     const flushing = (async () => {
       try {
         const fired = await failpoint('timeline-flush');
@@ -256,7 +320,7 @@ export class Timeline {
         assert(durable >= this.lsns.diskConsistentLsn, 'disk_consistent_lsn never goes backwards');
         this.lsns.diskConsistentLsn = durable;
         await this.options.persist(this.snapshotLsns());
-        threadMetrics().layerFlushes.inc();
+        threadMetrics().layerFlushes.inc({ reason });
         this.publishMetrics(undefined);
         this.logger.debug({ disk_consistent_lsn: formatLsn(durable) }, 'flushed in-memory layer');
         return durable;

@@ -59,7 +59,7 @@ export function createWalReceiverBehavior(options: WalReceiverActorOptions): Beh
       return reply.ingested;
     },
     async flush(): Promise<Lsn> {
-      const durable = await context.ask<Lsn>(options.parent, { kind: 'Flush' }, { timeoutMs: INGEST_ASK_TIMEOUT_MS });
+      const durable = await context.ask<Lsn>(options.parent, { kind: 'Flush', requestedBy: 'primary' }, { timeoutMs: INGEST_ASK_TIMEOUT_MS });
       lsns = { ...lsns, diskConsistentLsn: Math.max(lsns.diskConsistentLsn, durable) };
       return durable;
     },

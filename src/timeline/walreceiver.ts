@@ -17,8 +17,11 @@
  * disk_consistent_lsn on, because that is what we report as `flush`; so a Strata crash resumes
  * from the durable point too.
  *
- * Standby status: write = end of the last WAL byte received, flush = disk_consistent_lsn,
- * apply = remote_consistent_lsn. Sent every `statusIntervalMs`, and at once when the primary asks.
+ * Standby status: write = what is ingested (last_record_lsn, but never past the last byte
+ * received), flush = disk_consistent_lsn, apply = remote_consistent_lsn. Sent every
+ * `statusIntervalMs`, and at once when the primary asks. While ingest waits for flushes
+ * (max_inmemory_bytes back-pressure, timeline.ts waitForMemory) neither advances, and the socket
+ * is not read: the primary sees the standby lag instead of Strata buffering without bound.
  */
 import { assertNever } from '../assert.js';
 import { StrataError, isStrataError } from '../errors.js';
@@ -173,7 +176,11 @@ export class WalReceiver {
     const decoding = this.options.openDecoding?.(startLsn) ?? new InlineWalDecoding(startLsn);
     let lastStatusAt = 0;
     const sendStatus = (replyRequested = false) => {
-      stream.sendStatus({ write: Math.max(this.lastReceivedLsn, target.lastRecordLsn), flush: target.diskConsistentLsn,
+      // last_record_lsn is where the next record starts, which may lie past a page header not yet
+      // received; a primary is never told more than it sent.
+      const ingested = target.lastRecordLsn;
+      const write = this.lastReceivedLsn === 0 ? ingested : Math.min(this.lastReceivedLsn, ingested);
+      stream.sendStatus({ write, flush: target.diskConsistentLsn,
         apply: target.remoteConsistentLsn, replyRequested });
       lastStatusAt = Date.now();
     };

@@ -4,8 +4,8 @@
  *
  *   thread ──ready──► main                                        (once, after start-up)
  *   main ──open {session, startLsn}──────────────────► thread   (a stream session)
- *   main ──decode {session, id, bytes (transferred)}──► thread ──decoded {session, id, batch}──► main
- *   main ──files {session, paths, range, credits}─────► thread ──batch {session, batch}… end──► main
+ *   main ──decode {session, id, bytes (transferred)}──► thread ──decoded {session, id, batch, sourceIds}──► main
+ *   main ──files {session, paths, range, credits}─────► thread ──batch {session, batch, sourceIds}… end──► main
  *   main ──credit {session}───────────────────────────► thread   (one more batch may be sent)
  *   main ──files {…, ports}──► thread ──batch… end/failed──► each port   (batches straight to
  *          consumers on other threads: each port returns its own credits; main gets end {records})
@@ -31,8 +31,12 @@ export type WalDecodeRequest =
 export type WalDecodeResponse =
   /** Sent once, when the thread has loaded its modules and listens. */
   | { kind: 'ready' }
-  | { kind: 'decoded'; session: number; id: number; batch: PackedRecords }
-  | { kind: 'batch'; session: number; batch: PackedRecords }
+  /**
+   * `sourceIds[i]` names `batch.sources[i]` within the session (source-identity.ts): every message
+   * arrives with new SharedArrayBuffer objects, the ids say which are the same memory.
+   */
+  | { kind: 'decoded'; session: number; id: number; batch: PackedRecords; sourceIds: number[] }
+  | { kind: 'batch'; session: number; batch: PackedRecords; sourceIds: number[] }
   /** `records`: how many records the session decoded. */
   | { kind: 'end'; session: number; records: number }
   | { kind: 'failed'; session: number; id: number | undefined; error: SerializedStrataError };

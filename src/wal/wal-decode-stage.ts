@@ -18,6 +18,11 @@
  * flight while it ingests the previous answer (walreceiver.ts). A files session streams the
  * batches of segment files with a bounded read-ahead (credits).
  *
+ * Identity: structured clone gives every batch new SharedArrayBuffer objects for memory an
+ * earlier batch already brought; the thread numbers its buffers and this side hands out the first
+ * object received for each number (source-identity.ts), so consumers that tell buffers apart by
+ * identity (the in-memory layer, which charges each buffer once) see one object per buffer.
+ *
  * Failures: a decode error fails its session (the caller sees the decoder's StrataError, e.g.
  * PS_ERR_WAL_CORRUPT); a thread that dies fails every session on it with PS_ERR_IO and is replaced
  * by the next session opened on it. Bounds: requests in flight per stream session, credits per
@@ -29,6 +34,7 @@ import { reviveError, StrataError } from '../errors.js';
 import { WAL_SEGMENT_SIZE, type Lsn } from '../lsn.js';
 import { PackedRecordsBuilder, packedRecordsProblem, type PackedRecords } from './packed-records.js';
 import type { WalDecodeRequest, WalDecodeResponse } from './wal-decode-protocol.js';
+import { SourceCanonicalizer } from './source-identity.js';
 import { WalStreamDecoder } from './wal-decoder.js';
 
 /** Decode requests a stream session may have in flight. */
@@ -77,12 +83,14 @@ export class InlineWalDecoding implements WalDecoding {
 
 interface StreamState {
   kind: 'stream';
+  sources: SourceCanonicalizer;
   pending: Map<number, { resolve: (batch: PackedRecords) => void; reject: (error: Error) => void }>;
   failed: Error | undefined;
 }
 
 interface FilesState {
   kind: 'files';
+  sources: SourceCanonicalizer;
   ready: PackedRecords[];
   done: boolean;
   failed: Error | undefined;
@@ -131,7 +139,7 @@ export class WalDecodeThread {
   /** A stream session decoding from `startLsn` (a page boundary or record start). */
   openStream(startLsn: Lsn, options: WalStreamOptions = {}): WalDecoding {
     const { session, worker } = this.#open();
-    const state: StreamState = { kind: 'stream', pending: new Map(), failed: undefined };
+    const state: StreamState = { kind: 'stream', sources: new SourceCanonicalizer(), pending: new Map(), failed: undefined };
     this.#sessions.set(session, state);
     this.#post(worker, { kind: 'open', session, startLsn, segmentSize: options.segmentSize ?? WAL_SEGMENT_SIZE });
     return {
@@ -163,7 +171,7 @@ export class WalDecodeThread {
     options: { startLsn?: Lsn; endLsn?: Lsn; segmentSize?: number; credits?: number } = {},
   ): AsyncGenerator<PackedRecords> {
     const { session, worker } = this.#open();
-    const state: FilesState = { kind: 'files', ready: [], done: false, failed: undefined, wake: undefined };
+    const state: FilesState = { kind: 'files', sources: new SourceCanonicalizer(), ready: [], done: false, failed: undefined, wake: undefined };
     this.#sessions.set(session, state);
     const credits = options.credits ?? FILE_CREDITS_DEFAULT;
     assert(Number.isInteger(credits) && credits >= 1, 'a files session reads at least one batch ahead');
@@ -257,15 +265,22 @@ export class WalDecodeThread {
     return worker;
   }
 
-  #answer(response: Exclude<WalDecodeResponse, { kind: 'ready' }>): void {
-    const state = this.#sessions.get(response.session);
+  #answer(received: Exclude<WalDecodeResponse, { kind: 'ready' }>): void {
+    const state = this.#sessions.get(received.session);
     if (state === undefined) return; // Closed meanwhile.
+    let response = received;
     if (response.kind === 'decoded' || response.kind === 'batch') {
       const problem = packedRecordsProblem(response.batch);
-      if (problem !== undefined) {
-        this.#failSession(response.session, new StrataError('PS_ERR_IO', `WAL decode thread sent a malformed batch: ${problem}`));
+      const sources = problem === undefined && state.kind !== 'ports' && response.sourceIds.length === response.batch.sources.length
+        ? state.sources.canonical(response.batch.sources, response.sourceIds) : undefined;
+      if (sources === undefined) {
+        const reason = problem ?? 'its source ids do not match its sources';
+        this.#failSession(response.session, new StrataError('PS_ERR_IO', `WAL decode thread sent a malformed batch: ${reason}`));
         return;
       }
+      // The same memory as one object per buffer (source-identity.ts), so the in-memory layer
+      // registers and charges each decoder buffer once.
+      response = { ...response, batch: { ...response.batch, sources } };
     }
     switch (response.kind) {
       case 'decoded': {

@@ -46,6 +46,18 @@ test('defaults are applied when nothing is given', () => {
   assert.match(config.id, /^[0-9a-f]{32}$/);
 });
 
+test('max_inmemory_bytes: twice the resolved checkpoint_distance unless set, never below it', () => {
+  const MIB = 1024 * 1024;
+  assert.is(resolveConfig({ workdir: '/tmp/m' }).inMemoryBytesMax, 512 * MIB, 'default: 2 × the default distance');
+  assert.is(resolveConfig({ workdir: '/tmp/m', file: { checkpoint_distance: '64MiB' } }).inMemoryBytesMax, 128 * MIB, 'follows a distance from the file');
+  assert.is(resolveConfig({ workdir: '/tmp/m', overrides: ['checkpoint_distance=16MiB'] }).inMemoryBytesMax, 32 * MIB, 'follows a distance from -c');
+  assert.is(resolveConfig({ workdir: '/tmp/m', file: { max_inmemory_bytes: '1GiB' } }).inMemoryBytesMax, 1024 * MIB, 'explicit');
+  assert.is(resolveConfig({ workdir: '/tmp/m', overrides: ['checkpoint_distance=16MiB', 'max_inmemory_bytes=16MiB'] }).inMemoryBytesMax, 16 * MIB, 'equal to the distance is allowed');
+  expectConfigError(() => resolveConfig({ workdir: '/tmp/m', overrides: ['checkpoint_distance=64MiB', 'max_inmemory_bytes=32MiB'] }), 'max_inmemory_bytes');
+  expectConfigError(() => resolveConfig({ workdir: '/tmp/m', file: { max_inmemory_bytes: 'lots' } }), 'max_inmemory_bytes');
+  expectConfigError(() => parseConfigOverrides(['max_inmemory_bytes=1k']), 'max_inmemory_bytes');
+});
+
 test('two configs get different random ids (no shared global state)', () => {
   const first = resolveConfig({ workdir: '/tmp/a' });
   const second = resolveConfig({ workdir: '/tmp/b' });

@@ -11,10 +11,10 @@ import { Metrics, type MetricsJson } from '../../../src/observability/metrics.js
 test('two Metrics objects do not share values', async () => {
   const first = new Metrics();
   const second = new Metrics();
-  first.layerFlushes.inc(5);
+  first.layerFlushes.inc({ reason: 'distance' }, 5);
   const text = (await second.render()).body;
-  assert.match(text, 'strata_layer_flushes_total 0');
-  assert.match((await first.render()).body, 'strata_layer_flushes_total 5');
+  assert.match(text, 'strata_layer_flushes_total{reason="distance"} 0');
+  assert.match((await first.render()).body, 'strata_layer_flushes_total{reason="distance"} 5');
 });
 
 test('every required metric is registered', async () => {
