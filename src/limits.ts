@@ -58,6 +58,8 @@ export const limits = {
   frozenLayersMax: 8,
   /** Storage: open layer-file handles a timeline keeps cached. */
   layerFileHandlesMax: 64,
+  /** Bytes of layer file indexes a timeline keeps in memory (48 per version); the rest are re-read. */
+  layerIndexBytesMax: 64 * 1024 * 1024,
   /** Storage: target size of one image layer file written by a bulk import. */
   imageLayerBytesTarget: 256 * 1024 * 1024,
   /** Storage: default open-layer size past which the timeline should flush (checkpoint_distance). */

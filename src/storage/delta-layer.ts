@@ -30,6 +30,7 @@ import {
   encodeFooter, encodeHeader, FLAG_WILL_INIT, HEADER_BYTES, INDEX_ENTRY_BYTES, LayerFileKind, setU64,
 } from './layer-file-format.js';
 import { LayerFileReader } from './layer-file-reader.js';
+import type { LayerIndexCache } from './layer-index-cache.js';
 import type { FinishedLayerFile } from './layer-file-writer.js';
 import { formatLayerName, type LayerName } from './layer-name.js';
 import { encodedWillInit, SHAPE_ENCODED, shapedEncodedLength, writeShaped } from './value-codec.js';
@@ -193,9 +194,9 @@ async function appendIndexAndHeader(file: CrashSafeFileWriter, snapshot: DeltaLa
 }
 
 /** Opens and verifies a delta layer file whose name parsed as `name`. */
-export async function openDeltaLayer(path: string, name: LayerName, handles: FileHandleCache): Promise<LayerFileReader> {
+export async function openDeltaLayer(path: string, name: LayerName, handles: FileHandleCache, indexCache?: LayerIndexCache): Promise<LayerFileReader> {
   assert(name.kind === 'delta', 'openDeltaLayer needs a delta layer name');
-  const reader = await LayerFileReader.open(path, name, handles);
+  const reader = await LayerFileReader.open(path, name, handles, indexCache);
   assert(!reader.isImage, 'a verified delta file has the delta kind');
   return reader;
 }

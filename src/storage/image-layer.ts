@@ -17,6 +17,7 @@ import type { FileHandleCache } from './file-handle-cache.js';
 import type { Fs } from './fs.js';
 import { LayerFileKind } from './layer-file-format.js';
 import { LayerFileReader } from './layer-file-reader.js';
+import type { LayerIndexCache } from './layer-index-cache.js';
 import { LayerFileWriter, type FinishedLayerFile } from './layer-file-writer.js';
 import type { LayerName } from './layer-name.js';
 
@@ -63,9 +64,9 @@ export async function writeImageLayer(options: WriteImageLayerOptions): Promise<
 }
 
 /** Opens and verifies an image layer file whose name parsed as `name`. */
-export async function openImageLayer(path: string, name: LayerName, handles: FileHandleCache): Promise<LayerFileReader> {
+export async function openImageLayer(path: string, name: LayerName, handles: FileHandleCache, indexCache?: LayerIndexCache): Promise<LayerFileReader> {
   assert(name.kind === 'image', 'openImageLayer needs an image layer name');
-  const reader = await LayerFileReader.open(path, name, handles);
+  const reader = await LayerFileReader.open(path, name, handles, indexCache);
   assert(reader.isImage, 'a verified image file has the image kind');
   return reader;
 }

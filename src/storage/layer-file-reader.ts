@@ -23,6 +23,7 @@ import {
 import type { LayerName } from './layer-name.js';
 import type { SearchableLayer, VersionRef } from './searchable-layer.js';
 import { decodeValue } from './value-codec.js';
+import { LayerIndexCache, type IndexHolder } from './layer-index-cache.js';
 import type { Value } from '../value.js';
 
 /** One-entry memo: a search converts the same key for every layer it visits. */
@@ -48,23 +49,85 @@ function corruptFile(path: string, reason: string): StrataError {
   return new StrataError('PS_ERR_IO', `layer file ${basename(path)} is corrupt: ${reason}`, { path });
 }
 
-export class LayerFileReader implements SearchableLayer {
+export class LayerFileReader implements SearchableLayer, IndexHolder {
   readonly path: string;
   readonly header: LayerFileHeader;
   readonly fileBytes: number;
-  readonly #index: Buffer;
+  /** The index while resident (layer-index-cache.ts decides); read back and re-checked when needed. */
+  #index: Buffer | undefined;
+  readonly #indexChecksum: number;
+  readonly #indexCache: LayerIndexCache;
+  #pins = 0;
+  #loading: Promise<void> | undefined;
   readonly #handles: FileHandleCache;
 
-  private constructor(path: string, header: LayerFileHeader, index: Buffer, fileBytes: number, handles: FileHandleCache) {
+  private constructor(path: string, header: LayerFileHeader, index: Buffer, indexChecksum: number, fileBytes: number, handles: FileHandleCache, indexCache: LayerIndexCache) {
     this.path = path;
     this.header = header;
     this.#index = index;
+    this.#indexChecksum = indexChecksum;
     this.fileBytes = fileBytes;
     this.#handles = handles;
+    this.#indexCache = indexCache;
   }
 
-  /** Opens and verifies a layer file; `expected` is the layer its file name announces. */
-  static async open(path: string, expected: LayerName, handles: FileHandleCache): Promise<LayerFileReader> {
+  get indexBytes(): number { return this.header.indexLength; }
+  get indexPinned(): boolean { return this.#pins > 0; }
+  get indexResident(): boolean { return this.#index !== undefined; }
+
+  dropIndex(): void {
+    assert(this.#pins === 0, 'a pinned index is never dropped');
+    this.#index = undefined;
+  }
+
+  /**
+   * Makes the index resident (reading and checking it again if the cache dropped it) and pins it
+   * until `releaseIndex`: for searches that await the load, and for long scans.
+   */
+  async acquireIndex(): Promise<void> {
+    this.#pins++;
+    try {
+      while (this.#index === undefined) {
+        this.#loading ??= this.#readIndex().finally(() => { this.#loading = undefined; });
+        await this.#loading;
+      }
+      this.#indexCache.touch(this);
+    } catch (error) {
+      this.#pins--;
+      throw error;
+    }
+  }
+
+  releaseIndex(): void {
+    assert(this.#pins > 0, 'release of an index that was not acquired');
+    this.#pins--;
+  }
+
+  async #readIndex(): Promise<void> {
+    const index = await this.#handles.withHandle(this.path, (handle) => readFully(handle, this.path, this.header.indexOffset, this.header.indexLength));
+    if (crc32c(index) !== this.#indexChecksum) throw corruptFile(this.path, 'index checksum mismatch on re-read');
+    this.#index = index;
+    this.#indexCache.admit(this);
+  }
+
+  /** The resident index, for the synchronous searches (the layer map acquires it first when needed). */
+  #resident(): Buffer {
+    const index = this.#index;
+    assert(index !== undefined, `index of ${this.description} is resident when searched`);
+    this.#indexCache.touch(this);
+    return index;
+  }
+
+  /** Forgets this reader in the index cache (the layer left the map). */
+  forgetIndex(): void {
+    this.#indexCache.remove(this);
+  }
+
+  /**
+   * Opens and verifies a layer file; `expected` is the layer its file name announces. Its index
+   * joins `indexCache` (default: a cache of its own, unbounded, for tools and tests).
+   */
+  static async open(path: string, expected: LayerName, handles: FileHandleCache, indexCache: LayerIndexCache = new LayerIndexCache(Number.MAX_SAFE_INTEGER)): Promise<LayerFileReader> {
     return handles.withHandle(path, async (handle) => {
       const fileBytes = await handle.size();
       if (fileBytes < HEADER_BYTES + FOOTER_BYTES) throw corruptFile(path, `only ${fileBytes} bytes`);
@@ -75,8 +138,9 @@ export class LayerFileReader implements SearchableLayer {
       checkHeader(path, header, expected, fileBytes);
       const index = await readFully(handle, path, header.indexOffset, header.indexLength);
       if (crc32c(index) !== footer.indexChecksum) throw corruptFile(path, 'index checksum mismatch');
-      const reader = new LayerFileReader(path, header, index, fileBytes, handles);
-      reader.#checkIndexBounds();
+      const reader = new LayerFileReader(path, header, index, footer.indexChecksum, fileBytes, handles, indexCache);
+      reader.#checkIndexBounds(index);
+      indexCache.admit(reader);
       return reader;
     });
   }
@@ -90,13 +154,13 @@ export class LayerFileReader implements SearchableLayer {
   get entryCount(): number { return this.header.entryCount; }
   get isImage(): boolean { return this.header.kind === LayerFileKind.Image; }
 
-  #checkIndexBounds(): void {
+  #checkIndexBounds(index: Buffer): void {
     const valuesEnd = this.header.valuesOffset + this.header.valuesLength;
     for (let entry = 0; entry < this.header.entryCount; entry++) {
       const offset = entry * INDEX_ENTRY_BYTES;
-      const blobOffset = readU64(this.#index, offset + 28);
-      const blobLength = this.#index.readUInt32LE(offset + 36);
-      const lsn = readU64(this.#index, offset + 20);
+      const blobOffset = readU64(index, offset + 28);
+      const blobLength = index.readUInt32LE(offset + 36);
+      const lsn = readU64(index, offset + 20);
       if (blobOffset < this.header.valuesOffset || blobOffset + blobLength > valuesEnd || blobLength === 0) {
         throw corruptFile(this.path, `index entry ${entry} points outside the values`);
       }
@@ -105,12 +169,12 @@ export class LayerFileReader implements SearchableLayer {
   }
 
   /** First entry whose key is ≥ `key` (entryCount when none). */
-  #lowerBound(key: Buffer): number {
+  #lowerBound(index: Buffer, key: Buffer): number {
     let low = 0;
     let high = this.header.entryCount;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      if (compareEntryKey(this.#index, middle * INDEX_ENTRY_BYTES, key) < 0) low = middle + 1;
+      if (compareEntryKey(index, middle * INDEX_ENTRY_BYTES, key) < 0) low = middle + 1;
       else high = middle;
     }
     return low;
@@ -119,8 +183,8 @@ export class LayerFileReader implements SearchableLayer {
   collectVersions(key: Key, lsnMax: Lsn, into: VersionRef[]): void {
     if (key < this.header.keyStart || key >= this.header.keyEnd || lsnMax < this.header.lsnStart) return;
     const bytes = keyBytes(key);
-    const index = this.#index;
-    for (let entry = this.#lowerBound(bytes); entry < this.header.entryCount; entry++) {
+    const index = this.#resident();
+    for (let entry = this.#lowerBound(index, bytes); entry < this.header.entryCount; entry++) {
       const offset = entry * INDEX_ENTRY_BYTES;
       if (compareEntryKey(index, offset, bytes) !== 0) break;
       const lsn = readU64(index, offset + 20);
@@ -139,10 +203,11 @@ export class LayerFileReader implements SearchableLayer {
   /** True when the file holds a version of some key in [start, end) (index only, no I/O). */
   hasKeysIn(start: Key, end: Key): boolean {
     if (end <= this.header.keyStart || start >= this.header.keyEnd) return false;
-    const first = this.#lowerBound(keyBytes(start));
+    const index = this.#resident();
+    const first = this.#lowerBound(index, keyBytes(start));
     if (first >= this.header.entryCount) return false;
     const offset = first * INDEX_ENTRY_BYTES;
-    return this.#index.toString('hex', offset, offset + KEY_BYTES) < end;
+    return index.toString('hex', offset, offset + KEY_BYTES) < end;
   }
 
   async readValue(ref: VersionRef): Promise<Value> {
@@ -186,8 +251,8 @@ export class LayerFileReader implements SearchableLayer {
 
   collectKeys(start: Key, end: Key, lsnMax: Lsn, into: Set<Key>): void {
     if (end <= this.header.keyStart || start >= this.header.keyEnd || lsnMax < this.header.lsnStart) return;
-    const index = this.#index;
-    for (let entry = this.#lowerBound(keyBytes(start)); entry < this.header.entryCount; entry++) {
+    const index = this.#resident();
+    for (let entry = this.#lowerBound(index, keyBytes(start)); entry < this.header.entryCount; entry++) {
       const offset = entry * INDEX_ENTRY_BYTES;
       const key = index.toString('hex', offset, offset + KEY_BYTES);
       if (key >= end) break;
@@ -201,7 +266,15 @@ export class LayerFileReader implements SearchableLayer {
    * is one span whatever the file size. The yielded bytes are the caller's until the next step.
    */
   async *scanEncoded(spanBytes = 1024 * 1024): AsyncGenerator<ScannedEntry> {
-    const index = this.#index;
+    await this.acquireIndex();
+    try {
+      yield* this.#scan(this.#index!, spanBytes);
+    } finally {
+      this.releaseIndex();
+    }
+  }
+
+  async *#scan(index: Buffer, spanBytes: number): AsyncGenerator<ScannedEntry> {
     const count = this.header.entryCount;
     let entry = 0;
     while (entry < count) {
@@ -237,15 +310,21 @@ export class LayerFileReader implements SearchableLayer {
 
   /** Every version in file order (tests, verification). Reads all values. */
   async *entries(): AsyncGenerator<{ key: Key; lsn: Lsn; value: Value }> {
-    for (let entry = 0; entry < this.header.entryCount; entry++) {
-      const offset = entry * INDEX_ENTRY_BYTES;
-      const key = this.#index.toString('hex', offset, offset + KEY_BYTES);
-      const refs: VersionRef[] = [];
-      this.collectVersions(key, Number.MAX_SAFE_INTEGER, refs);
-      const lsn = readU64(this.#index, offset + 20);
-      const ref = refs.find((candidate) => candidate.lsn === lsn);
-      assert(ref !== undefined, 'an index entry is found by its own key');
-      yield { key, lsn, value: await this.readValue(ref) };
+    await this.acquireIndex();
+    try {
+      const index = this.#index!;
+      for (let entry = 0; entry < this.header.entryCount; entry++) {
+        const offset = entry * INDEX_ENTRY_BYTES;
+        const key = index.toString('hex', offset, offset + KEY_BYTES);
+        const refs: VersionRef[] = [];
+        this.collectVersions(key, Number.MAX_SAFE_INTEGER, refs);
+        const lsn = readU64(index, offset + 20);
+        const ref = refs.find((candidate) => candidate.lsn === lsn);
+        assert(ref !== undefined, 'an index entry is found by its own key');
+        yield { key, lsn, value: await this.readValue(ref) };
+      }
+    } finally {
+      this.releaseIndex();
     }
   }
 }

@@ -166,7 +166,7 @@ export class LayerMap {
   }
 
   /** Versions needed to reconstruct (key, lsn), oldest first, and whether they are complete. */
-  collect(key: Key, lsn: Lsn): CollectedVersions {
+  async collect(key: Key, lsn: Lsn): Promise<CollectedVersions> {
     const inMemory = this.#sortedInMemory();
     const l0 = this.#sortedL0();
     const historic = this.historicCovering(key);
@@ -194,7 +194,17 @@ export class LayerMap {
       if (key < layer.keyStart || key >= layer.keyEnd || layer.lsnStart > lsn) continue;
       visited++;
       const before = found.length;
-      layer.collectVersions(key, lsn, found);
+      if (layer.indexResident === false) {
+        // The index cache dropped this file's index: read it back, pinned while searched.
+        await layer.acquireIndex!();
+        try {
+          layer.collectVersions(key, lsn, found);
+        } finally {
+          layer.releaseIndex!();
+        }
+      } else {
+        layer.collectVersions(key, lsn, found);
+      }
       for (let index = before; index < found.length; index++) {
         const version = found[index]!;
         if (version.willInit && version.lsn > stop) {
@@ -211,20 +221,32 @@ export class LayerMap {
   }
 
   /** Versions needed to reconstruct (key, lsn), oldest first; empty when the key has none. */
-  collectReconstructVersions(key: Key, lsn: Lsn): VersionRef[] {
-    return this.collect(key, lsn).versions;
+  async collectReconstructVersions(key: Key, lsn: Lsn): Promise<VersionRef[]> {
+    return (await this.collect(key, lsn)).versions;
   }
 
   async getReconstructData(key: Key, lsn: Lsn): Promise<ReconstructData | undefined> {
-    return reconstructDataOf(this.collect(key, lsn).versions);
+    return reconstructDataOf((await this.collect(key, lsn)).versions);
   }
 
-  /** Keys in [start, end) with any version at or below `lsn`, sorted. */
-  keysInRange(start: Key, end: Key, lsn: Lsn): Key[] {
+  /**
+   * Keys in [start, end) with any version at or below `lsn`, sorted: a superset of the keyspace
+   * (keys an image layer dropped, a dropped relation's, are still listed while older layers hold them).
+   */
+  async keysInRange(start: Key, end: Key, lsn: Lsn): Promise<Key[]> {
     const keys = new Set<Key>();
     for (const layer of [...this.#inMemory, ...this.#l0, ...this.#historic]) {
       if (end <= layer.keyStart || start >= layer.keyEnd || layer.lsnStart > lsn) continue;
-      layer.collectKeys(start, end, lsn, keys);
+      if (layer.acquireIndex === undefined) {
+        layer.collectKeys(start, end, lsn, keys);
+        continue;
+      }
+      await layer.acquireIndex();
+      try {
+        layer.collectKeys(start, end, lsn, keys);
+      } finally {
+        layer.releaseIndex!();
+      }
     }
     return [...keys].sort();
   }

@@ -67,6 +67,7 @@ import { readSmallFile, writeFileCrashSafe } from './crashsafe.js';
 import { LayerFileKind } from './layer-file-format.js';
 import { LayerFileWriter } from './layer-file-writer.js';
 import { ReadGate } from './read-gate.js';
+import { LayerIndexCache } from './layer-index-cache.js';
 import type { SearchableLayer, VersionRef } from './searchable-layer.js';
 import type { TimelineStore } from './types.js';
 import type { ReconstructData, Value } from '../value.js';
@@ -99,6 +100,8 @@ export interface LayeredTimelineStoreOptions {
   ancestor?: { store: LayeredTimelineStore; lsn: Lsn };
   /** Called with the number of layers each read searched (read amplification metrics). */
   observeLayersVisited?: (layers: number) => void;
+  /** Bytes of layer file indexes kept in memory (least recently used dropped and re-read). */
+  layerIndexBytesMax?: number;
   /** Runs at named crash-relevant steps of compaction, image creation and GC (failpoints). */
   checkpointHook?: (step: StorageStep) => Promise<void>;
 }
@@ -184,6 +187,8 @@ export class LayeredTimelineStore implements TimelineStore {
   readonly #observeLayersVisited: ((layers: number) => void) | undefined;
   readonly #checkpointHook: ((step: StorageStep) => Promise<void>) | undefined;
   readonly #reads = new ReadGate();
+  /** Bounds the memory of layer file indexes (layer-index-cache.ts). */
+  readonly #indexes: LayerIndexCache;
   /** Compaction, image creation and GC run one at a time (they swap and delete layer files). */
   #maintenanceTail: Promise<unknown> = Promise.resolve();
   readonly #readAmplification = new Float64Array(READ_AMP_BUCKETS);
@@ -200,6 +205,7 @@ export class LayeredTimelineStore implements TimelineStore {
     this.#flushWorker = flushThread === 'worker' ? (options.flushWorker ?? defaultLayerFlushWorker()) : undefined;
     this.#flushSliceMs = options.flushSliceMs ?? FLUSH_SLICE_MS_DEFAULT;
     this.#ancestor = options.ancestor;
+    this.#indexes = new LayerIndexCache(options.layerIndexBytesMax ?? limits.layerIndexBytesMax);
     this.#observeLayersVisited = options.observeLayersVisited;
     this.#checkpointHook = options.checkpointHook;
     assert(this.#flushSliceMs > 0, 'a flush slice is positive');
@@ -234,7 +240,7 @@ export class LayeredTimelineStore implements TimelineStore {
       const name = parseLayerName(fileName);
       if (name === undefined) continue;
       const path = join(this.directory, fileName);
-      const reader = name.kind === 'delta' ? await openDeltaLayer(path, name, this.#handles) : await openImageLayer(path, name, this.#handles);
+      const reader = name.kind === 'delta' ? await openDeltaLayer(path, name, this.#handles, this.#indexes) : await openImageLayer(path, name, this.#handles, this.#indexes);
       this.#addFile(fileName, reader);
       this.#layerMap.add(reader);
       diskConsistentLsn = Math.max(diskConsistentLsn, reader.lsnEnd - 1);
@@ -324,7 +330,7 @@ export class LayeredTimelineStore implements TimelineStore {
     assert(!this.#closed, 'read after close');
     const entered: [ReadGate, number][] = [];
     try {
-      return await reconstructDataOf(this.#collect(key, lsn, entered));
+      return await reconstructDataOf(await this.#collect(key, lsn, entered));
     } finally {
       for (const [gate, epoch] of entered) gate.exit(epoch);
     }
@@ -335,13 +341,13 @@ export class LayeredTimelineStore implements TimelineStore {
    * image or will-init record, from the ancestors at their branch points. Enters the read gate of
    * every store it takes refs from (the caller exits them after reading the values).
    */
-  #collect(key: Key, lsn: Lsn, entered: [ReadGate, number][]): VersionRef[] {
+  async #collect(key: Key, lsn: Lsn, entered: [ReadGate, number][]): Promise<VersionRef[]> {
     entered.push([this.#reads, this.#reads.enter()]);
-    const own = this.#layerMap.collect(key, lsn);
+    const own = await this.#layerMap.collect(key, lsn);
     this.#readAmplification[Math.min(own.layersVisited, READ_AMP_BUCKETS - 1)]! += 1;
     this.#observeLayersVisited?.(own.layersVisited);
     if (own.complete || this.#ancestor === undefined) return own.versions;
-    const below = this.#ancestor.store.#collect(key, Math.min(lsn, this.#ancestor.lsn), entered);
+    const below = await this.#ancestor.store.#collect(key, Math.min(lsn, this.#ancestor.lsn), entered);
     return below.length === 0 ? own.versions : own.versions.length === 0 ? below : [...below, ...own.versions];
   }
 
@@ -349,7 +355,7 @@ export class LayeredTimelineStore implements TimelineStore {
   async keysInRange(start: Key, end: Key, lsn: Lsn): Promise<Key[]> {
     assert(!this.#closed, 'read after close');
     assert(start <= end, 'key range start must not exceed its end');
-    const own = this.#layerMap.keysInRange(start, end, lsn);
+    const own = await this.#layerMap.keysInRange(start, end, lsn);
     if (this.#ancestor === undefined) return own;
     const below = await this.#ancestor.store.keysInRange(start, end, Math.min(lsn, this.#ancestor.lsn));
     return [...new Set([...below, ...own])].sort();
@@ -361,10 +367,23 @@ export class LayeredTimelineStore implements TimelineStore {
   get l0Count(): number { return this.#layerMap.l0Layers.length; }
 
   flush(upToLsn: Lsn): Promise<Lsn> {
+    try {
+      this.freeze(upToLsn);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.flushFrozen();
+  }
+
+  /**
+   * The synchronous half of flush: freezes the open layer at `upToLsn` (later puts go to a new
+   * open layer) and queues it for writing. PS_ERR_IO when too many frozen layers already wait.
+   */
+  freeze(upToLsn: Lsn): void {
     assert(!this.#closed, 'flush after close');
     assert(upToLsn >= this.#open.lsnMax, 'flush covers every value put so far');
     if (this.#pending.length >= limits.frozenLayersMax) {
-      return Promise.reject(new StrataError('PS_ERR_IO', `${this.#pending.length} frozen layers wait for a flush that keeps failing`, { directory: this.directory }));
+      throw new StrataError('PS_ERR_IO', `${this.#pending.length} frozen layers wait for a flush that keeps failing`, { directory: this.directory });
     }
     let layer: InMemoryLayer | undefined;
     if (!this.#open.isEmpty) {
@@ -374,10 +393,15 @@ export class LayeredTimelineStore implements TimelineStore {
       this.#open = this.#newOpenLayer();
     }
     this.#pending.push({ layer, upToLsn });
+  }
+
+  /** The asynchronous half: writes the queued frozen layers, oldest first; resolves with disk_consistent_lsn. */
+  flushFrozen(): Promise<Lsn> {
     const run = this.#flushTail.catch(() => undefined).then(() => this.#drainPending());
     this.#flushTail = run;
     return run.then(() => this.#diskConsistentLsn);
   }
+
 
   async #drainPending(): Promise<void> {
     for (let next = this.#pending[0]; next !== undefined; next = this.#pending[0]) {
@@ -394,7 +418,7 @@ export class LayeredTimelineStore implements TimelineStore {
     assert(finished.entryCount === layer.versionCount, 'the file holds every version of the layer');
     const name = parseLayerName(finished.fileName);
     assert(name !== undefined && name.kind === 'delta', 'a written delta layer name parses back');
-    const reader = await openDeltaLayer(finished.path, name, this.#handles);
+    const reader = await openDeltaLayer(finished.path, name, this.#handles, this.#indexes);
     assert(reader.entryCount === layer.versionCount, 'the reopened file holds every version');
     this.#addFile(finished.fileName, reader);
     this.#layerMap.replace(layer, reader);
@@ -425,7 +449,7 @@ export class LayeredTimelineStore implements TimelineStore {
     for (const file of finished) {
       const name = parseLayerName(file.fileName);
       assert(name !== undefined && name.kind === 'image', 'a written image layer name parses back');
-      const reader = await openImageLayer(file.path, name, this.#handles);
+      const reader = await openImageLayer(file.path, name, this.#handles, this.#indexes);
       this.#addFile(file.fileName, reader);
       this.#layerMap.add(reader);
       count += file.entryCount;
@@ -501,7 +525,7 @@ export class LayeredTimelineStore implements TimelineStore {
       for (const output of result.outputs) {
         const name = parseLayerName(output.fileName);
         assert(name !== undefined && name.kind === 'delta', 'a compaction output name parses back');
-        readers.push(await openDeltaLayer(output.path, name, this.#handles));
+        readers.push(await openDeltaLayer(output.path, name, this.#handles, this.#indexes));
       }
       for (const reader of readers) {
         this.#addFile(reader.description, reader);
@@ -521,6 +545,7 @@ export class LayeredTimelineStore implements TimelineStore {
     for (const layer of layers) {
       this.#layerMap.remove(layer);
       this.#files.delete(layer.description);
+      layer.forgetIndex();
     }
     await this.#reads.drain();
     let deleted = 0;
@@ -555,13 +580,24 @@ export class LayeredTimelineStore implements TimelineStore {
    * index, so a layer whose key range spans the partition without holding any of its keys (every
    * L0 does) does not count.
    */
-  deltasAbove(start: Key, end: Key, lsn: Lsn): number {
+  async deltasAbove(start: Key, end: Key, lsn: Lsn): Promise<number> {
     let count = 0;
     for (const layer of [...this.#layerMap.l0Layers, ...this.#layerMap.historicLayers]) {
       if (layer.kind !== 'delta' || layer.keyStart >= end || layer.keyEnd <= start || layer.lsnEnd - 1 <= lsn) continue;
-      if ((layer as LayerFileReader).hasKeysIn(start, end)) count++;
+      const reader = layer as LayerFileReader;
+      await reader.acquireIndex();
+      try {
+        if (reader.hasKeysIn(start, end)) count++;
+      } finally {
+        reader.releaseIndex();
+      }
     }
     return count;
+  }
+
+  /** Layer file index memory: resident bytes, budget, and indexes dropped to stay within it. */
+  get layerIndexMemory(): { usedBytes: number; budgetBytes: number; resident: number; drops: number } {
+    return { usedBytes: this.#indexes.usedBytes, budgetBytes: this.#indexes.budgetBytes, resident: this.#indexes.residentCount, drops: this.#indexes.drops };
   }
 
   /**
@@ -595,7 +631,7 @@ export class LayeredTimelineStore implements TimelineStore {
       }
       const name = parseLayerName(finished.fileName);
       assert(name !== undefined && name.kind === 'image', 'an image layer name parses back');
-      const reader = await openImageLayer(finished.path, name, this.#handles);
+      const reader = await openImageLayer(finished.path, name, this.#handles, this.#indexes);
       this.#addFile(finished.fileName, reader);
       this.#layerMap.add(reader);
       return { fileName: finished.fileName, entries: finished.entryCount, bytes: finished.fileBytes };

@@ -62,7 +62,7 @@ export class MemoryTimelineStore implements TimelineStore {
 
   keysInRange(start: Key, end: Key, lsn: Lsn): Promise<Key[]> {
     assert(start <= end, 'key range start must not exceed its end');
-    return Promise.resolve(this.#layerMap.keysInRange(start, end, lsn));
+    return this.#layerMap.keysInRange(start, end, lsn);
   }
 
   flush(upToLsn: Lsn): Promise<Lsn> {

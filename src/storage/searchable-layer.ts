@@ -33,6 +33,13 @@ export interface SearchableLayer {
   /** LSN range [lsnStart, lsnEnd): no version of this layer lies outside it. */
   readonly lsnStart: Lsn;
   readonly lsnEnd: Lsn;
+  /**
+   * File layers only: whether the index is in memory. When false, `acquireIndex` (then
+   * `releaseIndex`) must surround the synchronous searches below (layer-index-cache.ts).
+   */
+  readonly indexResident?: boolean;
+  acquireIndex?(): Promise<void>;
+  releaseIndex?(): void;
   /** Appends the versions of `key` with lsn ≤ `lsnMax`, in ascending LSN order. */
   collectVersions(key: Key, lsnMax: Lsn, into: VersionRef[]): void;
   /** Reads one version this layer returned from collectVersions; the bytes are the caller's own. */

@@ -45,6 +45,10 @@ export interface TimelineStore {
    */
   flush(upToLsn: Lsn): Promise<Lsn>;
 
+  /** Optional split of flush: freeze now (synchronous), write later (`flushFrozen`, e.g. by a flush actor). */
+  freeze?(upToLsn: Lsn): void;
+  flushFrozen?(): Promise<Lsn>;
+
   /** Bytes held by the open in-memory layer (the timeline flushes past checkpoint_distance). */
   readonly openLayerBytes: number;
 

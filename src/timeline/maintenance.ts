@@ -88,7 +88,7 @@ export async function runCompaction(context: MaintenanceContext, options: { forc
       if (options.signal?.aborted === true) throw new StrataError('PS_ERR_SHUTTING_DOWN', 'compaction cancelled');
       const imageLsn = context.store.imageCoverLsn(partition.start, partition.end);
       if (imageLsn >= lsn) continue;
-      if (context.store.deltasAbove(partition.start, partition.end, imageLsn) < threshold) continue;
+      if ((await context.store.deltasAbove(partition.start, partition.end, imageLsn)) < threshold) continue;
       const written = await context.store.writeImageLayer(lsn, partition.start, partition.end, reconstructPages(context, keysOf(partition.ranges), lsn));
       if (written !== undefined) created++;
     }

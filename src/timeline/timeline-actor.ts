@@ -47,6 +47,7 @@ import type { BranchRegistry } from './branch-registry.js';
 import { readCommitTimes, writeCommitTimes, type CommitTimeIndex } from './commit-times.js';
 import { createCompactionBehavior, type CompactionMessage, type MaintenanceFailed } from './compaction-actor.js';
 import { createGcBehavior, type GcMessage } from './gc-actor.js';
+import { createFlushBehavior, type Flushed, type FlushMessage } from './flush-actor.js';
 import type { MaintenanceContext } from './maintenance.js';
 
 /** The file (mode 0600) holding the full WAL source connection string, password included. */
@@ -129,6 +130,9 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
   let commitTimes: CommitTimeIndex | undefined;
   const compactionAddress = (context: ActorContext) => `${context.self}/compaction`;
   const gcAddress = (context: ActorContext) => `${context.self}/gc`;
+  const flushAddress = (context: ActorContext) => `${context.self}/flush`;
+  /** Set when the actor stops: its children (the flush actor among them) are gone. */
+  let stopping = false;
 
   const requireActive = (): Timeline => {
     if (state.kind === 'Broken') throw new StrataError('PS_ERR_BROKEN', `timeline ${args.timelineId} is broken: ${state.reason}`, { reason: state.reason });
@@ -207,6 +211,12 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       redo,
       gcCutoffLsn: loaded.latestGcCutoffLsn,
       commitTimes: index,
+      // Frozen layers are written by the flush actor; at shutdown (it stopped first) by the store.
+      flushFrozen: async (upToLsn) => {
+        if (stopping) return opened.flushFrozen();
+        const reply = await context.ask<Flushed>(flushAddress(context), { kind: 'LayerFrozen', upToLsn } satisfies FlushMessage, { timeoutMs: MAINTENANCE_ASK_TIMEOUT_MS });
+        return reply.lsn;
+      },
       persist: async (lsns) => {
         await writeCommitTimes(nodeFs, args.directory, index, lsns.diskConsistentLsn);
         await writeMetadata({ diskConsistentLsn: lsns.diskConsistentLsn });
@@ -220,6 +230,10 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       retainLsns: () => args.registry.retainLsns(args.timelineId),
       persistGcCutoff: (lsn) => writeMetadata({ latestGcCutoffLsn: lsn }),
     };
+    await context.spawn<FlushMessage>({
+      address: flushAddress(context),
+      factory: () => createFlushBehavior({ tenantId: args.tenantId, timelineId: args.timelineId, store: opened }),
+    });
     await context.spawn<CompactionMessage>({
       address: compactionAddress(context),
       factory: () => createCompactionBehavior({ parent: context.self, tenantId: args.tenantId, timelineId: args.timelineId, periodMs: args.config.compactionPeriodMs, maintenance }),
@@ -364,6 +378,7 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       }
     },
     async stop(context) {
+      stopping = true;
       if (ticker !== undefined) clearInterval(ticker);
       if (state.kind !== 'Stopping' && state.kind !== 'Stopped') {
         state = applyTimelineTransition(state, { kind: 'Stop', reason: 'shutdown' }, logOf(context));

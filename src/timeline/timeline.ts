@@ -86,6 +86,11 @@ export interface TimelineOptions {
   inMemoryBytesMax?: number;
   /** Called after every flush with the new LSNs, to persist the timeline's metadata file. */
   persist: (lsns: TimelineLsns) => Promise<void>;
+  /**
+   * Writes the frozen layers (up to `upToLsn`) and resolves with disk_consistent_lsn: the timeline
+   * actor passes its flush actor here (flush-actor.ts). Absent: the store writes them itself.
+   */
+  flushFrozen?: (upToLsn: Lsn) => Promise<Lsn>;
   redo?: PageRedo;
   /** Reads below this LSN are refused: GC may have removed what they need (metadata). */
   gcCutoffLsn?: Lsn;
@@ -316,7 +321,15 @@ export class Timeline {
       try {
         const fired = await failpoint('timeline-flush');
         if (fired !== undefined) throw failpointError('timeline-flush', fired);
-        const durable = await this.store.flush(upTo);
+        // Freeze here, on the timeline's turn (synchronous); the write is the flush actor's
+        // (options.flushFrozen: LayerFrozen → Flushed), or the store's own when there is none.
+        let durable: Lsn;
+        if (this.store.freeze !== undefined && this.store.flushFrozen !== undefined) {
+          this.store.freeze(upTo);
+          durable = await (this.options.flushFrozen?.(upTo) ?? this.store.flushFrozen());
+        } else {
+          durable = await this.store.flush(upTo);
+        }
         assert(durable >= this.lsns.diskConsistentLsn, 'disk_consistent_lsn never goes backwards');
         this.lsns.diskConsistentLsn = durable;
         await this.options.persist(this.snapshotLsns());

@@ -89,6 +89,7 @@ test('storage settings: Neon\'s defaults, server-wide -c values, per-tenant over
   assert.equal(defaults, {
     checkpointDistanceBytes: 256 * 1024 * 1024, checkpointTimeoutMs: 60_000, compactionThreshold: 10, compactionTargetBytes: 128 * 1024 * 1024,
     compactionPeriodMs: 20_000, imageCreationThreshold: 3, gcHorizonBytes: 64 * 1024 * 1024, gcPeriodMs: 3_600_000, pitrIntervalMs: 7 * 86_400_000,
+    inMemoryBytesMax: 512 * 1024 * 1024,
   });
   const server = tenantConfigOf(resolveConfig({ workdir: '/tmp/strata-x', overrides: ['compaction_threshold=4', 'gc_horizon=16MiB', 'pitr_interval=1d'] }));
   assert.is(server.compactionThreshold, 4);

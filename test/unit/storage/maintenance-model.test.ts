@@ -77,12 +77,13 @@ async function compare(store: LayeredTimelineStore, versions: Versions, keys: nu
   return compared;
 }
 
-async function runSeed(seed: number): Promise<{ compactions: number; images: number; removed: number; compared: number }> {
+async function runSeed(seed: number): Promise<{ compactions: number; images: number; removed: number; compared: number; indexDrops: number }> {
   const random = seededRandom(seed);
   const keys = 48;
-  const stats = { compactions: 0, images: 0, removed: 0, compared: 0 };
+  const stats = { compactions: 0, images: 0, removed: 0, compared: 0, indexDrops: 0 };
   await withTempDirectory(async (directory) => {
-    const options = { directory, logger: silentLogger(), inMemoryChunkBytes: 4096, flushThread: 'inline' as const };
+    // Half the seeds keep almost no layer index in memory: every search reads indexes back.
+    const options = { directory, logger: silentLogger(), inMemoryChunkBytes: 4096, flushThread: 'inline' as const, ...(seed % 2 === 0 ? { layerIndexBytesMax: 1024 } : {}) };
     let store = await LayeredTimelineStore.open(options);
     let all: Versions = new Map();
     let durable: Versions = new Map();
@@ -151,6 +152,8 @@ async function runSeed(seed: number): Promise<{ compactions: number; images: num
       if (step % 60 === 0) stats.compared += await compare(store, all, keys, gcCutoff, lsn, `seed ${seed} step ${step}`);
     }
     stats.compared += await compare(store, all, keys, gcCutoff, lsn, `seed ${seed} end`);
+    stats.indexDrops += store.layerIndexMemory.drops;
+    if (seed % 2 === 0) assert.ok(store.layerIndexMemory.usedBytes <= 1024 || store.layerIndexMemory.resident <= 1, 'the index budget holds');
     await store.flush(lsn);
     await store.close();
     store = await LayeredTimelineStore.open(options);
@@ -163,7 +166,7 @@ async function runSeed(seed: number): Promise<{ compactions: number; images: num
 test('compaction, image layers, GC and reopens match the model (seeded)', async () => {
   const fixed = process.env.STRATA_SEED;
   const seeds = fixed === undefined ? [Date.now() >>> 0, 1, 2, 3] : [Number(fixed)];
-  const totals = { compactions: 0, images: 0, removed: 0, compared: 0 };
+  const totals = { compactions: 0, images: 0, removed: 0, compared: 0, indexDrops: 0 };
   for (const seed of seeds) {
     try {
       const stats = await runSeed(seed);
@@ -173,8 +176,8 @@ test('compaction, image layers, GC and reopens match the model (seeded)', async 
       throw error;
     }
   }
-  console.log(`maintenance model: ${seeds.length} seeds, ${totals.compactions} compactions, ${totals.images} image layers, ${totals.removed} layers removed by GC, ${totals.compared} reads compared`);
-  assert.ok(totals.compactions > 0 && totals.images > 0 && totals.removed > 0, 'every kind of maintenance ran');
+  console.log(`maintenance model: ${seeds.length} seeds, ${totals.compactions} compactions, ${totals.images} image layers, ${totals.removed} layers removed by GC, ${totals.compared} reads compared, ${totals.indexDrops} layer indexes dropped and re-read`);
+  assert.ok(totals.compactions > 0 && totals.images > 0 && totals.removed > 0 && totals.indexDrops > 0, 'every kind of maintenance ran, and indexes were evicted');
 });
 
 test('an interrupted compaction is finished (no marker) or undone (marker) when the store opens', () =>
