@@ -81,6 +81,7 @@ const WAL_BENCHES = [
   { name: 'wal-decode', label: 'Strata WAL decode', module: 'wal/decode.bench.js', exportName: 'run' },
   { name: 'wal-ingest', label: 'Strata WAL decode + ingest (in memory, as redo)', module: 'ingest/ingest.bench.js', exportName: 'run' },
   { name: 'wal-ingest-durable', label: 'Strata WAL decode + ingest + L0 flush (fsynced)', module: 'ingest/ingest.bench.js', exportName: 'runDurable' },
+  { name: 'wal-ingest-compacted', label: 'Strata WAL decode + ingest + L0 flush + L0→L1 compaction keeping up (fsynced)', module: 'ingest/ingest.bench.js', exportName: 'runDurableCompacted' },
   { name: 'walredo-replay', label: 'Strata WAL redo, replay (decode thread + 1 redo worker)', module: 'walredo/redo.bench.js', exportName: 'run' },
   { name: 'walredo-replay-2', label: 'Strata WAL redo, replay (2 redo workers, the first one decoding)', module: 'walredo/redo.bench.js', exportName: 'runTwoWorkers' },
 ] as const;

@@ -40,6 +40,20 @@ export function runDurable(options: { walDirectory: string; startLsn: Lsn; endLs
 }
 
 /**
+ * Durable ingest with compaction keeping up, as a timeline runs it: L0 files at a checkpoint
+ * distance scaled to the WAL (a twentieth of it, at least 4 MiB, so that a bench-sized WAL makes
+ * the ~20 L0 files a long run makes), L0 → L1 compaction at the default threshold (10) in the
+ * background on the same thread while ingest goes on, timed until the last flush and compaction
+ * are durable. Reports write amplification: bytes written to layer files (L0 + L1) per WAL byte.
+ */
+export function runDurableCompacted(options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn }): Promise<IngestBenchResult & { writeAmplification: number; compactions: number; l0Bytes: number; l1Bytes: number }> {
+  return withDecodeThread(async (decodeThread) => {
+    const result = await measureIngest({ ...options, durable: true, compaction: true }, decodeThread);
+    return { ...result, runSeconds: [result.seconds] };
+  });
+}
+
+/**
  * One decode thread for all runs, started before the first, as the server's lives as long as the
  * server (so later runs see it warm, as a running server's is).
  */
@@ -65,30 +79,56 @@ async function fastestOf(runs: number, measure: () => Promise<Omit<IngestBenchRe
  * packed batches, and this thread ingests them.
  */
 async function measureIngest(
-  options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn; durable: boolean }, decodeThread: WalDecodeThread,
-): Promise<Omit<IngestBenchResult, 'runSeconds'>> {
+  options: { walDirectory: string; startLsn: Lsn; endLsn: Lsn; durable: boolean; compaction?: boolean }, decodeThread: WalDecodeThread,
+): Promise<Omit<IngestBenchResult, 'runSeconds'> & { writeAmplification: number; compactions: number; l0Bytes: number; l1Bytes: number }> {
   const files = (await readdir(options.walDirectory)).filter((name) => /^[0-9A-F]{24}$/.test(name)).map((name) => join(options.walDirectory, name));
   const directory = await mkdtemp(join(tmpdir(), 'strata-ingest-bench-'));
   const logger = silentLogger();
   try {
     // In memory: a checkpoint distance above the whole range, so nothing is flushed while timed.
-    const checkpointDistanceBytes = options.durable ? limits.checkpointDistanceBytesDefault : 64 * 1024 * 1024 * 1024;
+    const walBytes = options.endLsn - options.startLsn;
+    const checkpointDistanceBytes = !options.durable ? 64 * 1024 * 1024 * 1024
+      : options.compaction === true ? Math.max(4 * 1024 * 1024, Math.floor(walBytes / 20)) : limits.checkpointDistanceBytesDefault;
     const store = await LayeredTimelineStore.open({ directory, logger, checkpointDistanceBytes });
     const ingest = await WalIngest.create(store, { logger });
     const started = process.hrtime.bigint();
     let records = 0;
     let lastEnd = options.startLsn;
+    let compactions = 0;
+    let l1Bytes = 0;
+    let compacting: Promise<void> = Promise.resolve();
+    const flushed = new Set<string>();
+    let l0Bytes = 0;
+    const countL0 = () => {
+      for (const layer of store.describeLayers()) {
+        if (layer.l0 && !flushed.has(layer.layer_file_name)) { flushed.add(layer.layer_file_name); l0Bytes += layer.layer_file_size; }
+      }
+    };
+    const afterFlush = () => {
+      countL0();
+      if (options.compaction !== true || store.l0Count < 10) return;
+      compacting = compacting.then(async () => {
+        const outcome = await store.compactLevel0({ threshold: 10, targetFileBytes: 128 * 1024 * 1024 });
+        if (outcome !== undefined) { compactions++; l1Bytes += outcome.bytesWritten; }
+      });
+    };
+    const flushes: Promise<unknown>[] = [];
     for await (const batch of decodeThread.readFiles(files, { startLsn: options.startLsn, endLsn: options.endLsn })) {
       await ingest.ingestPacked(batch);
       records += batch.count;
       lastEnd = batch.count > 0 ? batch.endLsn[batch.count - 1]! : lastEnd;
-      if (options.durable && store.openLayerBytes >= checkpointDistanceBytes) void store.flush(lastEnd);
+      if (options.durable && store.openLayerBytes >= checkpointDistanceBytes) flushes.push(store.flush(lastEnd).then(afterFlush));
     }
-    if (options.durable) await store.flush(lastEnd);
+    if (options.durable) {
+      await store.flush(lastEnd);
+      await Promise.all(flushes);
+      afterFlush();
+      await compacting;
+    }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const layerFiles = store.layerFileNames.length;
     await store.close();
-    return { records, bytes: options.endLsn - options.startLsn, seconds, layerFiles };
+    return { records, bytes: walBytes, seconds, layerFiles, compactions, l0Bytes, l1Bytes, writeAmplification: (l0Bytes + l1Bytes) / walBytes };
   } finally {
     await rm(directory, { recursive: true, force: true });
   }
