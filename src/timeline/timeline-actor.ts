@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { assertNever } from '../assert.js';
 import type { ActorContext, Behavior } from '../actor/types.js';
 import { StrataError } from '../errors.js';
+import { failpointOrThrow } from '../failpoints.js';
 import { getRelSize } from '../ingest/metadata-readers.js';
 import { WalIngest } from '../ingest/wal-ingest.js';
 import type { RelTag, SlruKind } from '../keys.js';
@@ -144,6 +145,8 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       // Pages that need records applied are reconstructed by the tenant's walredo actor.
       redo: (key, data) => context.ask<Uint8Array>(walredoAddress(args.tenantId), { kind: 'Redo', key, data } satisfies WalRedoMessage, { timeoutMs: REDO_ASK_TIMEOUT_MS }),
       persist: async (lsns) => {
+        // The flush's layer files are durable; a crash here leaves the metadata behind them.
+        await failpointOrThrow('timeline-flush-before-metadata');
         metadata = { ...loaded, ...metadata, diskConsistentLsn: lsns.diskConsistentLsn };
         await writeTimelineMetadata(nodeFs, args.directory, metadata);
       },
