@@ -11,6 +11,14 @@
  * Messages are handled one at a time, except reads (RelSize, GetPage, Info): they may wait for WAL
  * to arrive, which needs Ingest messages to keep flowing, so they run concurrently with the
  * mailbox (bounded by the runtime) and only read state.
+ *
+ * The disk_consistent_lsn this actor reports (Info, and the Ingest and Flush replies from which the
+ * walreceiver tells the primary its flush position, which the slot follows) is the one a restart
+ * can prove: what the metadata file or the layer files hold. A flush advances the Timeline's own
+ * value as soon as its layer file is durable and writes the metadata after; when the flush wrote
+ * no layer (nothing was put since the last one, e.g. after a WAL switch), only the metadata proves
+ * it. Reporting the Timeline's value before that write let the primary's slot pass the point a
+ * crash in between resumes from, and remove WAL the restarted timeline still needed.
  */
 import { walredoAddress, type WalRedoMessage } from '../walredo/walredo-actor.js';
 import type { PackedRecords } from '../wal/packed-records.js';
@@ -85,6 +93,8 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
   const logOf = (context: ActorContext) => boundLogger(context.logger, { tenant_id: args.tenantId, timeline_id: args.timelineId });
   let timeline: Timeline | undefined;
   let metadata: TimelineMetadata | undefined;
+  /** disk_consistent_lsn as the files on disk prove it: at load, then after each metadata write. */
+  let provenDiskConsistentLsn = 0;
   let walReceiverStatus: WalReceiverStatus | undefined;
   let ticker: NodeJS.Timeout | undefined;
 
@@ -96,8 +106,14 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
     return timeline;
   };
 
+  /** The Timeline's LSNs with disk_consistent_lsn capped at what a restart can prove. */
+  const reportedLsns = (active: Timeline): TimelineLsns => {
+    const lsns = active.snapshotLsns();
+    return { ...lsns, diskConsistentLsn: Math.min(lsns.diskConsistentLsn, provenDiskConsistentLsn) };
+  };
+
   const info = (): TimelineInfo => {
-    const lsns = timeline?.snapshotLsns();
+    const lsns = timeline === undefined ? undefined : reportedLsns(timeline);
     const api = timelineStateForApi(state);
     return {
       tenant_id: args.tenantId,
@@ -125,6 +141,7 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       directory: args.directory, logger: logOf(context), diskConsistentLsn: loaded.diskConsistentLsn,
       checkpointDistanceBytes: args.checkpointDistanceBytes,
     });
+    provenDiskConsistentLsn = store.diskConsistentLsn;
     // CREATE DATABASE (FILE_COPY) copies pages as of the record: those with records on top of
     // their image are reconstructed by the walredo actor first.
     const materializePage = async (key: string, lsn: Lsn): Promise<Uint8Array> => {
@@ -147,8 +164,10 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       persist: async (lsns) => {
         // The flush's layer files are durable; a crash here leaves the metadata behind them.
         await failpointOrThrow('timeline-flush-before-metadata');
-        metadata = { ...loaded, ...metadata, diskConsistentLsn: lsns.diskConsistentLsn };
-        await writeTimelineMetadata(nodeFs, args.directory, metadata);
+        const next = { ...loaded, ...metadata, diskConsistentLsn: lsns.diskConsistentLsn };
+        await writeTimelineMetadata(nodeFs, args.directory, next);
+        metadata = next;
+        provenDiskConsistentLsn = Math.max(provenDiskConsistentLsn, next.diskConsistentLsn);
       },
     });
     state = applyTimelineTransition(state, { kind: 'Activate' }, logOf(context));
@@ -189,7 +208,7 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
           try {
             const records = message.records;
             const ingested = isPackedRecords(records) ? await active.ingestPacked(records) : await active.ingestRecords(records);
-            return { ingested, lsns: active.snapshotLsns() } satisfies IngestReply;
+            return { ingested, lsns: reportedLsns(active) } satisfies IngestReply;
           } catch (error) {
             // WAL that cannot be ingested will not become ingestible by retrying: the timeline stops
             // serving instead of answering from a state that silently lacks a record.
@@ -209,8 +228,12 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
           return requireActive().getSlruSegment(message.slru, message.segment, message.lsn);
         case 'DbSize':
           return requireActive().dbSize(message.dbNode, message.lsn);
-        case 'Flush':
-          return requireActive().flush();
+        case 'Flush': {
+          // Resolves after the metadata write of the flush it ran or joined; capped all the same,
+          // for a flush that had nothing to do after an earlier metadata write failed.
+          const durable = await requireActive().flush();
+          return Math.min(durable, provenDiskConsistentLsn);
+        }
         case 'WalReceiverStatus':
           walReceiverStatus = message.status;
           return undefined;
