@@ -32,7 +32,9 @@ export const FAILPOINT_NAMES = {
   // The timeline metadata file (timeline-metadata.ts): every flush and the end of an attach.
   'metadata-before-rename': 'metadata write: the temp file is complete and fsynced, not yet renamed to metadata',
   'metadata-before-directory-fsync': 'metadata write: renamed to metadata, the directory not yet fsynced',
-  // Image layer files (image-layer.ts): the base backup import.
+  // Image layer files (image-layer.ts), written by LayeredTimelineStore.importImages. The base
+  // backup import of an attach does not use it today (it puts images and flushes a delta layer,
+  // so an attach passes the delta-layer and metadata failpoints).
   'image-layer-before-rename': 'image layer write: a file is complete and fsynced, not yet renamed to its layer name',
   'image-layer-before-directory-fsync': 'image layer write: renamed to its layer name, the directory not yet fsynced',
   'image-layer-after-file': 'image layer write: a file is published; the next file (or the end of the import) has not started',
