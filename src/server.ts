@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { ActorSystem } from './actor/system.js';
 import type { StrataConfig } from './config.js';
-import { configureFailpoints, listFailpoints } from './failpoints.js';
+import { configureFailpoints, FAILPOINT_NAMES, listFailpoints } from './failpoints.js';
 import { startHttpServer } from './http/server.js';
 import type { Logger } from './observability/log.js';
 import { Metrics, type MetricsJson } from './observability/metrics.js';
@@ -57,6 +57,7 @@ export async function startServer(config: StrataConfig, options: { logger: Logge
   if (failpointSpec) configureFailpoints(failpointSpec);
   const system = await ActorSystem.start({ logger, threads: config.actorThreads });
   try {
+    logger.info({ known: Object.keys(FAILPOINT_NAMES) }, 'failpoints known');
     if (failpointSpec) await system.broadcast({ kind: 'failpoints', spec: failpointSpec });
     if (failpointSpec) logger.info({ failpoints: listFailpoints() }, 'failpoints configured');
     const metrics = new Metrics({

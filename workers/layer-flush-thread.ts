@@ -7,12 +7,16 @@
  * before the next starts, which bounds this thread's memory to one snapshot being written. Every
  * failure is answered as a StrataError PS_ERR_IO (programmer errors included, with their message):
  * the flush stays pending on the ingest side and is retried.
+ *
+ * Failpoint configurations (the delta layer write evaluates failpoints here) are applied as they
+ * arrive, outside the write queue, so a reconfiguration can release a write paused at one.
  */
 import { parentPort } from 'node:worker_threads';
 import { assert } from '../src/assert.js';
 import { isStrataError, StrataError, type SerializedStrataError } from '../src/errors.js';
+import { configureFailpoints } from '../src/failpoints.js';
 import { writeDeltaLayerSnapshot } from '../src/storage/delta-layer.js';
-import type { FlushWorkerRequest, FlushWorkerResponse } from '../src/storage/flush-worker-protocol.js';
+import type { FlushWorkerRequest, FlushWorkerResponse, WriteDeltaRequest } from '../src/storage/flush-worker-protocol.js';
 import { nodeFs } from '../src/storage/fs.js';
 
 assert(parentPort !== null, 'layer-flush-thread.js runs as a worker thread');
@@ -25,7 +29,7 @@ function serialize(error: unknown, directory: string): SerializedStrataError {
   return new StrataError('PS_ERR_IO', `flush thread failed to write a delta layer in ${directory}: ${reason}`, { directory }).toJSON();
 }
 
-async function handle(request: FlushWorkerRequest): Promise<void> {
+async function handle(request: WriteDeltaRequest): Promise<void> {
   assert(request.kind === 'writeDelta', 'the flush thread only writes delta layers');
   let response: FlushWorkerResponse;
   try {
@@ -40,5 +44,7 @@ async function handle(request: FlushWorkerRequest): Promise<void> {
 }
 
 port.on('message', (request: FlushWorkerRequest) => {
-  queue = queue.then(() => handle(request));
+  // The owner validated the spec in its own registry (same names, same grammar) before forwarding.
+  if (request.kind === 'failpoints') configureFailpoints(request.spec);
+  else queue = queue.then(() => handle(request));
 });

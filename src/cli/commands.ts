@@ -164,19 +164,27 @@ export async function getpage(options: PageOptions): Promise<void> {
   await writeStdout(page);
 }
 
+/** One known failpoint as GET/PUT /v1/failpoints return it. */
+interface FailpointJson { name: string; actions: string; description?: string }
+
+/**
+ * Checks the spec's syntax here (a usage error exits 2) and leaves the names to the server, which
+ * knows its own: an unknown one comes back as a 400 naming it. Prints the active failpoints.
+ */
 export async function failpointsSet(spec: string, options: EndpointOptions): Promise<void> {
-  const entries = parseFailpoints(spec);
+  const entries = parseFailpoints(spec, null);
   if (entries.length === 0) throw usage('empty failpoint spec');
   const base = await resolveEndpoint(options);
   const body = entries.map((entry) => ({ name: entry.name, actions: entry.action.text }));
-  const list = (await requestJson(base, { method: 'PUT', path: '/v1/failpoints', body })) as Array<{ name: string; actions: string }>;
-  await writeStdout(list.map((entry) => `${entry.name}=${entry.actions}\n`).join(''));
+  const list = (await requestJson(base, { method: 'PUT', path: '/v1/failpoints', body })) as FailpointJson[];
+  await writeStdout(list.filter((entry) => entry.actions !== 'off').map((entry) => `${entry.name}=${entry.actions}\n`).join(''));
 }
 
+/** Prints every failpoint the server knows: `name=action` ('off' when inactive), a tab, what it is. */
 export async function failpointsList(options: EndpointOptions): Promise<void> {
   const base = await resolveEndpoint(options);
-  const list = (await requestJson(base, { method: 'GET', path: '/v1/failpoints' })) as Array<{ name: string; actions: string }>;
-  await writeStdout(list.map((entry) => `${entry.name}=${entry.actions}\n`).join(''));
+  const list = (await requestJson(base, { method: 'GET', path: '/v1/failpoints' })) as FailpointJson[];
+  await writeStdout(list.map((entry) => `${entry.name}=${entry.actions}\t${entry.description ?? ''}\n`).join(''));
 }
 
 interface WaldumpModule {

@@ -107,7 +107,7 @@ function addDataCommands(program: Command): void {
   const failpoints = program.command('failpoints').description('configure failpoints on a running server');
   withEndpoint(failpoints.command('set').description('apply name=action;… and print the active list')).argument('<spec>', 'failpoint spec')
     .action((spec: string, options: { endpoint?: string; workdir?: string }) => commands.failpointsSet(spec, options));
-  withEndpoint(failpoints.command('list').description('print the active failpoints'))
+  withEndpoint(failpoints.command('list').description('print every known failpoint: name=action (off when inactive), a tab, where it sits'))
     .action((options: { endpoint?: string; workdir?: string }) => commands.failpointsList(options));
 }
 

@@ -17,14 +17,15 @@
  *   PUT  /v1/tenant/:tenant_id/timeline/:timeline_id/checkpoint  freeze, flush, compaction pass
  *   PUT  /v1/tenant/:tenant_id/timeline/:timeline_id/compact   ?force=true: compact whatever exists
  *   PUT  /v1/tenant/:tenant_id/timeline/:timeline_id/do_gc     body {"gc_horizon": bytes} optional
- *   PUT  /v1/failpoints                                        [{"name", "actions"}]
+ *   PUT  /v1/failpoints                                        [{"name", "actions", "description"}] every known failpoint
+ *   GET  /v1/failpoints                                        [{"name", "actions", "description"}] every known failpoint
  *   GET  /metrics                                              Prometheus text
  *
  * Examples for each route are in docs/api.md. Errors are thrown, never turned into statuses here.
  */
 import { assert } from '../assert.js';
 import { StrataError } from '../errors.js';
-import { formatFailpoints, listFailpoints, parseFailpoints } from '../failpoints.js';
+import { describeFailpoints, formatFailpoints, parseFailpoints, type FailpointDescription } from '../failpoints.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ManagementApi } from './management-api.js';
 import {
@@ -53,7 +54,7 @@ export interface RouteDependencies {
   readonly metrics: Metrics;
   /**
    * Applies a failpoint spec everywhere (main thread and every worker). It must configure the main
-   * thread's registry too: the reply lists `listFailpoints()` of the main thread.
+   * thread's registry too: the reply lists `describeFailpoints()` of the main thread.
    */
   readonly applyFailpoints: (spec: string) => Promise<void> | void;
 }
@@ -61,13 +62,15 @@ export interface RouteDependencies {
 const ok = (json: unknown): RouteResult => ({ status: 200, json });
 const created = (json: unknown): RouteResult => ({ status: 201, json });
 
-function failpointList(): Array<{ name: string; actions: string }> {
-  return Object.entries(listFailpoints()).map(([name, actions]) => ({ name, actions }));
+/** Every known failpoint (failpoint-names.ts) with its action in the main thread, 'off' if none. */
+function failpointList(): FailpointDescription[] {
+  return describeFailpoints();
 }
 
 async function putFailpoints(dependencies: RouteDependencies, body: unknown): Promise<RouteResult> {
   const entries = parseFailpointsBody(body);
   for (const entry of entries) {
+    // Refuses unknown names (PS_ERR_BAD_REQUEST naming them) before anything is applied.
     const parsed = parseFailpoints(`${entry.name}=${entry.actions}`);
     if (parsed.length !== 1 || parsed[0]!.name !== entry.name) {
       throw new StrataError('PS_ERR_BAD_REQUEST', `failpoint '${entry.name}': invalid name or action`, { failpoint: entry.name });

@@ -13,11 +13,16 @@
  * A crash before 4 leaves only a temp file, which `removeTempFiles` deletes when the directory is
  * opened again; a failure during 1-3 also deletes the temp file at once (best effort). The old
  * content of `<name>`, if any, stays intact until step 4 succeeds.
+ *
+ * Failpoints: a caller names the failpoints of its file kind (`CommitFailpoints`), evaluated just
+ * before step 4 and just before step 5, the two crash points between which what is on disk
+ * changes; `return` there fails the commit with PS_ERR_FAILPOINT as an I/O error would.
  */
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { assert } from '../assert.js';
-import { StrataError } from '../errors.js';
+import { isStrataError, StrataError } from '../errors.js';
+import { failpointOrThrow, type FailpointName } from '../failpoints.js';
 import type { Fs, FsFileHandle } from './fs.js';
 
 export const TEMP_FILE_SUFFIX = '.strata-temp';
@@ -35,6 +40,14 @@ export function tempPathFor(path: string): string {
 function ioError(action: string, path: string, cause: unknown): StrataError {
   const reason = cause instanceof Error ? cause.message : String(cause);
   return new StrataError('PS_ERR_IO', `${action} ${path}: ${reason}`, { path }, { cause });
+}
+
+/** Failpoints of one kind of file, at the crash points of `commit` (see the header). */
+export interface CommitFailpoints {
+  /** The temp file is complete and fsynced; the rename has not happened. */
+  beforeRename?: FailpointName;
+  /** The rename happened; the directory is not fsynced yet. */
+  beforeDirectoryFsync?: FailpointName;
 }
 
 /** Writes all of `bytes[offset..offset+length]` at `position`, looping over short writes. */
@@ -126,7 +139,7 @@ export class CrashSafeFileWriter {
    * fsync, rename over the final name, fsync the directory. `targetPath` (same directory) replaces
    * the name given at create, for files whose name depends on their content (layer key ranges).
    */
-  async commit(targetPath: string = this.path): Promise<void> {
+  async commit(targetPath: string = this.path, failpoints: CommitFailpoints = {}): Promise<void> {
     assert(this.#state === 'writing', 'commit of a finished writer');
     assert(dirname(targetPath) === dirname(this.path), 'a crash-safe rename stays in its directory');
     try {
@@ -139,11 +152,13 @@ export class CrashSafeFileWriter {
     }
     this.#state = 'committed';
     try {
+      if (failpoints.beforeRename !== undefined) await failpointOrThrow(failpoints.beforeRename);
       await this.#fs.rename(this.#tempPath, targetPath);
+      if (failpoints.beforeDirectoryFsync !== undefined) await failpointOrThrow(failpoints.beforeDirectoryFsync);
       await this.#fs.syncDirectory(dirname(targetPath));
     } catch (error) {
       await this.#fs.unlink(this.#tempPath).catch(() => undefined);
-      throw ioError('publish', targetPath, error);
+      throw isStrataError(error, 'PS_ERR_FAILPOINT') ? error : ioError('publish', targetPath, error);
     }
   }
 
@@ -173,10 +188,10 @@ export class CrashSafeFileWriter {
 }
 
 /** Creates or replaces `path` with `bytes` crash-safely (steps 1-5 above). */
-export async function writeFileCrashSafe(fs: Fs, path: string, bytes: Uint8Array): Promise<void> {
+export async function writeFileCrashSafe(fs: Fs, path: string, bytes: Uint8Array, failpoints: CommitFailpoints = {}): Promise<void> {
   const writer = await CrashSafeFileWriter.create(fs, path);
   await writer.append(bytes);
-  await writer.commit();
+  await writer.commit(path, failpoints);
 }
 
 /** Reads a whole (small) file; PS_ERR_IO naming the file on failure. */

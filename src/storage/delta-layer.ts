@@ -15,12 +15,17 @@
  * place, gathered into a 4 MiB staging buffer that is appended to the temp file when full, and its
  * 48-byte index entry is filled in a preallocated index buffer (key bytes decoded once per key,
  * integers through one DataView). No per-entry object, no per-entry await.
+ *
+ * Failpoints (failpoint-names.ts), on whichever thread writes: `delta-layer-mid-write` once the
+ * values are appended (the temp file is partial), then `delta-layer-before-rename` and
+ * `delta-layer-before-directory-fsync` at the two crash points of the commit (crashsafe.ts).
  */
 import { join } from 'node:path';
 import { assert } from '../assert.js';
 import { KEY_BYTES } from '../keys.js';
 import { crc32c, crc32cOfRange } from './checksum.js';
 import { CrashSafeFileWriter } from './crashsafe.js';
+import { failpointOrThrow } from '../failpoints.js';
 import { snapshotFrozenLayer, snapshotProblem, type DeltaLayerSnapshot } from './delta-layer-snapshot.js';
 import type { Lsn } from '../lsn.js';
 import type { FileHandleCache } from './file-handle-cache.js';
@@ -70,13 +75,14 @@ export async function writeDeltaLayerSnapshot(options: WriteDeltaSnapshotOptions
   try {
     await file.append(Buffer.alloc(HEADER_BYTES));
     const index = await appendValues(file, snapshot);
+    await failpointOrThrow('delta-layer-mid-write');
     await appendIndexAndHeader(file, snapshot, index);
   } catch (error) {
     await file.abort();
     throw error;
   }
   const fileBytes = file.length;
-  await file.commit(path);
+  await file.commit(path, { beforeRename: 'delta-layer-before-rename', beforeDirectoryFsync: 'delta-layer-before-directory-fsync' });
   return { fileName, path, entryCount: snapshot.entryLsn.length, fileBytes };
 }
 

@@ -16,7 +16,17 @@ export interface WriteDeltaRequest {
   snapshot: DeltaLayerSnapshot;
 }
 
-export type FlushWorkerRequest = WriteDeltaRequest;
+/**
+ * Apply a failpoint spec in the flush thread (failpoints.ts "Scope"): the current configuration
+ * when the thread starts, then every reconfiguration of the thread that owns it. Applied on
+ * arrival, not queued behind writes: it must be able to release a write paused at a failpoint.
+ */
+export interface ConfigureFailpointsRequest {
+  kind: 'failpoints';
+  spec: string;
+}
+
+export type FlushWorkerRequest = WriteDeltaRequest | ConfigureFailpointsRequest;
 
 export type FlushWorkerResponse =
   | { kind: 'written'; id: number; finished: FinishedLayerFile }

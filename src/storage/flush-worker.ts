@@ -22,14 +22,21 @@
  * One thread per ingest thread is enough (a flush is disk-bound once off the ingest thread); the
  * store uses `defaultLayerFlushWorker()`, created on first use. The thread is unref'd while idle,
  * so it never keeps a process alive, and ref'd while a request is in flight.
+ *
+ * Failpoints: the delta layer write evaluates its failpoints on the flush thread, whose registry
+ * is its own (failpoints.ts "Scope"). So a new thread first receives this thread's active
+ * failpoints, and every later reconfiguration of this thread is forwarded to it (followFailpoints)
+ * until the thread is dropped. Messages keep their order, so a write posted after a
+ * reconfiguration sees it.
  */
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { assert } from '../assert.js';
 import { reviveError, StrataError } from '../errors.js';
+import { followFailpoints, formatFailpoints, listFailpoints } from '../failpoints.js';
 import { tempPathFor } from './crashsafe.js';
 import { snapshotTransferList, type DeltaLayerSnapshot } from './delta-layer-snapshot.js';
-import type { FlushWorkerResponse, WriteDeltaRequest } from './flush-worker-protocol.js';
+import type { ConfigureFailpointsRequest, FlushWorkerResponse, WriteDeltaRequest } from './flush-worker-protocol.js';
 import { nodeFs, type Fs } from './fs.js';
 import type { FinishedLayerFile } from './layer-file-writer.js';
 
@@ -56,6 +63,8 @@ export class LayerFlushWorker {
   readonly #fs: Fs;
   readonly #inFlight = new Map<number, InFlight>();
   #worker: Worker | undefined;
+  /** Stops forwarding failpoint reconfigurations to #worker. */
+  #unfollowFailpoints: (() => void) | undefined;
   #nextId = 1;
   #closed = false;
 
@@ -99,6 +108,11 @@ export class LayerFlushWorker {
   #spawn(): Worker {
     const worker = new Worker(this.#workerModule);
     worker.unref();
+    const forward = (spec: string) => worker.postMessage({ kind: 'failpoints', spec } satisfies ConfigureFailpointsRequest);
+    const active = formatFailpoints(listFailpoints());
+    if (active !== '') forward(active);
+    assert(this.#unfollowFailpoints === undefined, 'one flush thread follows the failpoints at a time');
+    this.#unfollowFailpoints = followFailpoints(forward);
     worker.on('message', (response: FlushWorkerResponse) => this.#answer(worker, response));
     worker.on('error', (error) => this.#fail(worker, `the flush thread crashed: ${error.message}`));
     worker.on('messageerror', (error) => this.#fail(worker, `a flush thread message failed to deserialize: ${error.message}`));
@@ -120,6 +134,8 @@ export class LayerFlushWorker {
   #fail(worker: Worker, reason: string): void {
     if (this.#worker !== worker) return;
     this.#worker = undefined;
+    this.#unfollowFailpoints?.();
+    this.#unfollowFailpoints = undefined;
     void worker.terminate();
     const requests = [...this.#inFlight.values()];
     this.#inFlight.clear();

@@ -9,17 +9,27 @@
  * A key inside the range but absent from the file has no value at this LSN: the layer map ends
  * the search there (layer-map.ts), so an image layer must hold every key of its range that has a
  * value at its LSN.
+ *
+ * Failpoints (failpoint-names.ts): `image-layer-before-rename` and
+ * `image-layer-before-directory-fsync` at the crash points of each file's commit, and
+ * `image-layer-after-file` once each file is published (before the next one, or the end).
  */
 import { assert } from '../assert.js';
 import type { Key } from '../keys.js';
 import type { Lsn } from '../lsn.js';
 import type { FileHandleCache } from './file-handle-cache.js';
+import { failpointOrThrow } from '../failpoints.js';
+import type { CommitFailpoints } from './crashsafe.js';
 import type { Fs } from './fs.js';
 import { LayerFileKind } from './layer-file-format.js';
 import { LayerFileReader } from './layer-file-reader.js';
 import type { LayerIndexCache } from './layer-index-cache.js';
 import { LayerFileWriter, type FinishedLayerFile } from './layer-file-writer.js';
 import type { LayerName } from './layer-name.js';
+
+const IMAGE_COMMIT_FAILPOINTS: CommitFailpoints = {
+  beforeRename: 'image-layer-before-rename', beforeDirectoryFsync: 'image-layer-before-directory-fsync',
+};
 
 export type ImageEntries = AsyncIterable<readonly [Key, Uint8Array]> | Iterable<readonly [Key, Uint8Array]>;
 
@@ -47,15 +57,21 @@ export async function writeImageLayer(options: WriteImageLayerOptions): Promise<
     for await (const [key, bytes] of options.entries) {
       assert(previousKey === undefined || key > previousKey, 'image entries must arrive in strictly ascending key order');
       previousKey = key;
-      writer ??= await LayerFileWriter.create(options.fs, options.directory, LayerFileKind.Image);
+      writer ??= await LayerFileWriter.create(options.fs, options.directory, LayerFileKind.Image, IMAGE_COMMIT_FAILPOINTS);
       await writer.addImage(key, options.lsn, bytes);
       if (writer.bytesEstimate >= options.targetFileBytes) {
         const full = writer;
         writer = undefined;
         finished.push(await full.finish({ lsnStart: options.lsn, lsnEnd: options.lsn + 1 }));
+        await failpointOrThrow('image-layer-after-file');
       }
     }
-    if (writer !== undefined) finished.push(await writer.finish({ lsnStart: options.lsn, lsnEnd: options.lsn + 1 }));
+    if (writer !== undefined) {
+      const last = writer;
+      writer = undefined;
+      finished.push(await last.finish({ lsnStart: options.lsn, lsnEnd: options.lsn + 1 }));
+      await failpointOrThrow('image-layer-after-file');
+    }
   } catch (error) {
     await writer?.abort();
     throw error;

@@ -5,13 +5,15 @@
  * writer's bounded buffer while the index (48 bytes per entry) grows in memory; `finish` appends
  * the index and footer, patches the header (counts are known only then), fsyncs and renames the
  * temp file to its layer name. Memory use is therefore the index, never the values.
+ * The creator names the failpoints of the commit (crashsafe.ts CommitFailpoints) for its kind of
+ * file: the image import names the image-layer ones.
  */
 import { join } from 'node:path';
 import { assert } from '../assert.js';
 import { KEY_BYTES, type Key } from '../keys.js';
 import type { Lsn } from '../lsn.js';
 import { crc32c } from './checksum.js';
-import { CrashSafeFileWriter } from './crashsafe.js';
+import { CrashSafeFileWriter, type CommitFailpoints } from './crashsafe.js';
 import type { Fs } from './fs.js';
 import {
   encodeFooter, encodeHeader, FLAG_WILL_INIT, HEADER_BYTES, INDEX_ENTRY_BYTES, LayerFileKind, writeU64,
@@ -33,6 +35,7 @@ export class LayerFileWriter {
   readonly #kind: LayerFileKind;
   readonly #directory: string;
   readonly #file: CrashSafeFileWriter;
+  readonly #failpoints: CommitFailpoints;
   #index = Buffer.alloc(INITIAL_INDEX_BYTES);
   #entryCount = 0;
   #keyCount = 0;
@@ -42,15 +45,16 @@ export class LayerFileWriter {
   #lsnMin = Number.MAX_SAFE_INTEGER;
   #lsnMax = -1;
 
-  private constructor(kind: LayerFileKind, directory: string, file: CrashSafeFileWriter) {
+  private constructor(kind: LayerFileKind, directory: string, file: CrashSafeFileWriter, failpoints: CommitFailpoints) {
     this.#kind = kind;
     this.#directory = directory;
     this.#file = file;
+    this.#failpoints = failpoints;
   }
 
-  static async create(fs: Fs, directory: string, kind: LayerFileKind): Promise<LayerFileWriter> {
+  static async create(fs: Fs, directory: string, kind: LayerFileKind, failpoints: CommitFailpoints = {}): Promise<LayerFileWriter> {
     const file = await CrashSafeFileWriter.create(fs, join(directory, kind === LayerFileKind.Delta ? 'delta' : 'image'));
-    const writer = new LayerFileWriter(kind, directory, file);
+    const writer = new LayerFileWriter(kind, directory, file, failpoints);
     try {
       await file.append(Buffer.alloc(HEADER_BYTES));
     } catch (error) {
@@ -140,7 +144,7 @@ export class LayerFileWriter {
       : formatLayerName({ kind: 'image', keyStart, keyEnd, lsn: range.lsnStart });
     const path = join(this.#directory, fileName);
     const fileBytes = this.#file.length;
-    await this.#file.commit(path);
+    await this.#file.commit(path, this.#failpoints);
     return { fileName, path, entryCount: this.#entryCount, fileBytes };
   }
 

@@ -10,6 +10,8 @@
  * JSON is fine here: the file is tiny and written once per flush, never on a hot path; the
  * envelope gives it the same magic/version/checksum discipline as the layer files. It is written
  * crash-safely (crashsafe.ts) and every read is checked (PS_ERR_IO naming the file otherwise).
+ * Failpoints `metadata-before-rename` and `metadata-before-directory-fsync` sit at the two crash
+ * points of that write (failpoint-names.ts).
  * LSNs are stored as numbers (exact up to 2^53, see lsn.ts).
  */
 import { join } from 'node:path';
@@ -89,7 +91,9 @@ function checkFields(parsed: Record<string, unknown>, source: string): TimelineM
 export async function writeTimelineMetadata(fs: Fs, directory: string, metadata: TimelineMetadata): Promise<void> {
   const bytes = encodeTimelineMetadata(metadata);
   assert(decodeTimelineMetadata(bytes, METADATA_FILE_NAME).diskConsistentLsn === metadata.diskConsistentLsn, 'metadata round-trips');
-  await writeFileCrashSafe(fs, join(directory, METADATA_FILE_NAME), bytes);
+  await writeFileCrashSafe(fs, join(directory, METADATA_FILE_NAME), bytes, {
+    beforeRename: 'metadata-before-rename', beforeDirectoryFsync: 'metadata-before-directory-fsync',
+  });
 }
 
 /** The timeline's metadata, or undefined when the directory has no metadata file yet. */

@@ -16,6 +16,13 @@
  * (Timeline.waitForMemory): the walreceiver awaits each reply, so that wait is the back-pressure
  * on the replication stream. It cannot deadlock: the flush it waits for never goes through this
  * mailbox.
+ *
+ * The disk_consistent_lsn this actor reports (Info, and the Ingest and Flush replies from which the
+ * walreceiver tells the primary its flush position, which the slot follows) is always one a restart
+ * can prove: the Timeline raises it only after the metadata file holding it is written (and after
+ * the layer files). A flush that wrote no layer (nothing put since the last one, e.g. after a WAL
+ * switch) is proven by the metadata alone; reporting it before that write once let the primary's
+ * slot pass the point a crash in between resumes from (found by the SIGKILL crash test).
  */
 import { walredoAddress, type WalRedoMessage } from '../walredo/walredo-actor.js';
 import type { PackedRecords } from '../wal/packed-records.js';
@@ -23,6 +30,7 @@ import { join } from 'node:path';
 import { assertNever } from '../assert.js';
 import type { ActorContext, Behavior } from '../actor/types.js';
 import { StrataError } from '../errors.js';
+import { failpointOrThrow } from '../failpoints.js';
 import { getRelSize } from '../ingest/metadata-readers.js';
 import { WalIngest } from '../ingest/wal-ingest.js';
 import type { RelTag, SlruKind } from '../keys.js';
@@ -218,6 +226,8 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
         return reply.lsn;
       },
       persist: async (lsns) => {
+        // The flush's layer files are durable; a crash here leaves the metadata behind them.
+        await failpointOrThrow('timeline-flush-before-metadata');
         await writeCommitTimes(nodeFs, args.directory, index, lsns.diskConsistentLsn);
         await writeMetadata({ diskConsistentLsn: lsns.diskConsistentLsn });
       },

@@ -331,8 +331,11 @@ export class Timeline {
           durable = await this.store.flush(upTo);
         }
         assert(durable >= this.lsns.diskConsistentLsn, 'disk_consistent_lsn never goes backwards');
+        // Metadata first, then the value everyone sees (and reports to the primary, whose slot
+        // follows it): a flush that wrote no layer file is proven by the metadata alone, and a
+        // crash between the two must not leave the slot past what a restart resumes from.
+        await this.options.persist({ ...this.snapshotLsns(), diskConsistentLsn: durable });
         this.lsns.diskConsistentLsn = durable;
-        await this.options.persist(this.snapshotLsns());
         threadMetrics().layerFlushes.inc({ reason });
         this.publishMetrics(undefined);
         this.logger.debug({ disk_consistent_lsn: formatLsn(durable) }, 'flushed in-memory layer');

@@ -27,7 +27,9 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const STRATA = join(ROOT, 'bin', 'strata');
 const PASSWORD = 's3cret-pw';
 const REPLICATION_ROLE = 'strata_repl';
-const UNUSED_FAILPOINT = 'some-unused-failpoint';
+/** A known failpoint and a harmless action for it: every flush of this server run waits 1 ms. */
+const STARTUP_FAILPOINT = 'timeline-flush';
+const STARTUP_FAILPOINT_ACTION = 'sleep(1)';
 const SERVER_READY_TIMEOUT_MS = 20_000;
 const SERVER_STOP_TIMEOUT_MS = 30_000;
 const CLI_TIMEOUT_MS = 30_000;
@@ -54,11 +56,11 @@ interface TimelineJson {
 }
 
 /** Runs `node bin/strata ARGS…` and returns its exit status and raw output; never throws on exit status. */
-function cli(args: string[], options: { timeoutMs?: number } = {}): Promise<CliResult> {
+function cli(args: string[], options: { timeoutMs?: number; environment?: Record<string, string> } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [STRATA, ...args], {
       cwd: ROOT, encoding: 'buffer', timeout: options.timeoutMs ?? CLI_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024,
-      env: { ...process.env, FAILPOINTS: '' },
+      env: { ...process.env, FAILPOINTS: '', ...options.environment },
     }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
       if (error !== null && code === null) return reject(new Error(`strata ${args.join(' ')}: ${error.message}`));
@@ -263,15 +265,22 @@ flow('init writes strata.toml, refuses to overwrite it, and rejects an unknown k
   assert.not.ok(existsSync(join(context.workdir, '..', 'other', 'strata.toml')), 'nothing written for a bad key');
 });
 
-flow('start serves /v1/status and lists FAILPOINTS from the environment in its log', async () => {
-  context.server.start(context.workdir, { FAILPOINTS: `${UNUSED_FAILPOINT}=return(7)` });
+flow('start refuses an unknown failpoint in FAILPOINTS, naming it; then serves /v1/status and lists FAILPOINTS in its log', async () => {
+  const refused = await cli(['start', ...workdirArgs()], { environment: { FAILPOINTS: 'flush-before-rename=panic' } });
+  assert.is(refused.code, 1, `start with an unknown failpoint exits 1: ${refused.stderr}`);
+  assert.match(refused.stderr, /unknown failpoint 'flush-before-rename'/);
+  assert.match(refused.stderr, /PS_ERR_BAD_CONFIG/);
+
+  context.server.start(context.workdir, { FAILPOINTS: `${STARTUP_FAILPOINT}=${STARTUP_FAILPOINT_ACTION}` });
   await context.server.waitReady(context.url);
   const status = await (await fetch(`${context.url}/v1/status`)).json() as { actor_threads: number; tenants: number };
   assert.is(status.actor_threads, 2, 'actor_threads from strata.toml');
   assert.is(status.tenants, 0);
   const listed = context.server.lines.find((line) => line.msg === 'failpoints configured');
   assert.ok(listed, 'a "failpoints configured" line');
-  assert.equal(listed.failpoints, { [UNUSED_FAILPOINT]: 'return(7)' });
+  assert.equal(listed.failpoints, { [STARTUP_FAILPOINT]: STARTUP_FAILPOINT_ACTION });
+  const known = context.server.lines.find((line) => line.msg === 'failpoints known');
+  assert.ok(known && Array.isArray(known.known) && known.known.includes(STARTUP_FAILPOINT), 'one "failpoints known" line lists the names');
   assert.ok(context.server.lines.some((line) => line.msg === 'strata started'), 'a "strata started" line');
 });
 

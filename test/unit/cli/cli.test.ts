@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../../../src/config.js';
-import { clearFailpoints, listFailpoints } from '../../../src/failpoints.js';
+import { clearFailpoints, FAILPOINT_NAMES, listFailpoints } from '../../../src/failpoints.js';
 import { type HttpServerHandle, startHttpServer } from '../../../src/http/server.js';
 import { silentLogger } from '../../../src/observability/log.js';
 import { Metrics } from '../../../src/observability/metrics.js';
@@ -181,13 +181,29 @@ test('an unreachable server is a one-line error with exit 1', async () => {
 });
 
 test('failpoints set sends the spec and prints the active list', () => withServer(async (_api, server) => {
-  const result = await run(['failpoints', 'set', 'flush=return(1);ingest=50%sleep(5)', '--endpoint', server.url]);
+  const result = await run(['failpoints', 'set', 'timeline-flush=return(1);walreceiver-before-ingest=50%sleep(5)', '--endpoint', server.url]);
   assert.is(result.code, 0, result.stderr);
-  assert.is(result.stdout.toString(), 'flush=return(1)\ningest=50%sleep(5)\n');
-  assert.equal(listFailpoints(), { flush: 'return(1)', ingest: '50%sleep(5)' });
-  const bad = await run(['failpoints', 'set', 'x=explode', '--endpoint', server.url]);
+  // In table order (failpoint-names.ts), as the server lists them.
+  assert.is(result.stdout.toString(), 'walreceiver-before-ingest=50%sleep(5)\ntimeline-flush=return(1)\n');
+  assert.equal(listFailpoints(), { 'timeline-flush': 'return(1)', 'walreceiver-before-ingest': '50%sleep(5)' });
+  const bad = await run(['failpoints', 'set', 'timeline-flush=explode', '--endpoint', server.url]);
   assert.is(bad.code, 1);
-  assert.match(bad.stderr, "failpoint 'x'");
+  assert.match(bad.stderr, "failpoint 'timeline-flush'");
+}));
+
+test('failpoints set refuses an unknown name with the server\'s 400; list prints every known failpoint', () => withServer(async (_api, server) => {
+  const unknown = await run(['failpoints', 'set', 'flush=return(1)', '--endpoint', server.url]);
+  assert.is(unknown.code, 1, unknown.stderr);
+  assert.match(unknown.stderr, /^strata: unknown failpoint 'flush': .* \(PS_ERR_BAD_REQUEST\)\n$/);
+  assert.is(unknown.stdout.length, 0);
+  assert.equal(listFailpoints(), {}, 'nothing applied');
+  await run(['failpoints', 'set', 'delta-layer-before-rename=1*exit', '--endpoint', server.url]);
+  const list = await run(['failpoints', 'list', '--endpoint', server.url]);
+  assert.is(list.code, 0, list.stderr);
+  const lines = list.stdout.toString().trimEnd().split('\n');
+  assert.equal(lines, Object.entries(FAILPOINT_NAMES).map(([name, description]) =>
+    `${name}=${name === 'delta-layer-before-rename' ? '1*exit' : 'off'}\t${description}`));
+  console.log(`failpoints list printed ${lines.length} lines`);
 }));
 
 test('init writes a valid strata.toml, refuses to overwrite, and --workdir finds the server', () => withDirectory(async (directory) => {

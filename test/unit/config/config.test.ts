@@ -80,7 +80,7 @@ test('bad size, bad duration, bad level, bad address and bad failpoints name the
   expectConfigError(() => parseConfigOverrides(['log_level=loud']), 'log_level');
   expectConfigError(() => parseConfigOverrides(['listen_pg_addr=nohost']), 'listen_pg_addr');
   expectConfigError(() => parseConfigOverrides(['actor_threads=0']), 'actor_threads');
-  expectConfigError(() => parseConfigOverrides(['failpoints=x=explode']), 'failpoints');
+  expectConfigError(() => parseConfigOverrides(['failpoints=timeline-flush=explode']), 'failpoints');
   expectConfigError(() => resolveConfig({ workdir: '/tmp/x', file: { actor_threads: 'four' } }), 'actor_threads');
 });
 
@@ -112,6 +112,19 @@ test('storage settings: Neon\'s defaults, server-wide -c values, per-tenant over
   }
 });
 
+test('an unknown failpoint name is refused from the file, FAILPOINTS and -c, naming the failpoint', () => {
+  const attempts: Array<() => unknown> = [
+    () => resolveConfig({ workdir: '/tmp/x', file: { failpoints: 'timeline-flush=off;flush-before-rename=panic' } }),
+    () => resolveConfig({ workdir: '/tmp/x', environment: { FAILPOINTS: 'flush-before-rename=panic' } }),
+    () => parseConfigOverrides(['failpoints=flush-before-rename=panic']),
+  ];
+  for (const attempt of attempts) {
+    expectConfigError(attempt, 'failpoints');
+    assert.throws(attempt, /unknown failpoint 'flush-before-rename'/);
+  }
+  assert.is(parseConfigOverrides(['failpoints=delta-layer-before-rename=1*exit']).failpoints, 'delta-layer-before-rename=1*exit');
+});
+
 test('sizes and durations accept unit suffixes', () => {
   assert.is(parseSizeBytes('256MiB'), 256 * 1024 * 1024);
   assert.is(parseSizeBytes('64 MB'), 64_000_000);
@@ -133,15 +146,15 @@ test('host:port parsing handles IPv4, names and bracketed IPv6', () => {
 test('precedence: defaults < file < FAILPOINTS env < -c flags', () => {
   const config = resolveConfig({
     workdir: '/tmp/p',
-    file: { log_level: 'warn', actor_threads: 2, failpoints: 'a=off' },
-    environment: { FAILPOINTS: 'b=return(1)' },
+    file: { log_level: 'warn', actor_threads: 2, failpoints: 'timeline-flush=off' },
+    environment: { FAILPOINTS: 'timeline-flush=return(1)' },
     overrides: ['actor_threads=3'],
   });
   assert.is(config.logLevel, 'warn');
   assert.is(config.actorThreads, 3);
-  assert.is(config.failpoints, 'b=return(1)');
-  const flagged = resolveConfig({ workdir: '/tmp/p', environment: { FAILPOINTS: 'b=return(1)' }, overrides: ['failpoints=c=pause'] });
-  assert.is(flagged.failpoints, 'c=pause');
+  assert.is(config.failpoints, 'timeline-flush=return(1)');
+  const flagged = resolveConfig({ workdir: '/tmp/p', environment: { FAILPOINTS: 'timeline-flush=return(1)' }, overrides: ['failpoints=walreceiver-before-ingest=pause'] });
+  assert.is(flagged.failpoints, 'walreceiver-before-ingest=pause');
 });
 
 test('relative log_file and remote_storage resolve against the workdir', () => {

@@ -7,7 +7,7 @@ import { AssertionError } from 'node:assert';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type ErrorCode, StrataError } from '../../../src/errors.js';
-import { clearFailpoints, listFailpoints } from '../../../src/failpoints.js';
+import { clearFailpoints, FAILPOINT_NAMES, listFailpoints } from '../../../src/failpoints.js';
 import { statusForCode } from '../../../src/http/api-error.js';
 import { type HttpServerHandle, startHttpServer } from '../../../src/http/server.js';
 import { Metrics } from '../../../src/observability/metrics.js';
@@ -231,19 +231,41 @@ test('4xx are logged at INFO and authorization headers never reach the log', () 
   assert.not.ok(JSON.stringify(logs.lines).includes('secret-token'));
 }));
 
-test('PUT /v1/failpoints applies Neon-shaped entries and returns the list', () => withServer(async ({ server, applied }) => {
-  const body = JSON.stringify([{ name: 'flush', actions: 'return(5)' }, { name: 'ingest', actions: '2*sleep(10)' }]);
+test('PUT /v1/failpoints applies Neon-shaped entries and returns every known failpoint', () => withServer(async ({ server, applied }) => {
+  const body = JSON.stringify([{ name: 'timeline-flush', actions: 'return(5)' }, { name: 'walreceiver-before-ingest', actions: '2*sleep(10)' }]);
   const reply = await call(server, 'PUT', '/v1/failpoints', body);
   assert.is(reply.status, 200);
-  assert.equal(applied, ['flush=return(5);ingest=2*sleep(10)']);
-  assert.equal(reply.json, [{ name: 'flush', actions: 'return(5)' }, { name: 'ingest', actions: '2*sleep(10)' }]);
-  assert.equal(listFailpoints(), { flush: 'return(5)', ingest: '2*sleep(10)' });
-  const bad = await call(server, 'PUT', '/v1/failpoints', JSON.stringify([{ name: 'oops', actions: 'explode' }]));
+  assert.equal(applied, ['timeline-flush=return(5);walreceiver-before-ingest=2*sleep(10)']);
+  const expected = Object.entries(FAILPOINT_NAMES).map(([name, description]) => ({
+    name, actions: ({ 'timeline-flush': 'return(5)', 'walreceiver-before-ingest': '2*sleep(10)' } as Record<string, string>)[name] ?? 'off', description,
+  }));
+  assert.equal(reply.json, expected);
+  assert.equal(listFailpoints(), { 'timeline-flush': 'return(5)', 'walreceiver-before-ingest': '2*sleep(10)' });
+  const bad = await call(server, 'PUT', '/v1/failpoints', JSON.stringify([{ name: 'timeline-flush', actions: 'explode' }]));
   assert.is(bad.status, 400);
-  assert.match(bad.json.msg, "'oops'");
+  assert.match(bad.json.msg, "'timeline-flush'");
   const injected = await call(server, 'PUT', '/v1/failpoints', JSON.stringify([{ name: 'a;b', actions: 'off' }]));
   assert.is(injected.status, 400);
   assert.is(applied.length, 1);
+}));
+
+test('GET /v1/failpoints lists every known failpoint; PUT refuses an unknown name with a 400 naming it', () => withServer(async ({ server, applied }) => {
+  const listed = await call(server, 'GET', '/v1/failpoints');
+  assert.is(listed.status, 200);
+  const names = (listed.json as Array<{ name: string; actions: string; description: string }>).map((entry) => entry.name);
+  assert.equal(names, Object.keys(FAILPOINT_NAMES));
+  for (const entry of listed.json as Array<{ name: string; actions: string; description: string }>) {
+    assert.is(entry.actions, 'off', `${entry.name} is inactive`);
+    assert.ok(entry.description.length > 10, `${entry.name} has a description`);
+  }
+  console.log(`GET /v1/failpoints listed ${names.length} known failpoints`);
+  const unknown = await call(server, 'PUT', '/v1/failpoints',
+    JSON.stringify([{ name: 'timeline-flush', actions: 'return' }, { name: 'flush-before-rename', actions: '1*panic(test)' }]));
+  assert.is(unknown.status, 400);
+  assert.is(unknown.json.code, 'PS_ERR_BAD_REQUEST');
+  assert.match(unknown.json.msg, "unknown failpoint 'flush-before-rename'");
+  assert.equal(applied, [], 'nothing is applied when one entry is unknown');
+  assert.equal(listFailpoints(), {});
 }));
 
 test('GET /metrics returns Prometheus text with strata_ metrics and counts requests', () => withServer(async ({ server, metrics }) => {
