@@ -38,13 +38,14 @@ export const FAILPOINT_NAMES = {
   'image-layer-before-rename': 'image layer write: a file is complete and fsynced, not yet renamed to its layer name',
   'image-layer-before-directory-fsync': 'image layer write: renamed to its layer name, the directory not yet fsynced',
   'image-layer-after-file': 'image layer write: a file is published; the next file (or the end of the import) has not started',
+  // Storage maintenance (layered-timeline-store.ts, through the timeline actor's checkpoint hook).
+  'compaction-before-write': 'compaction wrote its crash marker and chose its input L0 layers; no output file is written yet',
+  'compaction-after-write-before-swap': 'compaction output files are durable, its marker still names them, the layer map still holds the inputs',
+  'compaction-mid-delete': 'compaction removed its marker, swapped the layer map and deleted one, not all, of its input files',
+  'gc-mid-delete': 'garbage collection persisted its cutoff and deleted one, not all, of the layer files it chose',
+  'image-creation-before-write': 'image layer creation chose its key range and LSN, no file is written yet',
   // Reserved for storage steps being built (nothing evaluates them yet).
-  'compaction-before-write': 'reserved: compaction chose its input layers, no output file is written yet',
-  'compaction-after-write-before-swap': 'reserved: compaction output files are durable, the layer map still holds the inputs',
-  'compaction-mid-delete': 'reserved: compaction swapped the layer map and deleted some, not all, of its input files',
-  'gc-mid-delete': 'reserved: garbage collection deleted some, not all, of the layer files it chose',
   'import-mid-layer': 'reserved: a base backup import is part-way through writing one layer',
-  'image-creation-before-write': 'reserved: image layer creation chose its key range and LSN, no file is written yet',
 } as const satisfies Readonly<Record<string, string>>;
 
 /** A failpoint name the code may evaluate: a key of FAILPOINT_NAMES. */

@@ -11,15 +11,20 @@
  *    layer steps): the attach steps (slot created, its first delta layer mid-write, before and
  *    after the rename, its first metadata write) and the flush steps (before the flush, mid delta write, before the
  *    rename, before the directory fsync, between the durable layer and the metadata write, before
- *    and after the metadata rename, before ingest). The one stderr line the action writes proves
- *    which step the process died at;
+ *    and after the metadata rename, before ingest), and compaction's (marker written, outputs
+ *    durable before the layer map swap, inputs part-deleted, an image layer about to be written;
+ *    the server compacts every second at 3 L0 files). The one stderr line the action writes proves
+ *    which step the process died at. GC's deletion step is not killed here (a GC that removes
+ *    anything raises the cutoff above the historic captures this test reads); the seeded crash
+ *    simulation covers it;
  *  - at random moments (seeded: STRATA_CRASH_SEED, printed), SIGKILL from outside; the last one
  *    while the broad SQL workload runs (CREATE DATABASE, 2PC, multixacts, every index kind);
  *  - once while a flush is held (`pause`) before its metadata rename on an idle primary after a
  *    WAL switch: the flush wrote no layer file, so only the metadata proves its LSN (this found
  *    the bug fixed in timeline-actor.ts: the slot was allowed past that LSN, and the restarted
- *    timeline could never catch up once the primary removed the WAL).
- * 24 kills in all, about two minutes on an idle 2-core machine.
+ *    timeline could never catch up once the primary removed the WAL; the timeline now raises the
+ *    value only after its metadata is written).
+ * 28 kills in all, about two to three minutes on an idle 2-core machine.
  *
  * After each kill, while Strata is down, the primary checkpoints (so it removes WAL no slot
  * needs), and after the restart:
@@ -66,6 +71,9 @@ const ATTACH_FAILPOINTS = [
 const STREAMING_FAILPOINTS = [
   'timeline-flush', 'delta-layer-mid-write', 'delta-layer-before-rename', 'delta-layer-before-directory-fsync', 'timeline-flush-before-metadata',
   'metadata-before-rename', 'metadata-before-directory-fsync', 'walreceiver-before-ingest',
+  // Compaction runs every second at 3 L0 files (the server's -c below) and writes image layers of
+  // key ranges with 2 deltas above their image: its steps are reached while streaming too.
+  'compaction-before-write', 'compaction-after-write-before-swap', 'compaction-mid-delete', 'image-creation-before-write',
 ] as const;
 const RANDOM_KILLS = 10;
 /** A random kill lands this long after the server answered, at most (a flush is ~1 s apart). */
@@ -428,7 +436,8 @@ test('SIGKILL at every flush and attach step and at random moments under pgbench
     await cluster.sql('CREATE EXTENSION pageinspect');
     const port = await freePort();
     await cli(['init', '--workdir', workdir, '-c', `listen_http_addr=127.0.0.1:${port}`, '-c', `listen_pg_addr=127.0.0.1:${await freePort()}`,
-      '-c', 'actor_threads=2', '-c', 'checkpoint_distance=1MiB', '-c', 'checkpoint_timeout=1s']);
+      '-c', 'actor_threads=2', '-c', 'checkpoint_distance=1MiB', '-c', 'checkpoint_timeout=1s',
+      '-c', 'compaction_threshold=3', '-c', 'compaction_period=1s', '-c', 'image_creation_threshold=2']);
     const run: Run = {
       cluster, server, workdir, url: `http://127.0.0.1:${port}`, tenant: '', timeline: '', random: seededRandom(SEED), kills: [], captures: [],
     };
