@@ -80,6 +80,15 @@ async function rssOf(pid: number): Promise<number> {
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
 }
 
+/** CPU seconds of a process (utime + stime, /proc/PID/stat) and of the whole machine (busy, /proc/stat). */
+async function cpuSeconds(pid: number): Promise<{ server: number; machineBusy: number }> {
+  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  const all = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (all[3] ?? 0) + (all[4] ?? 0);
+  const ticks = 100; // USER_HZ on Linux
+  return { server: (Number(stat[11]) + Number(stat[12])) / ticks, machineBusy: (all.reduce((sum, value) => sum + value, 0) - idle) / ticks };
+}
+
 async function http<T>(url: string, method = 'GET', body?: unknown): Promise<T> {
   const response = await fetch(url, { method, signal: AbortSignal.timeout(60_000), ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
   const text = await response.text();
@@ -151,6 +160,7 @@ interface PhaseReport {
   p50_ms: number; p99_ms: number; p999_ms: number; errors: Record<string, number>;
   reads_counted: number; layers_p50: string; layers_p99: string; layers_max: number;
   l0: number; l1: number; image: number; in_memory: number; rss_peak_mib: number;
+  other_reads: number; server_cpu: number; machine_busy: number;
   pgbench_tps?: number; catch_up_after_s?: number;
 }
 
@@ -225,6 +235,7 @@ async function main(): Promise<void> {
     const reports: PhaseReport[] = [];
     const runPhase = async (name: string, condition: 'idle' | 'during'): Promise<void> => {
       const before = await http<LayerInfo>(`${base}/layer`);
+      const cpuBefore = await cpuSeconds(pid);
       const phase = newPhase(name, condition);
       current = phase;
       let tps: number | undefined;
@@ -235,6 +246,7 @@ async function main(): Promise<void> {
       }
       phase.endedMs = Date.now();
       current = newPhase(`${name}-settle`, 'settle');
+      const cpuAfter = await cpuSeconds(pid);
       const after = await http<LayerInfo>(`${base}/layer`);
       const delta = after.read_amplification.map((count, index) => count - (before.read_amplification[index] ?? 0));
       const fmt = (q: number) => { const at = histogramQuantile(delta, q); return at.last ? `≥${at.layers}` : String(at.layers); };
@@ -246,6 +258,11 @@ async function main(): Promise<void> {
         phase: name, condition, seconds: round(seconds, 1), pages: sorted.length, pages_per_s: Math.round(sorted.length / seconds),
         p50_ms: round(quantile(sorted, 0.5)), p99_ms: round(quantile(sorted, 0.99)), p999_ms: round(quantile(sorted, 0.999)),
         errors: Object.fromEntries(phase.errors), reads_counted: delta.reduce((sum, count) => sum + count, 0),
+        // Each GetPage searches twice (relation size, then the page); the rest are the server's own
+        // reads (ingest metadata, image creation), which read_amplification counts as well.
+        other_reads: delta.reduce((sum, count) => sum + count, 0) - 2 * sorted.length,
+        // Server CPU in cores (1.0 = one core busy); machine busy in cores of the 2 (all processes).
+        server_cpu: round((cpuAfter.server - cpuBefore.server) / seconds), machine_busy: round((cpuAfter.machineBusy - cpuBefore.machineBusy) / seconds),
         layers_p50: fmt(0.5), layers_p99: fmt(0.99), layers_max: maxLayers,
         l0: after.historic_layers.filter((layer) => layer.kind === 'Delta' && layer.l0).length,
         l1: after.historic_layers.filter((layer) => layer.kind === 'Delta' && !layer.l0).length,
@@ -256,8 +273,9 @@ async function main(): Promise<void> {
       if (condition === 'during') report.catch_up_after_s = round(await catchUp(600_000), 1);
       reports.push(report);
       console.log(`phase ${report.phase.padEnd(9)} ${report.pages_per_s} pages/s p50 ${report.p50_ms} ms p99 ${report.p99_ms} ms p99.9 ${report.p999_ms} ms` +
-        ` | layers/read p50 ${report.layers_p50} p99 ${report.layers_p99} max ${report.layers_max} (${report.reads_counted} reads)` +
+        ` | layers/read p50 ${report.layers_p50} p99 ${report.layers_p99} max ${report.layers_max} (${report.reads_counted} reads, ${report.other_reads} not GetPage's)` +
         ` | L0 ${report.l0} L1 ${report.l1} image ${report.image} | RSS peak ${report.rss_peak_mib} MiB` +
+        ` | CPU server ${report.server_cpu} machine ${report.machine_busy} cores` +
         (report.pgbench_tps === undefined ? '' : ` | pgbench ${report.pgbench_tps} tps, caught up ${report.catch_up_after_s} s after`) +
         (Object.keys(report.errors).length > 0 ? ` | errors ${JSON.stringify(report.errors)}` : ''));
     };
