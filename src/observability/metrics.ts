@@ -100,7 +100,7 @@ export class Metrics {
     this.imageLayersCreated = new Counter({ name: 'strata_image_layers_created_total', help: 'Image layers created by compaction', registers });
     this.gcLayersRemoved = new Counter({ name: 'strata_gc_layers_removed_total', help: 'Layer files removed by GC', registers });
     this.layersVisitedPerRead = new Histogram({
-      name: 'strata_layers_visited_per_read', help: 'Layers whose index a GetPage search consulted (read amplification)',
+      name: 'strata_layers_visited_per_read', help: 'Layers whose index a client page read (GetPage, SLRU segment) consulted: read amplification',
       buckets: [1, 2, 3, 4, 6, 8, 12, 16, 32, 64], registers,
     });
     this.walredoJobs = new Counter({ name: 'strata_walredo_jobs_total', help: 'Pages reconstructed by WAL redo', registers });

@@ -69,7 +69,7 @@ import { LayerFileWriter } from './layer-file-writer.js';
 import { ReadGate } from './read-gate.js';
 import { LayerIndexCache } from './layer-index-cache.js';
 import type { SearchableLayer, VersionRef } from './searchable-layer.js';
-import type { TimelineStore } from './types.js';
+import type { ReadOptions, TimelineStore } from './types.js';
 import type { ReconstructData, Value } from '../value.js';
 import type { ValueWriter } from './value-codec.js';
 
@@ -326,11 +326,11 @@ export class LayeredTimelineStore implements TimelineStore {
     this.#lastPutLsn = lsn;
   }
 
-  async getReconstructData(key: Key, lsn: Lsn): Promise<ReconstructData | undefined> {
+  async getReconstructData(key: Key, lsn: Lsn, options: ReadOptions = {}): Promise<ReconstructData | undefined> {
     assert(!this.#closed, 'read after close');
     const entered: [ReadGate, number][] = [];
     try {
-      return await reconstructDataOf(await this.#collect(key, lsn, entered));
+      return await reconstructDataOf(await this.#collect(key, lsn, entered, options.clientRead === true));
     } finally {
       for (const [gate, epoch] of entered) gate.exit(epoch);
     }
@@ -341,13 +341,15 @@ export class LayeredTimelineStore implements TimelineStore {
    * image or will-init record, from the ancestors at their branch points. Enters the read gate of
    * every store it takes refs from (the caller exits them after reading the values).
    */
-  async #collect(key: Key, lsn: Lsn, entered: [ReadGate, number][]): Promise<VersionRef[]> {
+  async #collect(key: Key, lsn: Lsn, entered: [ReadGate, number][], clientRead: boolean): Promise<VersionRef[]> {
     entered.push([this.#reads, this.#reads.enter()]);
     const own = await this.#layerMap.collect(key, lsn);
-    this.#readAmplification[Math.min(own.layersVisited, READ_AMP_BUCKETS - 1)]! += 1;
-    this.#observeLayersVisited?.(own.layersVisited);
+    if (clientRead) {
+      this.#readAmplification[Math.min(own.layersVisited, READ_AMP_BUCKETS - 1)]! += 1;
+      this.#observeLayersVisited?.(own.layersVisited);
+    }
     if (own.complete || this.#ancestor === undefined) return own.versions;
-    const below = await this.#ancestor.store.#collect(key, Math.min(lsn, this.#ancestor.lsn), entered);
+    const below = await this.#ancestor.store.#collect(key, Math.min(lsn, this.#ancestor.lsn), entered, clientRead);
     return below.length === 0 ? own.versions : own.versions.length === 0 ? below : [...below, ...own.versions];
   }
 
@@ -361,7 +363,7 @@ export class LayeredTimelineStore implements TimelineStore {
     return [...new Set([...below, ...own])].sort();
   }
 
-  /** Reads searched per layer count (index = layers, last bucket = that many or more), since open. */
+  /** Client page reads by layers searched (index = layers, last bucket = that many or more), since open. */
   get readAmplification(): readonly number[] { return [...this.#readAmplification]; }
   get ancestorLsn(): Lsn | undefined { return this.#ancestor?.lsn; }
   get l0Count(): number { return this.#layerMap.l0Layers.length; }

@@ -12,6 +12,14 @@ import type { Lsn } from '../lsn.js';
 import type { ReconstructData, Value } from '../value.js';
 import type { ValueWriter } from './value-codec.js';
 
+export interface ReadOptions {
+  /**
+   * A client's page read (GetPage, an SLRU segment): counted in the read amplification statistics.
+   * Internal reads (ingest's metadata, image creation, relation sizes) are not.
+   */
+  clientRead?: boolean;
+}
+
 export interface TimelineStore {
   /** Highest LSN at which anything was put (0 when empty). */
   readonly lastPutLsn: Lsn;
@@ -37,7 +45,7 @@ export interface TimelineStore {
   putReferenced?(keyHigh: string, keyLow: number, lsn: Lsn, shape: number, hole: number, source: Uint8Array, start: number, length: number): void;
 
   /** The newest image at or below `lsn` and the records after it; undefined when the key has no value. */
-  getReconstructData(key: Key, lsn: Lsn): Promise<ReconstructData | undefined>;
+  getReconstructData(key: Key, lsn: Lsn, options?: ReadOptions): Promise<ReconstructData | undefined>;
 
   /**
    * Freezes the open in-memory layer and writes it as a durable L0 delta layer (crash-safe), then

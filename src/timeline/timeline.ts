@@ -434,7 +434,7 @@ export class Timeline {
         { rel: formatRelTag(rel), block: blockNumber, lsn: formatLsn(at) });
     }
     const key = relBlockKey(rel, blockNumber);
-    const data = await this.store.getReconstructData(key, at);
+    const data = await this.store.getReconstructData(key, at, { clientRead: true });
     // A block inside the relation with no stored version was extended without WAL (PostgreSQL
     // does this for visibility-map and FSM pages): it is all zeros, as on the primary.
     if (data === undefined) return ZERO_PAGE.slice();
@@ -482,7 +482,7 @@ export class Timeline {
     const bytes = new Uint8Array(pages * BLCKSZ);
     for (let page = 0; page < pages; page++) {
       const key = slruBlockKey(kind, segment, page);
-      const data = await this.store.getReconstructData(key, at);
+      const data = await this.store.getReconstructData(key, at, { clientRead: true });
       if (data === undefined) continue;
       if (data.records.length === 0) {
         assert(data.image !== undefined, 'reconstruct data without image or records');
