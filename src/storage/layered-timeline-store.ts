@@ -187,6 +187,11 @@ export class LayeredTimelineStore implements TimelineStore {
   readonly #reads = new ReadGate();
   /** Compaction, image creation and GC run one at a time (they swap and delete layer files). */
   #maintenanceTail: Promise<unknown> = Promise.resolve();
+  /**
+   * LSN range of a compaction that stopped (an I/O error, a failpoint) between writing its marker
+   * and removing it: its marker and some outputs may be on disk (#removeFailedCompactionOutputs).
+   */
+  #failedCompaction: { lsnStart: Lsn; lsnEnd: Lsn } | undefined;
   readonly #readAmplification = new Float64Array(READ_AMP_BUCKETS);
 
   private constructor(options: LayeredTimelineStoreOptions, fs: Fs) {
@@ -498,6 +503,8 @@ export class LayeredTimelineStore implements TimelineStore {
       const startedMs = Date.now();
       const range = compactionLsnRange(inputs);
       const markerPath = join(this.directory, COMPACTION_MARKER_FILE);
+      await this.#removeFailedCompactionOutputs();
+      this.#failedCompaction = range;
       await writeFileCrashSafe(this.#fs, markerPath, Buffer.from(JSON.stringify(range), 'utf8'));
       await this.#step('compaction-before-write');
       let result;
@@ -511,6 +518,7 @@ export class LayeredTimelineStore implements TimelineStore {
         await this.#fs.unlink(markerPath);
         await this.#fs.syncDirectory(this.directory);
       });
+      this.#failedCompaction = undefined;
       const readers: LayerFileReader[] = [];
       for (const output of result.outputs) {
         const name = parseLayerName(output.fileName);
@@ -528,6 +536,30 @@ export class LayeredTimelineStore implements TimelineStore {
       this.#logger.info({ ...outcome, lsnStart: formatLsn(range.lsnStart), lsnEnd: formatLsn(range.lsnEnd), ms: Date.now() - startedMs }, 'compacted L0 layers');
       return outcome;
     });
+  }
+
+  /**
+   * Deletes what a failed compaction of this process left: its outputs (L1 deltas of exactly its
+   * LSN range; never in the layer map, which they join only after the marker is gone). WHY before
+   * the next marker: that marker overwrites the one naming the failed range, and a restart without
+   * a marker takes every L1 file for a finished output and deletes the L0 files inside its range,
+   * so partial outputs left behind would cost the versions they do not hold. A crash before this
+   * is safe: #load removes the outputs the marker on disk names.
+   */
+  async #removeFailedCompactionOutputs(): Promise<void> {
+    const failed = this.#failedCompaction;
+    if (failed === undefined) return;
+    await this.#fileSystem('remove the outputs of a failed compaction', async () => {
+      const partial = (await this.#fs.readdir(this.directory)).filter((fileName) => {
+        const name = parseLayerName(fileName);
+        return name !== undefined && name.kind === 'delta' && !(name.keyStart === KEY_SPACE_START && name.keyEnd === KEY_SPACE_END)
+          && name.lsnStart === failed.lsnStart && name.lsnEnd === failed.lsnEnd && !this.#files.has(fileName);
+      });
+      for (const fileName of partial) await this.#fs.unlink(join(this.directory, fileName));
+      if (partial.length > 0) await this.#fs.syncDirectory(this.directory);
+      if (partial.length > 0) this.#logger.info({ removed: partial }, 'removed the outputs of a failed compaction');
+    });
+    this.#failedCompaction = undefined;
   }
 
   /** Takes layers out of the map, waits for reads that may use them, then deletes their files. */

@@ -3,7 +3,10 @@
  * on the simulated disk with a wrapper that fails chosen operations:
  *
  *  - a failed unlink or directory fsync while GC or compaction deletes layer files escaped as a
- *    raw fs Error; the store's callers expect every operating error coded (PS_ERR_IO).
+ *    raw fs Error; the store's callers expect every operating error coded (PS_ERR_IO);
+ *  - a compaction that failed after publishing some outputs left them beside its marker; the next
+ *    compaction overwrote the marker, and a restart without the marker took the partial outputs
+ *    for finished ones and deleted their L0 inputs: the versions the outputs did not hold were lost.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -91,6 +94,29 @@ test('a failed layer deletion in compaction or GC is a PS_ERR_IO, and reads go o
   failures.syncDirectory = 1;
   await store.gc({ horizonCutoffLsn: 400, pitrCutoffLsn: 400, retainLsns: [] }).then(() => assert.unreachable('the directory fsync fails'), expectCodedIoError);
   await expectReads(store, expected, 'after a failed GC deletion');
+  await store.close();
+});
+
+test('a compaction that failed part-way leaves nothing a later restart takes for finished outputs', async () => {
+  const disk = new SimulatedDisk({ random: seededRandom(2), unsyncedWrites: 'drop', unsyncedDirectoryChanges: 'drop' });
+  const failures: Failures = {};
+  let store = await open(failing(disk.mount(), failures));
+  const expected = await twoLevel0Files(store);
+  // Fsyncs of the directory: the marker's, then one per output; the second output's fails.
+  failures.syncDirectory = 3;
+  await store.compactLevel0({ threshold: 2, targetFileBytes: 300 }).then(() => assert.unreachable('the second output fails'), expectCodedIoError);
+  store.put(blockKey(0), 500, record(50, false, 40));
+  await store.flush(500);
+  expected.set(0, await store.getReconstructData(blockKey(0), 1000));
+  // Writes: the new marker's (it replaces the one naming the partial outputs), then the first output's.
+  failures.write = 2;
+  await store.compactLevel0({ threshold: 2, targetFileBytes: 300 }).then(() => assert.unreachable('the retry fails after its marker'), expectCodedIoError);
+  await expectReads(store, expected, 'after two failed compactions');
+  for (let restart = 0; restart < 2; restart++) {
+    disk.crash();
+    store = await open(disk.mount());
+    await expectReads(store, expected, `after restart ${restart + 1}`);
+  }
   await store.close();
 });
 
