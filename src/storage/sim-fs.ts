@@ -73,7 +73,7 @@ export interface SimulatedDiskOptions {
   random: () => number;
   unsyncedWrites: 'drop' | 'torn';
   unsyncedDirectoryChanges: 'drop' | 'prefix';
-  /** Probability that a write, sync or syncDirectory fails with EIO (0: never). */
+  /** Initial ioErrorRate of the disk (see there). */
   ioErrorRate?: number;
   latency?: boolean;
 }
@@ -201,13 +201,17 @@ export class SimulatedDisk {
   #operations = 0;
   #frozen = false;
   #crashedAt: SimulatedOperationKind | undefined;
+  #crashedPath: string | undefined;
   #ioErrors = 0;
+  /** Probability that a write, sync or syncDirectory fails with EIO (0: never); may be changed. */
+  ioErrorRate: number;
   /** Operation number (1-based) at which the disk crashes; undefined: disarmed. */
   crashAtOperation: number | undefined;
 
   constructor(options: SimulatedDiskOptions) {
     assert((options.ioErrorRate ?? 0) >= 0 && (options.ioErrorRate ?? 0) < 1, 'an I/O error rate is a probability below 1');
     this.#options = options;
+    this.ioErrorRate = options.ioErrorRate ?? 0;
     this.#state = new DiskState(options.unsyncedWrites === 'torn');
   }
 
@@ -217,6 +221,8 @@ export class SimulatedDisk {
   get frozen(): boolean { return this.#frozen; }
   /** The operation the last crash point hit. */
   get crashedAt(): SimulatedOperationKind | undefined { return this.#crashedAt; }
+  /** The path the last crash point's operation named. */
+  get crashedPath(): string | undefined { return this.#crashedPath; }
   /** EIO errors injected so far. */
   get ioErrors(): number { return this.#ioErrors; }
 
@@ -287,9 +293,10 @@ export class SimulatedDisk {
     if (this.#operations === this.crashAtOperation) {
       this.#frozen = true;
       this.#crashedAt = kind;
+      this.#crashedPath = path;
       throw new SimulatedCrash(`crash point: operation ${this.#operations} (${kind} ${path})`, kind);
     }
-    const rate = this.#options.ioErrorRate ?? 0;
+    const rate = this.ioErrorRate;
     if (rate > 0 && IO_ERROR_KINDS.has(kind) && this.#options.random() < rate) {
       this.#ioErrors++;
       throw errnoError('EIO', `injected I/O error on ${kind} ${path}`);
