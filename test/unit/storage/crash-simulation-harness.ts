@@ -14,7 +14,8 @@
  *                       maintenance.ts), with every byte going through the simulated disk:
  *                       - one flush in flight; after the store's flush returns, the commit-time
  *                         index and then the metadata (disk_consistent_lsn) are written, crash-safely,
- *                         exactly as the actor's `persist` does;
+ *                         exactly as the actor's `persist` does, metadata through the actor's own
+ *                         serialized TimelineMetadataWriter (timeline-metadata.ts);
  *                       - on load, the metadata's disk_consistent_lsn is handed to the store, which
  *                         takes the maximum with what its layer files prove;
  *                       - GC as runGc: cutoffs from gc_horizon and from pitr_interval through the
@@ -28,7 +29,7 @@ import type { Lsn } from '../../../src/lsn.js';
 import type { Logger } from '../../../src/observability/log.js';
 import type { Fs } from '../../../src/storage/fs.js';
 import { LayeredTimelineStore, type GcOutcome, type StorageStep } from '../../../src/storage/layered-timeline-store.js';
-import { readTimelineMetadata, writeTimelineMetadata, type TimelineMetadata } from '../../../src/storage/timeline-metadata.js';
+import { readTimelineMetadata, TimelineMetadataWriter, writeTimelineMetadata, type TimelineMetadata } from '../../../src/storage/timeline-metadata.js';
 import { CommitTimeIndex, postgresTimestampOf, readCommitTimes, writeCommitTimes } from '../../../src/timeline/commit-times.js';
 import type { ReconstructData, Value } from '../../../src/value.js';
 
@@ -165,7 +166,7 @@ export class SimulatedTimeline {
   readonly store: LayeredTimelineStore;
   readonly #options: SimulatedTimelineOptions;
   readonly #commitTimes: CommitTimeIndex;
-  #metadata: TimelineMetadata;
+  readonly #metadata: TimelineMetadataWriter;
   #lastRecordLsn: Lsn;
   #gcCutoffLsn: Lsn;
   #flushInFlight: Promise<Lsn> | undefined;
@@ -173,7 +174,7 @@ export class SimulatedTimeline {
   private constructor(options: SimulatedTimelineOptions, store: LayeredTimelineStore, metadata: TimelineMetadata, commitTimes: CommitTimeIndex) {
     this.#options = options;
     this.store = store;
-    this.#metadata = metadata;
+    this.#metadata = new TimelineMetadataWriter(options.fs, options.directory, metadata);
     this.#commitTimes = commitTimes;
     this.#lastRecordLsn = store.diskConsistentLsn;
     this.#gcCutoffLsn = metadata.latestGcCutoffLsn;
@@ -211,7 +212,7 @@ export class SimulatedTimeline {
    * flush's) persists it. Harmless: it was at most disk_consistent_lsn, and a higher persisted
    * cutoff only refuses more reads.
    */
-  get metadataGcCutoffLsn(): Lsn { return this.#metadata.latestGcCutoffLsn; }
+  get metadataGcCutoffLsn(): Lsn { return this.#metadata.current.latestGcCutoffLsn; }
 
   /** Ingest of one record's values: puts at `lsn`; a commit is sampled at the clock's time. */
   put(entries: readonly (readonly [Key, Value])[], lsn: Lsn, commit: boolean): void {
@@ -260,12 +261,9 @@ export class SimulatedTimeline {
     return this.store.gc({ horizonCutoffLsn: horizon, pitrCutoffLsn: pitr, retainLsns: settings.retainLsns });
   }
 
-  /** timeline-actor.ts writeMetadata: merge the update, write the whole file crash-safely. */
+  /** timeline-actor.ts writeMetadata: the same serialized writer (timeline-metadata.ts). */
   async #writeMetadata(update: Partial<TimelineMetadata>): Promise<void> {
-    this.#metadata = { ...this.#metadata, ...update };
-    const written = this.#metadata;
-    await writeTimelineMetadata(this.#options.fs, this.#options.directory, written);
-    this.#options.observer?.metadataWritten(written);
+    this.#options.observer?.metadataWritten(await this.#metadata.update(update));
   }
 
   async close(): Promise<void> {
