@@ -47,8 +47,11 @@ import type { Value } from '../../../src/value.js';
 import { PageModel, redo, SimulatedTimeline } from './crash-simulation-harness.js';
 import { blockKey, image, record, seededRandom } from './storage-harness.js';
 
-/** Sized so the file runs in about a minute on the 2-core CI machine (measured, see the report). */
-const SEEDS_DEFAULT = 2000;
+/**
+ * Sized so the file runs in about a minute on the shared 2-core machine: measured 41 s for 3000
+ * seeds at load average 4 (22 s for 2000 when quiet; two to three times longer under heavy load).
+ */
+const SEEDS_DEFAULT = 3000;
 const DIRECTORY = '/sim/tenants/t1/timelines/tl1';
 const START_MS = Date.UTC(2024, 0, 1);
 /** Crash points are drawn from [1, OPERATIONS_MAX]; a seed that ends first gets a power cut. */
@@ -209,12 +212,13 @@ class SeedRun {
       },
     });
     this.#timeline = timeline;
-    this.#trace(`loaded: disk_consistent_lsn ${timeline.store.diskConsistentLsn}, gc cutoff ${timeline.gcCutoffLsn}, layers ${timeline.store.layerFileNames.map(fileKindOfName).join(' ')}`);
+    this.#trace(() => `loaded: disk_consistent_lsn ${timeline.store.diskConsistentLsn}, gc cutoff ${timeline.gcCutoffLsn}, layers ${timeline.store.layerFileNames.map(fileKindOfName).join(' ')}`);
     return timeline;
   }
 
-  #trace(message: string): void {
-    if (TRACE) console.log(`[op ${this.disk.operations}${this.disk.frozen ? ' frozen' : ''}] ${message}`);
+  /** Prints a line of the seed's trace (STRATA_SIM_TRACE=1); the message is built only then. */
+  #trace(message: () => string): void {
+    if (TRACE) console.log(`[op ${this.disk.operations}${this.disk.frozen ? ' frozen' : ''}] ${message()}`);
   }
 
   /** Setup (not part of the simulation: no crash point yet), then steps until the crash point. */
@@ -232,7 +236,7 @@ class SeedRun {
     } else {
       this.#totals.powerCuts++;
     }
-    this.#trace(`crash (${this.disk.frozen ? `crash point: ${this.disk.crashedAt} ${this.disk.crashedPath}` : 'power cut'})`);
+    this.#trace(() => `crash (${this.disk.frozen ? `crash point: ${this.disk.crashedAt} ${this.disk.crashedPath}` : 'power cut'})`);
     this.#totals.ioErrorsInjected += this.disk.ioErrors;
     this.disk.ioErrorRate = 0;
     this.disk.crash();
@@ -273,7 +277,7 @@ class SeedRun {
     } catch (error) {
       if (!this.disk.frozen) throw error;
       count(this.#totals.recoveryCrashes, `${this.disk.crashedAt} ${fileKind(this.disk.crashedPath)}`);
-      this.#trace(`recovery crashed: ${this.disk.crashedAt} ${this.disk.crashedPath}`);
+      this.#trace(() => `recovery crashed: ${this.disk.crashedAt} ${this.disk.crashedPath}`);
       this.disk.crash();
       return this.load();
     }
@@ -285,7 +289,7 @@ class SeedRun {
     await this.#settle();
     await this.#checkNewest('(d) after ingest resumed');
     const flushed = await this.#timeline.flush();
-    this.#trace(`flushed ${flushed}, power cut`);
+    this.#trace(() => `flushed ${flushed}, power cut`);
     this.disk.crash();
     const timeline = await this.load();
     assert.is(timeline.store.diskConsistentLsn, flushed, '(d) a power cut after a flush keeps exactly what it flushed');
@@ -341,12 +345,12 @@ class SeedRun {
    */
   async #attempt(activity: string, work: () => Promise<unknown>): Promise<void> {
     const injectedBefore = this.disk.ioErrors;
-    this.#trace(`${activity} at lsn ${this.#lsn} (disk_consistent_lsn ${this.#timeline.store.diskConsistentLsn}, cutoff ${this.#timeline.gcCutoffLsn})`);
+    this.#trace(() => `${activity} at lsn ${this.#lsn} (disk_consistent_lsn ${this.#timeline.store.diskConsistentLsn}, cutoff ${this.#timeline.gcCutoffLsn})`);
     try {
       const result = await work();
-      if (result !== undefined) this.#trace(`${activity} done: ${JSON.stringify(result)}`);
+      if (result !== undefined) this.#trace(() => `${activity} done: ${JSON.stringify(result)}`);
     } catch (error) {
-      this.#trace(`${activity} failed: ${(error as Error).message}`);
+      this.#trace(() => `${activity} failed: ${(error as Error).message}`);
       if (this.disk.frozen) return;
       if (this.disk.ioErrors === injectedBefore && !mentionsInjectedError(error)) throw error;
       this.#expectCodedIoError(error);
@@ -364,7 +368,7 @@ class SeedRun {
 
   #backgroundFlush(): void {
     const injectedBefore = this.disk.ioErrors;
-    this.#trace(`background flush at lsn ${this.#lsn}`);
+    this.#trace(() => `background flush at lsn ${this.#lsn}`);
     this.#inFlight.push(this.#timeline.flush().then(() => undefined, (error: unknown) => {
       if (this.disk.frozen) return;
       if (this.disk.ioErrors === injectedBefore && !mentionsInjectedError(error)) throw error;
@@ -404,12 +408,12 @@ class SeedRun {
       }
       const written = await store.writeImageLayer(at, start, end, (async function* () { yield* entries; })());
       if (written !== undefined) this.#totals.imageLayers++;
-      this.#trace(`image layer at ${at} [${start.slice(-8)}, ${end.slice(-8)}): ${written?.entries ?? 'not written'}`);
+      this.#trace(() => `image layer at ${at} [${start.slice(-8)}, ${end.slice(-8)}): ${written?.entries ?? 'not written'}`);
     }
   }
 
   async #gc(): Promise<void> {
-    this.#trace(`gc starts with layers ${this.#timeline.store.layerFileNames.map(fileKindOfName).join(' ')}`);
+    this.#trace(() => `gc starts with layers ${this.#timeline.store.layerFileNames.map(fileKindOfName).join(' ')}`);
     const timeline = this.#timeline;
     const durable = timeline.store.diskConsistentLsn;
     // A child branch at a durable LSN not below the cutoff (a branch below it is refused).
@@ -418,7 +422,7 @@ class SeedRun {
     }
     const outcome = await timeline.gc({ gcHorizon: this.plan.gcHorizon, pitrIntervalMs: this.plan.pitrIntervalMs, retainLsns: this.#retainLsns });
     this.#totals.layersRemovedByGc += outcome.layers_removed;
-    this.#trace(`gc: cutoff ${timeline.gcCutoffLsn}, retained ${this.#retainLsns.join(',')}, ${JSON.stringify(outcome)}; layers ${timeline.store.layerFileNames.map(fileKindOfName).join(' ')}`);
+    this.#trace(() => `gc: cutoff ${timeline.gcCutoffLsn}, retained ${this.#retainLsns.join(',')}, ${JSON.stringify(outcome)}; layers ${timeline.store.layerFileNames.map(fileKindOfName).join(' ')}`);
   }
 
   /**
@@ -518,15 +522,17 @@ function seedsToRun(): { seeds: number[]; description: string } {
   return { seeds, description: `seeds 1..${fixedCount} and ${base}..${(base + total - fixedCount - 1) >>> 0}` };
 }
 
+/** One headline line (seeds, crash points by operation, reads compared), then the coverage detail. */
 function summary(totals: Totals, description: string, elapsedMs: number, cpuMs: number): string {
+  const list = (map: Map<string, number>) => [...map].sort((left, right) => right[1] - left[1]).map(([kind, hits]) => `${kind} ${hits}`).join(', ');
   const byOperation = SIMULATED_OPERATION_KINDS.map((kind: SimulatedOperationKind) => `${kind} ${totals.crashesByOperation.get(kind) ?? 0}`).join(', ');
-  const byFile = [...totals.crashesByFile].sort((left, right) => right[1] - left[1]).map(([kind, hits]) => `${kind} ${hits}`).join(', ');
-  return `crash simulation: ${totals.seeds} seeds (${description}) in ${(elapsedMs / 1000).toFixed(1)}s (CPU ${(cpuMs / 1000).toFixed(1)}s); `
-    + `crash points by operation: ${byOperation}; power cuts after the workload: ${totals.powerCuts}; `
-    + `by operation and file: ${byFile}; crashes during recovery: ${[...totals.recoveryCrashes].map(([kind, hits]) => `${kind} ${hits}`).join(', ')}; EIO injected ${totals.ioErrorsInjected}, reported as PS_ERR_IO ${totals.ioErrorsReported}; `
+  const headline = `crash simulation: ${totals.seeds} seeds (${description}) in ${(elapsedMs / 1000).toFixed(1)}s (CPU ${(cpuMs / 1000).toFixed(1)}s); `
+    + `crash points by operation: ${byOperation}, power cuts ${totals.powerCuts}; reads compared ${totals.readsCompared}`;
+  const detail = `  crash points by operation and file: ${list(totals.crashesByFile)}; during recovery: ${list(totals.recoveryCrashes)}; `
+    + `EIO injected ${totals.ioErrorsInjected}, reported as PS_ERR_IO ${totals.ioErrorsReported}; `
     + `flushes returned ${totals.flushesReturned}, durable beyond the last returned flush ${totals.durableBeyondReturnedFlush}; `
-    + `compactions ${totals.compactions}, image layers ${totals.imageLayers}, layers removed by GC ${totals.layersRemovedByGc}; `
-    + `reads compared ${totals.readsCompared}`;
+    + `compactions ${totals.compactions}, image layers ${totals.imageLayers}, layers removed by GC ${totals.layersRemovedByGc}`;
+  return `${headline}\n${detail}`;
 }
 
 test('crashes at any disk operation lose nothing durable and show nothing that was not (seeded)', async () => {
