@@ -15,13 +15,16 @@
  *             compactions with small target sizes, image layers at the durable LSN over random
  *             tilings of the key space, GC with moving cutoffs (gc_horizon, and pitr_interval on
  *             the simulated clock) and retained branch points, clean restarts; reads started while
- *             compaction and GC swap and delete layers. An injected EIO must surface as a coded
- *             StrataError (PS_ERR_IO), after which every read must still be right.
- *   crash     in-flight work stops dead at the crash point; the disk loses what was not durable
+ *             compaction and GC swap and delete layers; GC often overlapping a flush. Once an EIO
+ *             was injected, failures must be coded StrataErrors (PS_ERR_IO), after which every
+ *             read must still be right.
+ *   crash     in-flight work stops dead at the crash point; the disk loses what was not durable;
+ *             in 40% of seeds the restart's recovery (temp files, compaction leftovers) crashes
+ *             again a few operations in
  *   check     (a) the timeline loads (metadata, then the store with its disk_consistent_lsn);
  *             (b) disk_consistent_lsn ≥ every version covered by a flush that returned before the
- *                 crash and ≥ the last metadata written, is one of the requested flush points,
- *                 and the GC cutoff is at least the last one persisted;
+ *                 crash and ≥ every metadata write completed, is one of the requested flush
+ *                 points, and the GC cutoff is at least every one persisted (never goes back);
  *             (c) every key at every LSN where its page changes, from the persisted GC cutoff to
  *                 the durable LSN and above it (nothing above the durable point is visible), and
  *                 at every retained branch point, equals the model restricted to durable data;
@@ -30,7 +33,9 @@
  *
  * Environment: STRATA_SIM_SEEDS=N seeds (default SEEDS_DEFAULT: half fixed, 1..N/2, half from a
  * per-run base that is printed), STRATA_SEED=S runs only seed S (and prints its plan). A failure
- * prints the seed and the command that replays it exactly.
+ * prints the seed and the command that replays it exactly; STRATA_SIM_TRACE=1 with STRATA_SEED
+ * prints the seed's actions (the only run-to-run difference is the random temp file suffix of
+ * crashsafe.ts, which no decision depends on).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
