@@ -43,6 +43,7 @@
  * After reopening, everything flushed is readable; values put after the last flush are gone (the
  * walreceiver re-streams WAL from disk_consistent_lsn).
  */
+import { AssertionError } from 'node:assert';
 import { join } from 'node:path';
 import { assert } from '../assert.js';
 import { StrataError } from '../errors.js';
@@ -191,6 +192,11 @@ export class LayeredTimelineStore implements TimelineStore {
   readonly #indexes: LayerIndexCache;
   /** Compaction, image creation and GC run one at a time (they swap and delete layer files). */
   #maintenanceTail: Promise<unknown> = Promise.resolve();
+  /**
+   * LSN range of a compaction that stopped (an I/O error, a failpoint) between writing its marker
+   * and removing it: its marker and some outputs may be on disk (#removeFailedCompactionOutputs).
+   */
+  #failedCompaction: { lsnStart: Lsn; lsnEnd: Lsn } | undefined;
   readonly #readAmplification = new Float64Array(READ_AMP_BUCKETS);
 
   private constructor(options: LayeredTimelineStoreOptions, fs: Fs) {
@@ -226,17 +232,19 @@ export class LayeredTimelineStore implements TimelineStore {
   }
 
   async #load(persistedDiskConsistentLsn: Lsn): Promise<void> {
-    await this.#fs.mkdirRecursive(this.directory);
-    const removed = await removeTempFiles(this.#fs, this.directory);
+    await this.#fileSystem('create the timeline directory', () => this.#fs.mkdirRecursive(this.directory));
+    const removed = await this.#fileSystem('remove temp files', () => removeTempFiles(this.#fs, this.directory));
     if (removed.length > 0) this.#logger.info({ removed }, 'removed temp files of interrupted writes');
     let diskConsistentLsn = persistedDiskConsistentLsn;
     const leftovers = await this.#interruptedMaintenanceLeftovers();
     if (leftovers.length > 0) {
-      for (const fileName of leftovers) await this.#fs.unlink(join(this.directory, fileName));
-      await this.#fs.syncDirectory(this.directory);
+      await this.#fileSystem('remove files of an interrupted compaction', async () => {
+        for (const fileName of leftovers) await this.#fs.unlink(join(this.directory, fileName));
+        await this.#fs.syncDirectory(this.directory);
+      });
       this.#logger.info({ removed: leftovers }, 'removed layer files left by an interrupted compaction');
     }
-    for (const fileName of (await this.#fs.readdir(this.directory)).sort()) {
+    for (const fileName of (await this.#fileSystem('list layer files', () => this.#fs.readdir(this.directory))).sort()) {
       const name = parseLayerName(fileName);
       if (name === undefined) continue;
       const path = join(this.directory, fileName);
@@ -259,7 +267,7 @@ export class LayeredTimelineStore implements TimelineStore {
    *    L1 delta's LSN range are inputs whose deletion was cut short, so they go.
    */
   async #interruptedMaintenanceLeftovers(): Promise<string[]> {
-    const names = await this.#fs.readdir(this.directory);
+    const names = await this.#fileSystem('list layer files', () => this.#fs.readdir(this.directory));
     const layers = names.map((fileName) => ({ fileName, name: parseLayerName(fileName) }))
       .filter((entry): entry is { fileName: string; name: NonNullable<ReturnType<typeof parseLayerName>> } => entry.name !== undefined);
     const isL0 = (name: NonNullable<ReturnType<typeof parseLayerName>>) => name.kind === 'delta' && name.keyStart === KEY_SPACE_START && name.keyEnd === KEY_SPACE_END;
@@ -469,6 +477,21 @@ export class LayeredTimelineStore implements TimelineStore {
     return run;
   }
 
+  /**
+   * Runs file-system work outside the crash-safe writers (which code their own errors): a failure
+   * (EIO, ENOSPC…) is an operating error, so it becomes PS_ERR_IO naming the action, as every
+   * caller of the store expects; assertions and already coded errors pass through unchanged.
+   */
+  async #fileSystem<T>(action: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof StrataError || error instanceof AssertionError) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new StrataError('PS_ERR_IO', `${action} in ${this.directory}: ${reason}`, { directory: this.directory }, { cause: error });
+    }
+  }
+
   async #step(step: StorageStep): Promise<void> {
     await this.#checkpointHook?.(step);
   }
@@ -512,6 +535,8 @@ export class LayeredTimelineStore implements TimelineStore {
       const startedMs = Date.now();
       const range = compactionLsnRange(inputs);
       const markerPath = join(this.directory, COMPACTION_MARKER_FILE);
+      await this.#removeFailedCompactionOutputs();
+      this.#failedCompaction = range;
       await writeFileCrashSafe(this.#fs, markerPath, Buffer.from(JSON.stringify(range), 'utf8'));
       await this.#step('compaction-before-write');
       let result;
@@ -521,8 +546,11 @@ export class LayeredTimelineStore implements TimelineStore {
         throw new StrataError('PS_ERR_IO', `compaction of ${inputs.length} L0 layers failed: ${(error as Error).message}`, { directory: this.directory });
       }
       await this.#step('compaction-after-write-before-swap');
-      await this.#fs.unlink(markerPath);
-      await this.#fs.syncDirectory(this.directory);
+      await this.#fileSystem('remove the compaction marker', async () => {
+        await this.#fs.unlink(markerPath);
+        await this.#fs.syncDirectory(this.directory);
+      });
+      this.#failedCompaction = undefined;
       const readers: LayerFileReader[] = [];
       for (const output of result.outputs) {
         const name = parseLayerName(output.fileName);
@@ -542,6 +570,30 @@ export class LayeredTimelineStore implements TimelineStore {
     });
   }
 
+  /**
+   * Deletes what a failed compaction of this process left: its outputs (L1 deltas of exactly its
+   * LSN range; never in the layer map, which they join only after the marker is gone). WHY before
+   * the next marker: that marker overwrites the one naming the failed range, and a restart without
+   * a marker takes every L1 file for a finished output and deletes the L0 files inside its range,
+   * so partial outputs left behind would cost the versions they do not hold. A crash before this
+   * is safe: #load removes the outputs the marker on disk names.
+   */
+  async #removeFailedCompactionOutputs(): Promise<void> {
+    const failed = this.#failedCompaction;
+    if (failed === undefined) return;
+    await this.#fileSystem('remove the outputs of a failed compaction', async () => {
+      const partial = (await this.#fs.readdir(this.directory)).filter((fileName) => {
+        const name = parseLayerName(fileName);
+        return name !== undefined && name.kind === 'delta' && !(name.keyStart === KEY_SPACE_START && name.keyEnd === KEY_SPACE_END)
+          && name.lsnStart === failed.lsnStart && name.lsnEnd === failed.lsnEnd && !this.#files.has(fileName);
+      });
+      for (const fileName of partial) await this.#fs.unlink(join(this.directory, fileName));
+      if (partial.length > 0) await this.#fs.syncDirectory(this.directory);
+      if (partial.length > 0) this.#logger.info({ removed: partial }, 'removed the outputs of a failed compaction');
+    });
+    this.#failedCompaction = undefined;
+  }
+
   /** Takes layers out of the map, waits for reads that may use them, then deletes their files. */
   async #removeLayers(layers: readonly LayerFileReader[], step: StorageStep): Promise<void> {
     for (const layer of layers) {
@@ -554,10 +606,10 @@ export class LayeredTimelineStore implements TimelineStore {
     for (const layer of layers) {
       if (deleted === 1) await this.#step(step);
       await this.#handles.forget(layer.path);
-      await this.#fs.unlink(layer.path);
+      await this.#fileSystem('delete a layer file', () => this.#fs.unlink(layer.path));
       deleted++;
     }
-    if (layers.length > 0) await this.#fs.syncDirectory(this.directory);
+    if (layers.length > 0) await this.#fileSystem('sync the directory after deleting layer files', () => this.#fs.syncDirectory(this.directory));
   }
 
   /**

@@ -96,6 +96,46 @@ export async function writeTimelineMetadata(fs: Fs, directory: string, metadata:
   });
 }
 
+/**
+ * The updates of one timeline's metadata file, written one at a time, in the order asked.
+ *
+ * WHY: a flush (disk_consistent_lsn) and GC (latest_gc_cutoff_lsn) update the same file from
+ * different tasks, and each crash-safe write replaces the whole file. Two overlapping writes can
+ * finish in either order, so an older snapshot could land last: a GC cutoff persisted before GC
+ * deleted layers, then overwritten by a flush's snapshot taken earlier, goes back below what GC
+ * removed, and after a restart reads in between would be admitted without their layers (found by
+ * the crash simulation). Here an update is merged into the newest metadata at once (`current`
+ * and every later write include it) and written after the previous write settled: the file
+ * always ends holding every update, and never goes back to an older one.
+ */
+export class TimelineMetadataWriter {
+  readonly #fs: Fs;
+  readonly #directory: string;
+  #current: TimelineMetadata;
+  #tail: Promise<unknown> = Promise.resolve();
+
+  constructor(fs: Fs, directory: string, initial: TimelineMetadata) {
+    this.#fs = fs;
+    this.#directory = directory;
+    this.#current = initial;
+  }
+
+  /** The metadata with every update asked so far (what the last write in the queue carries). */
+  get current(): TimelineMetadata { return this.#current; }
+
+  /** Merges `update` and writes the result after earlier writes; resolves with what it wrote. */
+  update(update: Partial<TimelineMetadata>): Promise<TimelineMetadata> {
+    const merged: TimelineMetadata = { ...this.#current, ...update };
+    this.#current = merged;
+    const write = this.#tail.catch(() => undefined).then(async () => {
+      await writeTimelineMetadata(this.#fs, this.#directory, merged);
+      return merged;
+    });
+    this.#tail = write;
+    return write;
+  }
+}
+
 /** The timeline's metadata, or undefined when the directory has no metadata file yet. */
 export async function readTimelineMetadata(fs: Fs, directory: string): Promise<TimelineMetadata | undefined> {
   const names = await fs.readdir(directory);

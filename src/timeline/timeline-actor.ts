@@ -41,7 +41,7 @@ import { boundLogger } from '../observability/log.js';
 import { readSmallFile } from '../storage/crashsafe.js';
 import { nodeFs } from '../storage/fs.js';
 import { LayeredTimelineStore } from '../storage/layered-timeline-store.js';
-import { readTimelineMetadata, writeTimelineMetadata, type TimelineMetadata } from '../storage/timeline-metadata.js';
+import { readTimelineMetadata, TimelineMetadataWriter, type TimelineMetadata } from '../storage/timeline-metadata.js';
 import type { DecodedRecord } from '../wal/types.js';
 import type { ReconstructData } from '../value.js';
 import { Timeline, type TimelineLsns } from './timeline.js';
@@ -203,9 +203,12 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
       return redo(key, data);
     };
     const ingest = await WalIngest.create(opened, { logger: logOf(context), materializePage });
+    // One write at a time, in order: a flush's and GC's writes must not land out of order.
+    const metadataWriter = new TimelineMetadataWriter(nodeFs, args.directory, loaded);
     const writeMetadata = async (update: Partial<TimelineMetadata>) => {
-      metadata = { ...loaded, ...metadata, ...update };
-      await writeTimelineMetadata(nodeFs, args.directory, metadata);
+      const written = metadataWriter.update(update);
+      metadata = metadataWriter.current;
+      await written;
     };
     const active = new Timeline({
       tenantId: args.tenantId, timelineId: args.timelineId, store: opened, ingest, relations: { getRelSize }, logger: logOf(context),
