@@ -1,6 +1,7 @@
 /**
  * Image layer files: page images (or metadata blobs) of a key range at one LSN. They hold the base
- * backup import, streamed straight to disk so a large import never sits in memory.
+ * backup import, streamed straight to disk so a large import never sits in memory
+ * (image-import.ts drives the import; `ImageLayerRunWriter` below writes the files).
  *
  * Format: layer-file-format.ts with kind 2, LSN range [lsn, lsn + 1); values are encoded images.
  * Name: layer-name.ts, e.g.
@@ -9,9 +10,12 @@
  * A key inside the range but absent from the file is NOT treated as "does not exist at this LSN":
  * the search continues below (conservative; nothing lies below a base import anyway).
  */
+import { join } from 'node:path';
 import { assert } from '../assert.js';
+import { failpoint, failpointError } from '../failpoints.js';
 import type { Key } from '../keys.js';
 import type { Lsn } from '../lsn.js';
+import { tempPathFor } from './crashsafe.js';
 import type { FileHandleCache } from './file-handle-cache.js';
 import type { Fs } from './fs.js';
 import { LayerFileKind } from './layer-file-format.js';
@@ -20,6 +24,88 @@ import { LayerFileWriter, type FinishedLayerFile } from './layer-file-writer.js'
 import type { LayerName } from './layer-name.js';
 
 export type ImageEntries = AsyncIterable<readonly [Key, Uint8Array]> | Iterable<readonly [Key, Uint8Array]>;
+
+/** Runs after every image layer file a run writer completes (a crash between two files). */
+export const IMPORT_BETWEEN_IMAGE_LAYERS_FAILPOINT = 'import-between-image-layers';
+
+export interface ImageLayerRunOptions {
+  fs: Fs;
+  directory: string;
+  lsn: Lsn;
+  /** A file is closed and a new one started once it reaches this size. */
+  targetFileBytes: number;
+  /**
+   * Commit each file under a temp name (crashsafe.ts `tempPathFor` of its layer name) rather than
+   * its layer name: the caller publishes the files together later (renames them), and a crash
+   * before that leaves only temp files, which reopening the directory removes.
+   */
+  staged?: boolean;
+}
+
+/**
+ * Writes images of strictly ascending keys as consecutive image layer files at one LSN, each
+ * closed once it reaches `targetFileBytes` (or at `cut()`) and covering [its first key, successor
+ * of its last key), so the files of one run never overlap. Push-style: the producer hands over
+ * one image at a time as it arrives (a relation file streamed from a base backup); an image is
+ * copied into the file's write buffer before `add` resolves, so the caller may reuse its bytes.
+ *
+ * Memory: one file's write buffer and index (48 bytes per image), whatever the run's length.
+ */
+export class ImageLayerRunWriter {
+  readonly #options: ImageLayerRunOptions;
+  readonly #finished: FinishedLayerFile[] = [];
+  #writer: LayerFileWriter | undefined;
+  #previousKey: Key | undefined;
+  #closed = false;
+
+  constructor(options: ImageLayerRunOptions) {
+    assert(options.targetFileBytes > 0, 'target file size must be positive');
+    assert(Number.isSafeInteger(options.lsn) && options.lsn >= 0, 'image LSN must be a valid LSN');
+    this.#options = options;
+  }
+
+  /** The files completed so far, in key order. */
+  get files(): readonly FinishedLayerFile[] { return this.#finished; }
+  /** The last key of the file being written; undefined between files. */
+  get openFileLastKey(): Key | undefined { return this.#writer?.lastKey; }
+
+  async add(key: Key, image: Uint8Array): Promise<void> {
+    assert(!this.#closed, 'add to a finished image run');
+    assert(this.#previousKey === undefined || key > this.#previousKey, 'image entries must arrive in strictly ascending key order');
+    this.#previousKey = key;
+    this.#writer ??= await LayerFileWriter.create(this.#options.fs, this.#options.directory, LayerFileKind.Image);
+    await this.#writer.addImage(key, this.#options.lsn, image);
+    if (this.#writer.bytesEstimate >= this.#options.targetFileBytes) await this.cut();
+  }
+
+  /** Completes the file being written, if any: the next key starts a new file. */
+  async cut(): Promise<void> {
+    const writer = this.#writer;
+    if (writer === undefined) return;
+    this.#writer = undefined;
+    const { lsn, directory, staged } = this.#options;
+    const file = await writer.finish({ lsnStart: lsn, lsnEnd: lsn + 1, ...(staged === true ? { stagedPath: (name: string) => tempPathFor(join(directory, name)) } : {}) });
+    assert(file.entryCount > 0, 'an image layer file holds at least one image');
+    this.#finished.push(file);
+    const fired = await failpoint(IMPORT_BETWEEN_IMAGE_LAYERS_FAILPOINT);
+    if (fired !== undefined) throw failpointError(IMPORT_BETWEEN_IMAGE_LAYERS_FAILPOINT, fired);
+  }
+
+  /** Completes the last file; returns every file of the run in key order. */
+  async finish(): Promise<FinishedLayerFile[]> {
+    await this.cut();
+    this.#closed = true;
+    return [...this.#finished];
+  }
+
+  /** Removes the file being written (its temp file); completed files are the caller's. */
+  async abort(): Promise<void> {
+    this.#closed = true;
+    const writer = this.#writer;
+    this.#writer = undefined;
+    await writer?.abort();
+  }
+}
 
 export interface WriteImageLayerOptions {
   fs: Fs;
@@ -36,29 +122,14 @@ export interface WriteImageLayerOptions {
  * [its first key, successor of its last key). Returns the files in key order; none for no entries.
  */
 export async function writeImageLayer(options: WriteImageLayerOptions): Promise<FinishedLayerFile[]> {
-  assert(options.targetFileBytes > 0, 'target file size must be positive');
-  assert(Number.isSafeInteger(options.lsn) && options.lsn >= 0, 'image LSN must be a valid LSN');
-  const finished: FinishedLayerFile[] = [];
-  let writer: LayerFileWriter | undefined;
-  let previousKey: Key | undefined;
+  const run = new ImageLayerRunWriter({ fs: options.fs, directory: options.directory, lsn: options.lsn, targetFileBytes: options.targetFileBytes });
   try {
-    for await (const [key, bytes] of options.entries) {
-      assert(previousKey === undefined || key > previousKey, 'image entries must arrive in strictly ascending key order');
-      previousKey = key;
-      writer ??= await LayerFileWriter.create(options.fs, options.directory, LayerFileKind.Image);
-      await writer.addImage(key, options.lsn, bytes);
-      if (writer.bytesEstimate >= options.targetFileBytes) {
-        const full = writer;
-        writer = undefined;
-        finished.push(await full.finish({ lsnStart: options.lsn, lsnEnd: options.lsn + 1 }));
-      }
-    }
-    if (writer !== undefined) finished.push(await writer.finish({ lsnStart: options.lsn, lsnEnd: options.lsn + 1 }));
+    for await (const [key, bytes] of options.entries) await run.add(key, bytes);
+    return await run.finish();
   } catch (error) {
-    await writer?.abort();
+    await run.abort();
     throw error;
   }
-  return finished;
 }
 
 /** Opens and verifies an image layer file whose name parsed as `name`. */

@@ -23,7 +23,9 @@ const IMAGE_TAG = Uint8Array.of(ValueTag.Image);
 const INITIAL_INDEX_BYTES = 64 * INDEX_ENTRY_BYTES;
 
 export interface FinishedLayerFile {
+  /** The layer file name (layer-name.ts). */
   fileName: string;
+  /** Where the file is: `<directory>/<fileName>`, or its staged path (see `finish`). */
   path: string;
   entryCount: number;
   fileBytes: number;
@@ -111,9 +113,11 @@ export class LayerFileWriter {
 
   /**
    * Completes and publishes the file. The key range defaults to [first key, successor(last key));
-   * the LSN range must contain every LSN added.
+   * the LSN range must contain every LSN added. `stagedPath` (same directory) maps the layer file
+   * name to the path the file is committed under instead, for writers that publish several files
+   * together later (a bulk import: a temp name keeps a crash from leaving part of them visible).
    */
-  async finish(range: { lsnStart: Lsn; lsnEnd: Lsn; keyStart?: Key; keyEnd?: Key }): Promise<FinishedLayerFile> {
+  async finish(range: { lsnStart: Lsn; lsnEnd: Lsn; keyStart?: Key; keyEnd?: Key; stagedPath?: (fileName: string) => string }): Promise<FinishedLayerFile> {
     assert(this.#entryCount > 0 && this.#firstKey !== undefined && this.#lastKey !== undefined, 'a layer file holds at least one entry');
     assert(range.lsnStart <= this.#lsnMin && this.#lsnMax < range.lsnEnd, 'LSN range covers every entry');
     const keyStart = range.keyStart ?? this.#firstKey;
@@ -138,7 +142,7 @@ export class LayerFileWriter {
     const fileName = this.#kind === LayerFileKind.Delta
       ? formatLayerName({ kind: 'delta', keyStart, keyEnd, lsnStart: range.lsnStart, lsnEnd: range.lsnEnd })
       : formatLayerName({ kind: 'image', keyStart, keyEnd, lsn: range.lsnStart });
-    const path = join(this.#directory, fileName);
+    const path = range.stagedPath === undefined ? join(this.#directory, fileName) : range.stagedPath(fileName);
     const fileBytes = this.#file.length;
     await this.#file.commit(path);
     return { fileName, path, entryCount: this.#entryCount, fileBytes };
