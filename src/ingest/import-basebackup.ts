@@ -183,9 +183,10 @@ class Importer {
 
   /**
    * Reassembles pages. `onPage` borrows the page (a view of the input, or of the one reassembly
-   * buffer) until its promise resolves: consumers copy what they keep.
+   * buffer) until it returns, or until the promise it returns resolves: consumers copy what they
+   * keep. It returns undefined when it took the page without waiting (the common case).
    */
-  private pageSink(onPage: (pageIndex: number, page: Uint8Array) => Promise<void>, onEnd: (pages: number, trailingBytes: number) => Promise<void>): FileSink {
+  private pageSink(onPage: (pageIndex: number, page: Uint8Array) => Promise<void> | undefined, onEnd: (pages: number, trailingBytes: number) => Promise<void>): FileSink {
     const page = new Uint8Array(BLCKSZ);
     let fill = 0;
     let pages = 0;
@@ -195,7 +196,8 @@ class Importer {
         let offset = 0;
         while (offset < bytes.length) {
           if (fill === 0 && bytes.length - offset >= BLCKSZ) {
-            await onPage(pages++, bytes.subarray(offset, offset + BLCKSZ));
+            const waiting = onPage(pages++, bytes.subarray(offset, offset + BLCKSZ));
+            if (waiting !== undefined) await waiting;
             offset += BLCKSZ;
             continue;
           }
@@ -204,7 +206,8 @@ class Importer {
           fill += take;
           offset += take;
           if (fill === BLCKSZ) {
-            await onPage(pages++, page);
+            const waiting = onPage(pages++, page);
+            if (waiting !== undefined) await waiting;
             fill = 0;
           }
         }
@@ -221,10 +224,11 @@ class Importer {
       this.summary.streamedFiles += 1;
     }
     return this.pageSink(
-      async (index, page) => {
+      (index, page) => {
         const key = relBlockKey(tag, firstBlock + index);
-        await (range === undefined ? this.target.addSmall(key, page) : range.add(key, page));
         this.summary.relationPages += 1;
+        if (range === undefined) return this.target.addSmall(key, page);
+        return range.tryAdd(key, page) ? undefined : range.add(key, page);
       },
       async (pages, trailing) => {
         await range?.finish();

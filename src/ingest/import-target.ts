@@ -26,6 +26,8 @@ import type { ReconstructData, Value } from '../value.js';
 export interface RangeTarget {
   /** `page` is borrowed: the target copies it before the promise resolves. */
   add(key: Key, page: Uint8Array): Promise<void>;
+  /** `add` when it needs no I/O (the usual case); false, nothing done, when `add` must run. */
+  tryAdd(key: Key, page: Uint8Array): boolean;
   finish(): Promise<void>;
 }
 
@@ -63,7 +65,14 @@ function putTarget(store: TimelineStore, lsn: Lsn): ImportTarget {
     return Promise.resolve();
   };
   return {
-    openRange: () => ({ add: put, finish: () => Promise.resolve() }),
+    openRange: () => ({
+      add: put,
+      tryAdd: (key, page) => {
+        void put(key, page);
+        return true;
+      },
+      finish: () => Promise.resolve(),
+    }),
     addSmall: put,
     metadataStore: store,
     commit: () => Promise.resolve({ imageLayerFiles: 0, spilledRuns: 0 }),
@@ -76,7 +85,7 @@ function imageLayerTarget(store: TimelineStore, imageImport: ImageImport): Impor
   return {
     openRange: () => {
       const run = imageImport.openRange();
-      return { add: (key, page) => run.add(key, page), finish: async () => { await run.finish(); } };
+      return { add: (key, page) => run.add(key, page), tryAdd: (key, page) => run.tryAdd(key, page), finish: async () => { await run.finish(); } };
     },
     addSmall: (key, bytes) => imageImport.addSmall(key, bytes),
     metadataStore,

@@ -116,6 +116,19 @@ export class CrashSafeFileWriter {
     return this.#flushedBytes + this.#buffered;
   }
 
+  /** Bytes `appendSync` takes now: the room left in the buffer being filled. */
+  get bufferSpace(): number {
+    return this.#state === 'writing' ? WRITE_BUFFER_BYTES - this.#buffered : 0;
+  }
+
+  /** `append` without I/O: copies `bytes` when they fit `bufferSpace`; false (nothing done) otherwise. */
+  appendSync(bytes: Uint8Array): boolean {
+    if (bytes.length > this.bufferSpace) return false;
+    this.#buffers[this.#filling].set(bytes, this.#buffered);
+    this.#buffered += bytes.length;
+    return true;
+  }
+
   async append(bytes: Uint8Array): Promise<void> {
     assert(this.#state === 'writing', 'append to a finished writer');
     if (bytes.length >= WRITE_BUFFER_BYTES) {

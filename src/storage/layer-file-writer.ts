@@ -20,6 +20,7 @@ import { formatLayerName, keySuccessor } from './layer-name.js';
 import { encodedWillInit, ValueTag } from './value-codec.js';
 
 const IMAGE_TAG = Uint8Array.of(ValueTag.Image);
+const IMAGE_TAG_CRC = crc32c(IMAGE_TAG);
 const INITIAL_INDEX_BYTES = 64 * INDEX_ENTRY_BYTES;
 
 export interface FinishedLayerFile {
@@ -75,9 +76,21 @@ export class LayerFileWriter {
 
   /** Adds a page image without first copying it into an encoded value. */
   async addImage(key: Key, lsn: Lsn, page: Uint8Array): Promise<void> {
-    this.#addIndexEntry(key, lsn, true, 1 + page.length, crc32c(page, crc32c(IMAGE_TAG)));
+    this.#addIndexEntry(key, lsn, true, 1 + page.length, crc32c(page, IMAGE_TAG_CRC));
     await this.#file.append(IMAGE_TAG);
     await this.#file.append(page);
+  }
+
+  /**
+   * `addImage` without I/O: adds the image when the file's write buffer has room for it now, and
+   * returns false (nothing added) when it has not.
+   */
+  tryAddImage(key: Key, lsn: Lsn, page: Uint8Array): boolean {
+    if (this.#file.bufferSpace < 1 + page.length) return false;
+    this.#addIndexEntry(key, lsn, true, 1 + page.length, crc32c(page, IMAGE_TAG_CRC));
+    const copied = this.#file.appendSync(IMAGE_TAG) && this.#file.appendSync(page);
+    assert(copied, 'the write buffer had room for the image');
+    return true;
   }
 
   #addIndexEntry(key: Key, lsn: Lsn, willInit: boolean, length: number, checksum: number): void {

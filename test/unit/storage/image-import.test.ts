@@ -19,7 +19,7 @@ import { IMPORT_BETWEEN_IMAGE_LAYERS_FAILPOINT } from '../../../src/storage/imag
 import { KEY_SPACE_END, KEY_SPACE_START, parseLayerName } from '../../../src/storage/layer-name.js';
 import { LayeredTimelineStore } from '../../../src/storage/layered-timeline-store.js';
 import { LogCapture } from '../../helpers/log-capture.js';
-import { blockKey, page, record, withTempDirectory } from './storage-harness.js';
+import { blockKey, faultyFs, page, record, withTempDirectory, type Faults } from './storage-harness.js';
 
 const LSN = 0x3000028;
 const childScript = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'helpers', 'import-crash-child.js');
@@ -184,6 +184,26 @@ for (const name of [IMPORT_BETWEEN_IMAGE_LAYERS_FAILPOINT, IMPORT_BEFORE_PUBLISH
       }
     }, 'PS_ERR_FAILPOINT')));
 }
+
+test('a file whose commit fails while the next one is written fails the import, which leaves nothing', () =>
+  withTempDirectory(async (directory) => {
+    const log = new LogCapture();
+    const faults: Faults = {};
+    const store = await LayeredTimelineStore.open({ directory, logger: log.logger, imageLayerBytesTarget: 8 * PAGE, fs: faultyFs(faults) });
+    const imageImport = await store.beginImageImport(LSN);
+    faults.failSync = true;
+    const range = imageImport.openRange();
+    const error = await (async () => {
+      for (let block = 0; block < 30; block++) if (!range.tryAdd(blockKey(block, 16400), page(block))) await range.add(blockKey(block, 16400), page(block));
+      await range.finish();
+    })().then(() => undefined, (caught: unknown) => caught);
+    assert.ok(isStrataError(error, 'PS_ERR_IO'), String(error));
+    await imageImport.abort();
+    assert.equal(leftovers(directory), []);
+    assert.equal(store.layerFileNames, []);
+    await store.close();
+    log.assertClean();
+  }));
 
 test('abort before commit removes the files written so far', () =>
   withTempDirectory(async (directory) => {
