@@ -17,7 +17,10 @@
  *
  * Reported: each pair's seconds, attach / pg_basebackup per pair and its median (below 1, the
  * attach is faster), idle RSS, peak RSS above idle per attach and its maximum, the image layer
- * files one attach wrote, and WARN/ERROR lines in the server logs.
+ * files one attach wrote, and WARN/ERROR lines in the server logs. Also the CPU seconds each side
+ * used (pg_basebackup's process tree; every thread of the Strata server, from /proc/PID/stat):
+ * on a shared machine a side that needs more CPU loses more time to other load, and CPU seconds
+ * move much less with that load than wall time does.
  *
  * Both sides read the same files from the primary's page cache (pgbench -i just wrote them) and
  * both fsync what they write. Strata's BASE_BACKUP carries no WAL (the walreceiver streams it
@@ -55,6 +58,8 @@ export interface AttachImportOptions {
 
 export interface AttachTurn {
   seconds: number;
+  /** CPU seconds the server process used during the attach (all its threads). */
+  cpuSeconds: number;
   idleRssBytes: number;
   peakRssBytes: number;
   layerFiles: number;
@@ -67,6 +72,8 @@ export interface AttachImportResult {
   scale: number;
   databaseBytes: number;
   basebackupSeconds: number[];
+  /** CPU seconds pg_basebackup used (user + system, from its waited-for process tree). */
+  basebackupCpuSeconds: number[];
   attach: AttachTurn[];
   /** Attach seconds over pg_basebackup seconds, per pair. */
   pairRatios: number[];
@@ -85,6 +92,19 @@ function statusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(text);
   assert(match !== null, `/proc/${pid}/status has ${field}`);
   return Number(match[1]) * 1024;
+}
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * CPU seconds from /proc/PID/stat: the process's own (utime + stime), or with `children` those of
+ * the children it waited for (cutime + cstime). Fields counted after the command name's ')'.
+ */
+function cpuSeconds(pid: number | 'self', children = false): number {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const [user, system] = children ? [fields[13], fields[14]] : [fields[11], fields[12]];
+  return (Number(user) + Number(system)) / CLOCK_TICKS_PER_SECOND;
 }
 
 /** A Strata server in a child process of its own, so its memory is its own. */
@@ -155,13 +175,15 @@ function sleep(milliseconds: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, milliseconds));
 }
 
-async function timedBasebackup(cluster: PostgresCluster, pair: number): Promise<number> {
+async function timedBasebackup(cluster: PostgresCluster, pair: number): Promise<{ seconds: number; cpuSeconds: number }> {
   const directory = join(cluster.directory, `basebackup-${pair}`);
+  const cpuBefore = cpuSeconds('self', true);
   const started = performance.now();
   await runPg('pg_basebackup', ['-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', '-D', directory, '-c', 'fast'], { timeoutMs: 900_000 });
   const seconds = (performance.now() - started) / 1000;
+  const cpu = cpuSeconds('self', true) - cpuBefore;
   await rm(directory, { recursive: true, force: true });
-  return seconds;
+  return { seconds, cpuSeconds: cpu };
 }
 
 /** Image layer files under a workdir: count and bytes. */
@@ -201,6 +223,7 @@ async function timedAttach(cluster: PostgresCluster, accountsBlocks: number): Pr
     const sampler = setInterval(() => {
       try { sampledPeak = Math.max(sampledPeak, statusBytes(server.pid, 'VmRSS')); } catch { /* exited */ }
     }, SAMPLE_MS);
+    const cpuBefore = cpuSeconds(server.pid);
     const started = performance.now();
     let timeline: Record<string, unknown>;
     try {
@@ -209,6 +232,7 @@ async function timedAttach(cluster: PostgresCluster, accountsBlocks: number): Pr
       clearInterval(sampler);
     }
     const seconds = (performance.now() - started) / 1000;
+    const cpu = cpuSeconds(server.pid) - cpuBefore;
     const peakRssBytes = Math.max(sampledPeak, statusBytes(server.pid, 'VmHWM'));
     assert(timeline.state === 'Active', `the attached timeline is Active: ${JSON.stringify(timeline)}`);
     const relNode = await cluster.sql("SELECT pg_relation_filenode('pgbench_accounts')");
@@ -218,7 +242,7 @@ async function timedAttach(cluster: PostgresCluster, accountsBlocks: number): Pr
     assert(size.size === accountsBlocks, `pgbench_accounts: strata ${String(size.size)} blocks, primary ${accountsBlocks}`);
     const layers = await layerFiles(workdir);
     await server.stop();
-    return { seconds, idleRssBytes, peakRssBytes, layerFiles: layers.files, layerBytes: layers.bytes, warnings: await serverWarnings(workdir) };
+    return { seconds, cpuSeconds: cpu, idleRssBytes, peakRssBytes, layerFiles: layers.files, layerBytes: layers.bytes, warnings: await serverWarnings(workdir) };
   } finally {
     await server.stop();
     await cluster.sql('SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots WHERE NOT active');
@@ -236,21 +260,23 @@ export async function runAttachImport(options: AttachImportOptions): Promise<Att
     await cluster.sql('CHECKPOINT');
     const databaseBytes = Number(await cluster.sql('SELECT sum(pg_database_size(oid)) FROM pg_database'));
     const accountsBlocks = Number(await cluster.sql("SELECT pg_relation_size('pgbench_accounts') / 8192"));
-    const basebackupSeconds: number[] = [];
+    const basebackup: Array<{ seconds: number; cpuSeconds: number }> = [];
     const attach: AttachTurn[] = [];
     for (let pair = 0; pair < options.pairs; pair++) {
       options.logger?.info({ pair }, 'pg_basebackup and attach, in turns');
       if (pair % 2 === 0) {
-        basebackupSeconds.push(await timedBasebackup(cluster, pair));
+        basebackup.push(await timedBasebackup(cluster, pair));
         attach.push(await timedAttach(cluster, accountsBlocks));
       } else {
         attach.push(await timedAttach(cluster, accountsBlocks));
-        basebackupSeconds.push(await timedBasebackup(cluster, pair));
+        basebackup.push(await timedBasebackup(cluster, pair));
       }
     }
+    const basebackupSeconds = basebackup.map((turn) => turn.seconds);
     const pairRatios = attach.map((turn, pair) => turn.seconds / basebackupSeconds[pair]!);
     return {
-      scale: options.scale, databaseBytes, basebackupSeconds, attach, pairRatios, medianPairRatio: median(pairRatios),
+      scale: options.scale, databaseBytes, basebackupSeconds, basebackupCpuSeconds: basebackup.map((turn) => turn.cpuSeconds),
+      attach, pairRatios, medianPairRatio: median(pairRatios),
       peakAboveIdleBytesMax: Math.max(...attach.map((turn) => turn.peakRssBytes - turn.idleRssBytes)),
     };
   } finally {
@@ -268,6 +294,8 @@ export function describeAttachImport(result: AttachImportResult): Record<string,
     pairs: result.attach.length,
     basebackupSeconds: list(result.basebackupSeconds),
     attachSeconds: list(result.attach.map((turn) => turn.seconds)),
+    basebackupCpuSeconds: list(result.basebackupCpuSeconds, 2),
+    attachCpuSeconds: list(result.attach.map((turn) => turn.cpuSeconds), 2),
     pairRatios: list(result.pairRatios),
     medianPairRatio: result.medianPairRatio,
     idleRssMegabytes: list(result.attach.map((turn) => megabytes(turn.idleRssBytes)), 0),
