@@ -416,7 +416,8 @@ async function runAttachBench(options: RunnerOptions, logger: Logger): Promise<{
     return {
       outcome: { kind: 'lines', name, lines: [] },
       context: [`Attach to a pgbench scale-${result.scale} primary (${megabytes(result.databaseBytes)} MB) against pg_basebackup -D of it, ` +
-        `${result.attach.length} pairs in turns: pg_basebackup ${String(fields.basebackupSeconds)} s, attach ${String(fields.attachSeconds)} s; ` +
+        `${result.attach.length} pairs in turns: pg_basebackup ${String(fields.basebackupSeconds)} s (CPU ${String(fields.basebackupCpuSeconds)} s), ` +
+        `attach ${String(fields.attachSeconds)} s (server CPU ${String(fields.attachCpuSeconds)} s); ` +
         `attach / pg_basebackup per pair ${String(fields.pairRatios)}, **median ${result.medianPairRatio.toFixed(2)}×** (below 1, the attach is faster); ` +
         `server RSS idle ${String(fields.idleRssMegabytes)} MB, peak above idle ${String(fields.peakAboveIdleMegabytes)} MB ` +
         `(**max ${megabytes(result.peakAboveIdleBytesMax)} MB**); ${String(fields.imageLayerFiles)} image layer files, ${megabytes(result.attach[0]?.layerBytes ?? 0)} MB.`],
