@@ -13,6 +13,8 @@
  *        │                        replay and Strata's in turns, 5 pairs, median of the pair ratios
  *        └─► walredo/redo.bench   runChains: walredo pool pages/s, short and medium chains
  *   then micro benchmarks: actor/ring.bench, storage/put-get.bench   run() → {name, results}
+ *   then storage/attach-import.bench: pg_basebackup of a pgbench primary and Strata's attach to
+ *        it, in turns (runAttachImport → time ratio and the server's peak RSS above idle)
  *
  * LSNs are passed as `Lsn` numbers (src/lsn.ts). Every benchmark module is optional: a module that
  * is not built prints `skipped: <module> not built`; one that throws prints `failed: <reason>` and
@@ -22,7 +24,8 @@
  * `bench summary: …`, then a Markdown section for docs/benchmarks.md (printed; appended to the file
  * with --record). MB is 2^20 bytes everywhere. Defaults: pgbench scale 10, 30 s, 4 clients;
  * --quick is scale 1, 5 s; STRATA_BENCH_SCALE / STRATA_BENCH_SECONDS / STRATA_BENCH_CLIENTS win
- * over both. Progress goes to stderr as pino JSON lines.
+ * over both. The attach bench has its own primary: scale 50, 3 pairs (--quick: scale 1, 1 pair);
+ * STRATA_BENCH_ATTACH_SCALE / STRATA_BENCH_ATTACH_PAIRS win. Progress goes to stderr as pino JSON lines.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -51,6 +54,8 @@ interface RunnerOptions {
   scale: number;
   seconds: number;
   clients: number;
+  attachScale: number;
+  attachPairs: number;
 }
 
 /** A WAL-range benchmark module: decode or ingest over the workload's WAL. */
@@ -109,6 +114,8 @@ export function parseRunnerOptions(argv: string[], environment: NodeJS.ProcessEn
     scale: positiveInteger(environment.STRATA_BENCH_SCALE, quick ? 1 : 10, 'STRATA_BENCH_SCALE'),
     seconds: positiveInteger(environment.STRATA_BENCH_SECONDS, quick ? 5 : 30, 'STRATA_BENCH_SECONDS'),
     clients: positiveInteger(environment.STRATA_BENCH_CLIENTS, 4, 'STRATA_BENCH_CLIENTS'),
+    attachScale: positiveInteger(environment.STRATA_BENCH_ATTACH_SCALE, quick ? 1 : 50, 'STRATA_BENCH_ATTACH_SCALE'),
+    attachPairs: positiveInteger(environment.STRATA_BENCH_ATTACH_PAIRS, quick ? 1 : 3, 'STRATA_BENCH_ATTACH_PAIRS'),
   };
 }
 
@@ -387,6 +394,40 @@ async function runRedoChains(workload: WalWorkload): Promise<string[]> {
   }
 }
 
+/**
+ * pg_basebackup and Strata's attach of one pgbench primary, in turns (attach-import.bench.ts); the
+ * outcome (no table row: its numbers are not records/s) and one context line.
+ */
+async function runAttachBench(options: RunnerOptions, logger: Logger): Promise<{ outcome: Outcome; context: string[] }> {
+  const name = 'attach-import';
+  const loaded = await loadModule('storage/attach-import.bench.js');
+  if ('missing' in loaded) return { outcome: { kind: 'skipped', name, reason: 'storage/attach-import.bench.js not built' }, context: [] };
+  if ('error' in loaded) return { outcome: { kind: 'failed', name, reason: loaded.error }, context: [] };
+  const module = loaded.module as Partial<typeof import('./storage/attach-import.bench.js')>;
+  if (typeof module.runAttachImport !== 'function' || typeof module.describeAttachImport !== 'function') {
+    return { outcome: { kind: 'failed', name, reason: 'attach-import.bench.js exports no runAttachImport()' }, context: [] };
+  }
+  logger.info({ bench: name, scale: options.attachScale, pairs: options.attachPairs }, 'run attach benchmark');
+  try {
+    const result = await module.runAttachImport({ scale: options.attachScale, pairs: options.attachPairs, logger });
+    const fields = module.describeAttachImport(result);
+    const line = benchLine(name, fields);
+    console.log(line);
+    const megabytes = (bytes: number) => (bytes / BYTES_PER_MEGABYTE).toFixed(0);
+    return {
+      outcome: { kind: 'lines', name, lines: [] },
+      context: [`Attach to a pgbench scale-${result.scale} primary (${megabytes(result.databaseBytes)} MB) against pg_basebackup -D of it, ` +
+        `${result.attach.length} pairs in turns: pg_basebackup ${String(fields.basebackupSeconds)} s (CPU ${String(fields.basebackupCpuSeconds)} s), ` +
+        `attach ${String(fields.attachSeconds)} s (server CPU ${String(fields.attachCpuSeconds)} s); ` +
+        `attach / pg_basebackup per pair ${String(fields.pairRatios)}, **median ${result.medianPairRatio.toFixed(2)}×** (below 1, the attach is faster); ` +
+        `server RSS idle ${String(fields.idleRssMegabytes)} MB, peak above idle ${String(fields.peakAboveIdleMegabytes)} MB ` +
+        `(**max ${megabytes(result.peakAboveIdleBytesMax)} MB**); ${String(fields.imageLayerFiles)} image layer files, ${megabytes(result.attach[0]?.layerBytes ?? 0)} MB.`],
+    };
+  } catch (error) {
+    return { outcome: { kind: 'failed', name, reason: String(error) }, context: [] };
+  }
+}
+
 function summaryLine(outcomes: Outcome[]): string {
   const reference = outcomes.find((outcome) => outcome.name === 'postgres-recovery');
   const pairs: Record<string, unknown> = {};
@@ -466,8 +507,11 @@ async function main(): Promise<number> {
     printUnmeasured(outcome);
     outcomes.push(outcome);
   }
+  const attach = await runAttachBench(options, logger);
+  printUnmeasured(attach.outcome);
+  outcomes.push(attach.outcome);
   console.log(summaryLine(outcomes));
-  const section = markdownSection(machine, wal.context, outcomes);
+  const section = markdownSection(machine, [...wal.context, ...attach.context], outcomes);
   assert(section.length > 0, 'the Markdown section is never empty');
   if (options.record) {
     await appendToBenchmarksDocument(section);

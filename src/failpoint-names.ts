@@ -44,8 +44,9 @@ export const FAILPOINT_NAMES = {
   'compaction-mid-delete': 'compaction removed its marker, swapped the layer map and deleted one, not all, of its input files',
   'gc-mid-delete': 'garbage collection persisted its cutoff and deleted one, not all, of the layer files it chose',
   'image-creation-before-write': 'image layer creation chose its key range and LSN, no file is written yet',
-  // Reserved for storage steps being built (nothing evaluates them yet).
-  'import-mid-layer': 'reserved: a base backup import is part-way through writing one layer',
+  // The base backup import (image-import.ts, image-layer.ts).
+  'import-between-image-layers': 'base backup import: an image layer file is complete (under its temp name), the next not started',
+  'import-before-publish': 'base backup import: every image layer file is written and fsynced under a temp name, none published yet',
 } as const satisfies Readonly<Record<string, string>>;
 
 /** A failpoint name the code may evaluate: a key of FAILPOINT_NAMES. */

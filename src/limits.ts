@@ -62,6 +62,16 @@ export const limits = {
   layerIndexBytesMax: 64 * 1024 * 1024,
   /** Storage: target size of one image layer file written by a bulk import. */
   imageLayerBytesTarget: 256 * 1024 * 1024,
+  /**
+   * Import: bytes of small images (small files, SLRU pages, relation sizes and directories) a base
+   * backup import sorts in memory before it spills a sorted run to a temp file (image-sorter.ts).
+   */
+  importSortBufferBytes: 64 * 1024 * 1024,
+  /**
+   * Import: relation files at least this large stream straight into image layer files of their
+   * own; smaller ones are sorted together, so a database of many small tables makes few files.
+   */
+  importStreamedFileBytesMin: 8 * 1024 * 1024,
   /** Storage: default open-layer size past which the timeline should flush (checkpoint_distance). */
   checkpointDistanceBytesDefault: 256 * 1024 * 1024,
 } as const;
@@ -72,3 +82,4 @@ assert(limits.reconnectDelayMsMin < limits.reconnectDelayMsMax, 'reconnect backo
 assert(limits.pgwireReceiveQueueBytesMax <= limits.pgwireMessageBytesMax, 'a pgwire queue pauses before one max message');
 assert(limits.restartsMax >= 1, 'a supervisor grants at least one restart');
 assert(limits.inMemoryLayerChunkBytes <= limits.checkpointDistanceBytesDefault, 'an open layer holds at least one chunk before it flushes');
+assert(limits.importStreamedFileBytesMin <= limits.importSortBufferBytes, 'a file too small to stream fits the sort buffer alone');

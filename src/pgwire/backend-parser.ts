@@ -4,7 +4,9 @@
  * Why incremental: TCP delivers arbitrary slices, so a frame can be split anywhere, including
  * inside its five-byte header. `parse(chunk)` returns every message completed by the chunk and
  * keeps the incomplete tail. Partial chunks are kept as a list and joined once, when the frame is
- * complete, so a large message costs one copy instead of one per TCP read.
+ * complete, so a large message costs one copy instead of one per TCP read; only the frame's own
+ * bytes are joined, never the rest of the chunk that completes it (a base backup streams its
+ * CopyData frames across nearly every socket read).
  *
  * Ownership: `copyData.data` is a view into the chunk the caller passed (or into a fresh joined
  * buffer). The parser never writes into a buffer it was given or has handed out, so views stay
@@ -56,17 +58,9 @@ export class BackendParser {
 
   /** Returns every message the chunk completes; throws PS_ERR_PROTOCOL on a malformed frame. */
   parse(chunk: Uint8Array): BackendMessage[] {
-    let buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    if (this.#pendingLength > 0) {
-      this.#pending.push(buffer);
-      this.#pendingLength += buffer.length;
-      if (this.#pendingLength < this.#needed) return [];
-      buffer = Buffer.concat(this.#pending, this.#pendingLength);
-      this.#pending = [];
-      this.#pendingLength = 0;
-    }
+    const buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const messages: BackendMessage[] = [];
-    let offset = 0;
+    let offset = this.#pendingLength > 0 ? this.#completePending(buffer, messages) : 0;
     while (offset < buffer.length) {
       const remaining = buffer.length - offset;
       if (remaining < HEADER_LENGTH) {
@@ -86,6 +80,37 @@ export class BackendParser {
       offset += 1 + length;
     }
     return messages;
+  }
+
+  /**
+   * Feeds the start of `buffer` to the frame held back; returns how many of its bytes that took.
+   * Only the frame's own bytes are joined (a large chunk that completes a small tail is not copied
+   * as a whole): the rest of the chunk is parsed in place.
+   */
+  #completePending(buffer: Buffer, messages: BackendMessage[]): number {
+    let taken = 0;
+    if (this.#needed === HEADER_LENGTH) {
+      taken = Math.min(HEADER_LENGTH - this.#pendingLength, buffer.length);
+      this.#pending.push(buffer.subarray(0, taken));
+      this.#pendingLength += taken;
+      if (this.#pendingLength < HEADER_LENGTH) return taken;
+      const header = Buffer.concat(this.#pending, HEADER_LENGTH);
+      const length = header.readInt32BE(1);
+      this.#checkLength(header[0]!, length);
+      this.#pending = [header];
+      this.#needed = 1 + length;
+    }
+    const rest = Math.min(this.#needed - this.#pendingLength, buffer.length - taken);
+    this.#pending.push(buffer.subarray(taken, taken + rest));
+    this.#pendingLength += rest;
+    taken += rest;
+    if (this.#pendingLength < this.#needed) return taken;
+    const frame = Buffer.concat(this.#pending, this.#needed);
+    this.#pending = [];
+    this.#pendingLength = 0;
+    const length = frame.readInt32BE(1);
+    messages.push(parseBody(frame[0]!, length, frame.subarray(HEADER_LENGTH)));
+    return taken;
   }
 
   #keep(tail: Buffer, needed: number): void {

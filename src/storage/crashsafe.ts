@@ -78,15 +78,30 @@ export async function readFully(handle: FsFileHandle, path: string, position: nu
  * A file being created crash-safely, streamed: `append` buffers, `writeAt` patches an already
  * written range (a header whose counts are known only at the end), `commit` publishes it under
  * its final name, `abort` removes the temp file.
+ *
+ * Small appends are double-buffered: when one buffer is full its write starts and appends go on
+ * into the other, so a producer that receives its bytes while they are written (a base backup
+ * streamed into image layers) overlaps the two. At most one write is in flight; its failure
+ * surfaces at the next append that needs a buffer, or at writeAt/commit, and aborts the file.
+ * An append of WRITE_BUFFER_BYTES or more is written directly and awaited, so `append` never
+ * keeps a reference to the caller's bytes after it resolves.
+ *
+ *   append ──► buffer A (filling) ──full──► write A (in flight) … buffer B (filling) ──full──►
+ *              wait for A, write B, fill A again …
  */
 export class CrashSafeFileWriter {
   readonly path: string;
   readonly #fs: Fs;
   readonly #tempPath: string;
   readonly #handle: FsFileHandle;
-  readonly #buffer = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
+  readonly #buffers = [Buffer.allocUnsafe(WRITE_BUFFER_BYTES), Buffer.allocUnsafe(WRITE_BUFFER_BYTES)] as const;
+  /** Index of the buffer being filled. */
+  #filling: 0 | 1 = 0;
   #buffered = 0;
+  /** Bytes handed to the file: written, or in the write in flight. */
   #flushedBytes = 0;
+  /** The write of the other buffer, while it runs. */
+  #inFlight: Promise<void> | undefined;
   #state: 'writing' | 'committed' | 'aborted' = 'writing';
 
   private constructor(fs: Fs, path: string, tempPath: string, handle: FsFileHandle) {
@@ -114,16 +129,29 @@ export class CrashSafeFileWriter {
     return this.#flushedBytes + this.#buffered;
   }
 
+  /** Bytes `appendSync` takes now: the room left in the buffer being filled. */
+  get bufferSpace(): number {
+    return this.#state === 'writing' ? WRITE_BUFFER_BYTES - this.#buffered : 0;
+  }
+
+  /** `append` without I/O: copies `bytes` when they fit `bufferSpace`; false (nothing done) otherwise. */
+  appendSync(bytes: Uint8Array): boolean {
+    if (bytes.length > this.bufferSpace) return false;
+    this.#buffers[this.#filling].set(bytes, this.#buffered);
+    this.#buffered += bytes.length;
+    return true;
+  }
+
   async append(bytes: Uint8Array): Promise<void> {
     assert(this.#state === 'writing', 'append to a finished writer');
     if (bytes.length >= WRITE_BUFFER_BYTES) {
-      await this.#flushBuffer();
-      await this.#write(bytes, this.#flushedBytes);
+      await this.#drain();
+      await this.#writeNow(bytes, this.#flushedBytes);
       this.#flushedBytes += bytes.length;
       return;
     }
-    if (this.#buffered + bytes.length > WRITE_BUFFER_BYTES) await this.#flushBuffer();
-    this.#buffer.set(bytes, this.#buffered);
+    if (this.#buffered + bytes.length > WRITE_BUFFER_BYTES) await this.#startBufferWrite();
+    this.#buffers[this.#filling].set(bytes, this.#buffered);
     this.#buffered += bytes.length;
   }
 
@@ -131,8 +159,8 @@ export class CrashSafeFileWriter {
   async writeAt(position: number, bytes: Uint8Array): Promise<void> {
     assert(this.#state === 'writing', 'writeAt on a finished writer');
     assert(position + bytes.length <= this.length, 'writeAt may only patch appended bytes');
-    await this.#flushBuffer();
-    await this.#write(bytes, position);
+    await this.#drain();
+    await this.#writeNow(bytes, position);
   }
 
   /**
@@ -143,12 +171,12 @@ export class CrashSafeFileWriter {
     assert(this.#state === 'writing', 'commit of a finished writer');
     assert(dirname(targetPath) === dirname(this.path), 'a crash-safe rename stays in its directory');
     try {
-      await this.#flushBuffer();
+      await this.#drain();
       await this.#handle.sync();
       await this.#handle.close();
     } catch (error) {
       await this.abort();
-      throw ioError('write', this.path, error);
+      throw isStrataError(error) ? error : ioError('write', this.path, error);
     }
     this.#state = 'committed';
     try {
@@ -166,22 +194,59 @@ export class CrashSafeFileWriter {
   async abort(): Promise<void> {
     if (this.#state !== 'writing') return;
     this.#state = 'aborted';
+    const inFlight = this.#inFlight;
+    this.#inFlight = undefined;
+    await inFlight?.catch(() => undefined);
     await this.#handle.close().catch(() => undefined);
     await this.#fs.unlink(this.#tempPath).catch(() => undefined);
   }
 
-  async #flushBuffer(): Promise<void> {
+  /** Starts writing the buffer being filled (once the write in flight is done) and switches buffers. */
+  async #startBufferWrite(): Promise<void> {
     if (this.#buffered === 0) return;
-    await this.#write(this.#buffer.subarray(0, this.#buffered), this.#flushedBytes);
+    await this.#settle();
+    const write = this.#write(this.#buffers[this.#filling].subarray(0, this.#buffered), this.#flushedBytes);
+    write.catch(() => undefined); // observed by #settle
+    this.#inFlight = write;
     this.#flushedBytes += this.#buffered;
     this.#buffered = 0;
+    this.#filling = this.#filling === 0 ? 1 : 0;
+  }
+
+  /** Writes everything buffered and waits until no write is in flight. */
+  async #drain(): Promise<void> {
+    await this.#startBufferWrite();
+    await this.#settle();
+    assert(this.#buffered === 0 && this.#inFlight === undefined, 'a drained writer holds nothing back');
+  }
+
+  /** Waits for the write in flight; its failure aborts the file. */
+  async #settle(): Promise<void> {
+    const inFlight = this.#inFlight;
+    if (inFlight === undefined) return;
+    this.#inFlight = undefined;
+    try {
+      await inFlight;
+    } catch (error) {
+      await this.abort();
+      throw error;
+    }
+  }
+
+  /** A write awaited here; its failure aborts the file. */
+  async #writeNow(bytes: Uint8Array, position: number): Promise<void> {
+    try {
+      await this.#write(bytes, position);
+    } catch (error) {
+      await this.abort();
+      throw error;
+    }
   }
 
   async #write(bytes: Uint8Array, position: number): Promise<void> {
     try {
       await writeFully(this.#handle, bytes, position);
     } catch (error) {
-      await this.abort();
       throw ioError('write', this.path, error);
     }
   }

@@ -22,10 +22,13 @@ import { formatLayerName, keySuccessor } from './layer-name.js';
 import { encodedWillInit, ValueTag } from './value-codec.js';
 
 const IMAGE_TAG = Uint8Array.of(ValueTag.Image);
+const IMAGE_TAG_CRC = crc32c(IMAGE_TAG);
 const INITIAL_INDEX_BYTES = 64 * INDEX_ENTRY_BYTES;
 
 export interface FinishedLayerFile {
+  /** The layer file name (layer-name.ts). */
   fileName: string;
+  /** Where the file is: `<directory>/<fileName>`, or its staged path (see `finish`). */
   path: string;
   entryCount: number;
   fileBytes: number;
@@ -77,9 +80,21 @@ export class LayerFileWriter {
 
   /** Adds a page image without first copying it into an encoded value. */
   async addImage(key: Key, lsn: Lsn, page: Uint8Array): Promise<void> {
-    this.#addIndexEntry(key, lsn, true, 1 + page.length, crc32c(page, crc32c(IMAGE_TAG)));
+    this.#addIndexEntry(key, lsn, true, 1 + page.length, crc32c(page, IMAGE_TAG_CRC));
     await this.#file.append(IMAGE_TAG);
     await this.#file.append(page);
+  }
+
+  /**
+   * `addImage` without I/O: adds the image when the file's write buffer has room for it now, and
+   * returns false (nothing added) when it has not.
+   */
+  tryAddImage(key: Key, lsn: Lsn, page: Uint8Array): boolean {
+    if (this.#file.bufferSpace < 1 + page.length) return false;
+    this.#addIndexEntry(key, lsn, true, 1 + page.length, crc32c(page, IMAGE_TAG_CRC));
+    const copied = this.#file.appendSync(IMAGE_TAG) && this.#file.appendSync(page);
+    assert(copied, 'the write buffer had room for the image');
+    return true;
   }
 
   #addIndexEntry(key: Key, lsn: Lsn, willInit: boolean, length: number, checksum: number): void {
@@ -115,9 +130,11 @@ export class LayerFileWriter {
 
   /**
    * Completes and publishes the file. The key range defaults to [first key, successor(last key));
-   * the LSN range must contain every LSN added.
+   * the LSN range must contain every LSN added. `stagedPath` (same directory) maps the layer file
+   * name to the path the file is committed under instead, for writers that publish several files
+   * together later (a bulk import: a temp name keeps a crash from leaving part of them visible).
    */
-  async finish(range: { lsnStart: Lsn; lsnEnd: Lsn; keyStart?: Key; keyEnd?: Key }): Promise<FinishedLayerFile> {
+  async finish(range: { lsnStart: Lsn; lsnEnd: Lsn; keyStart?: Key; keyEnd?: Key; stagedPath?: (fileName: string) => string }): Promise<FinishedLayerFile> {
     assert(this.#entryCount > 0 && this.#firstKey !== undefined && this.#lastKey !== undefined, 'a layer file holds at least one entry');
     assert(range.lsnStart <= this.#lsnMin && this.#lsnMax < range.lsnEnd, 'LSN range covers every entry');
     const keyStart = range.keyStart ?? this.#firstKey;
@@ -142,7 +159,7 @@ export class LayerFileWriter {
     const fileName = this.#kind === LayerFileKind.Delta
       ? formatLayerName({ kind: 'delta', keyStart, keyEnd, lsnStart: range.lsnStart, lsnEnd: range.lsnEnd })
       : formatLayerName({ kind: 'image', keyStart, keyEnd, lsn: range.lsnStart });
-    const path = join(this.#directory, fileName);
+    const path = range.stagedPath === undefined ? join(this.#directory, fileName) : range.stagedPath(fileName);
     const fileBytes = this.#file.length;
     await this.#file.commit(path, this.#failpoints);
     return { fileName, path, entryCount: this.#entryCount, fileBytes };

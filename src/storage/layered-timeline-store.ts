@@ -57,6 +57,7 @@ import { snapshotFrozenLayer } from './delta-layer-snapshot.js';
 import { FileHandleCache } from './file-handle-cache.js';
 import { defaultLayerFlushWorker, type LayerFlushWorker } from './flush-worker.js';
 import { nodeFs, type Fs } from './fs.js';
+import { ImageImport } from './image-import.js';
 import { openImageLayer, writeImageLayer, type ImageEntries } from './image-layer.js';
 import { InMemoryLayer } from './in-memory-layer.js';
 import type { LayerFileReader } from './layer-file-reader.js';
@@ -738,6 +739,42 @@ export class LayeredTimelineStore implements TimelineStore {
       ranges.push([image.keyStart, image.keyEnd]);
     }
     return coversRange(ranges, layer.keyStart, layer.keyEnd);
+  }
+
+  /**
+   * Starts a streamed bulk import of images at `lsn` (image-import.ts, the base backup): its image
+   * layer files are written as the images arrive, under temp names, and join the layer map
+   * together when the import commits, which also advances diskConsistentLsn and lastPutLsn to
+   * `lsn`. Nothing goes through the open layer, so nothing is left to flush afterwards. Requires
+   * an empty open layer, no pending flush and `lsn` ≥ lastPutLsn, and no puts until it commits.
+   */
+  async beginImageImport(lsn: Lsn, options: { sortBufferBytes?: number } = {}): Promise<ImageImport> {
+    assert(!this.#closed, 'import after close');
+    await this.#flushTail.catch(() => undefined);
+    assert(this.#open.isEmpty && this.#pending.length === 0, 'import into a store with unflushed values');
+    assert(lsn >= this.#lastPutLsn, 'import LSN must not be below values already put');
+    return new ImageImport({
+      fs: this.#fs, directory: this.directory, lsn, logger: this.#logger, targetFileBytes: this.#imageLayerBytesTarget,
+      sortBufferBytes: options.sortBufferBytes ?? limits.importSortBufferBytes,
+      publish: (files) => this.#publishImport(lsn, files),
+    });
+  }
+
+  /** ImageImport's last step: opens (verifies) every file, then adds them all to the map at once. */
+  async #publishImport(lsn: Lsn, files: readonly FinishedLayerFile[]): Promise<void> {
+    assert(!this.#closed && this.#open.isEmpty && this.#lastPutLsn <= lsn, 'nothing was put while the import ran');
+    const readers: Array<[string, LayerFileReader]> = [];
+    for (const file of files) {
+      const name = parseLayerName(file.fileName);
+      assert(name !== undefined && name.kind === 'image' && name.lsn === lsn, 'an imported file is an image layer at the import LSN');
+      readers.push([file.fileName, await openImageLayer(file.path, name, this.#handles, this.#indexes)]);
+    }
+    for (const [fileName, reader] of readers) {
+      this.#addFile(fileName, reader);
+      this.#layerMap.add(reader);
+    }
+    this.#diskConsistentLsn = Math.max(this.#diskConsistentLsn, lsn);
+    this.#lastPutLsn = Math.max(this.#lastPutLsn, lsn);
   }
 
   /** Waits for running flushes (their errors are the flush callers'), then releases file handles. */

@@ -17,7 +17,7 @@
 import { createWalRedoBehavior, walredoAddress, type WalRedoMessage } from '../walredo/walredo-actor.js';
 import { chmod, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { assertNever } from '../assert.js';
+import { assert, assertNever } from '../assert.js';
 import type { ActorContext, ActorRef, Behavior } from '../actor/types.js';
 import { StrataError } from '../errors.js';
 import { limits } from '../limits.js';
@@ -179,7 +179,9 @@ export function createTenantBehavior(args: TenantActorArgs): Behavior<TenantMess
       const store = await LayeredTimelineStore.open({ directory: uninitialized.path, logger, checkpointDistanceBytes: args.config.checkpointDistanceBytes });
       try {
         const attached = await attachFromPrimary({ connectionString, timelineId, store, logger, signal: context.signal });
-        const durable = await store.flush(attached.startLsn);
+        // The import published its image layers at the start LSN: nothing is left to flush.
+        assert(store.openLayerBytes === 0 && store.diskConsistentLsn === attached.startLsn, 'the base backup import is durable at its LSN');
+        const durable = store.diskConsistentLsn;
         await writeWalSource(uninitialized.path, connectionString);
         await writeTimelineMetadata(nodeFs, uninitialized.path, {
           diskConsistentLsn: durable, prevRecordLsn: 0, ancestorTimelineId: null, ancestorLsn: 0, latestGcCutoffLsn: 0,

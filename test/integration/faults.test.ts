@@ -3,8 +3,10 @@
  * or a fault-injection engineer would: failpoints set at run time with PUT /v1/failpoints (they
  * reach every actor thread), and whole-server restarts on the same workdir.
  *
- *  - attach-before-base-backup=return: the create fails with PS_ERR_FAILPOINT, and leaves neither
- *    a timeline directory in the workdir nor a replication slot on the primary;
+ *  - attach-before-base-backup=return, and import-between-image-layers=return in the middle of the
+ *    base backup import: the create fails with PS_ERR_FAILPOINT, and leaves neither a timeline
+ *    directory in the workdir nor a replication slot on the primary; the attach that succeeds
+ *    leaves image layers at the backup start LSN only (no delta layer: nothing was flushed);
  *  - walreceiver-before-ingest=1*return: the stream breaks once, the walreceiver reconnects, and
  *    no record is lost (sizes match the primary afterwards);
  *  - a Strata restart while the primary keeps writing: the timeline comes back Active from its
@@ -15,7 +17,8 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { TimelineInfo } from '../../src/http/management-api.js';
-import { parseLsn } from '../../src/lsn.js';
+import { formatLsn, parseLsn } from '../../src/lsn.js';
+import { parseLayerName } from '../../src/storage/layer-name.js';
 import { PostgresCluster } from '../helpers/postgres.js';
 import { eventually, startTestServer, type TestServer } from '../helpers/strata-server.js';
 
@@ -44,20 +47,31 @@ test('failpoints at run time: a failed attach cleans up, a broken stream loses n
     });
     const tenant = await server.post<{ id: string }>('/v1/tenant', {});
 
-    // 1. The attach fails before the base backup: coded error, nothing left behind.
-    const set = await server.request('PUT', '/v1/failpoints', [{ name: 'attach-before-base-backup', actions: 'return' }]);
-    assert.is(set.status, 200, JSON.stringify(set.body));
-    const failed = await server.request('POST', `/v1/tenant/${tenant.id}/timeline`, { from_primary: cluster.connectionString() });
-    assert.is(failed.body.code, 'PS_ERR_FAILPOINT', JSON.stringify(failed.body));
-    assert.ok(failed.status >= 500, `failpoint error is a server-side failure: ${failed.status}`);
+    // 1. The attach fails before the base backup, then in the middle of its import: coded error,
+    // nothing left behind.
     const timelinesDirectory = join(server.workdir, 'tenants', tenant.id, 'timelines');
-    const leftovers = (await readdir(timelinesDirectory).catch(() => [] as string[])).filter((name) => !name.startsWith('.'));
-    assert.equal(leftovers, [], 'no timeline directory remains');
-    assert.is(await cluster.sql('SELECT count(*) FROM pg_replication_slots'), '0', 'the slot of the failed attach was dropped');
+    for (const name of ['attach-before-base-backup', 'import-between-image-layers']) {
+      const set = await server.request('PUT', '/v1/failpoints', [{ name, actions: 'return' }]);
+      assert.is(set.status, 200, JSON.stringify(set.body));
+      const failed = await server.request('POST', `/v1/tenant/${tenant.id}/timeline`, { from_primary: cluster.connectionString() });
+      assert.is(failed.body.code, 'PS_ERR_FAILPOINT', `${name}: ${JSON.stringify(failed.body)}`);
+      assert.ok(failed.status >= 500, `failpoint error is a server-side failure: ${failed.status}`);
+      const leftovers = (await readdir(timelinesDirectory).catch(() => [] as string[])).filter((entry) => !entry.startsWith('.'));
+      assert.equal(leftovers, [], `${name}: no timeline directory remains`);
+      assert.is(await cluster.sql('SELECT count(*) FROM pg_replication_slots'), '0', `${name}: the slot of the failed attach was dropped`);
+      await server.request('PUT', '/v1/failpoints', [{ name, actions: 'off' }]);
+    }
 
-    await server.request('PUT', '/v1/failpoints', [{ name: 'attach-before-base-backup', actions: 'off' }]);
     const timeline = await server.post<TimelineInfo>(`/v1/tenant/${tenant.id}/timeline`, { from_primary: cluster.connectionString() });
     const base = `/v1/tenant/${tenant.id}/timeline/${timeline.timeline_id}`;
+    // The import wrote image layers at the backup start and nothing else: no flush followed it.
+    const layers = (await readdir(join(timelinesDirectory, timeline.timeline_id))).map(parseLayerName).filter((name) => name !== undefined);
+    assert.ok(layers.length > 0, 'the import wrote layer files');
+    for (const layer of layers) {
+      assert.is(layer.kind, 'image');
+      if (layer.kind === 'image') assert.is(formatLsn(layer.lsn), timeline.disk_consistent_lsn, 'image layers lie at disk_consistent_lsn');
+    }
+    assert.ok(parseLsn(timeline.last_record_lsn) >= parseLsn(timeline.disk_consistent_lsn));
 
     // 2. The stream breaks once on its way to ingest; the walreceiver reconnects, nothing is lost.
     await server.request('PUT', '/v1/failpoints', [{ name: 'walreceiver-before-ingest', actions: '1*return' }]);

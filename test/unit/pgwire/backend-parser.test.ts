@@ -123,6 +123,27 @@ test('keeps copyData views valid after later chunks arrive', () => {
   assert.equal(Array.from(message.data), [0x77, 9, 8, 7]);
 });
 
+test('large CopyData frames cut by chunks of every size: the same bytes, each frame joined alone', () => {
+  const frameData = (index: number) => Buffer.alloc(40_000 + index * 999, index + 1);
+  const copyStream = Buffer.concat(Array.from({ length: 6 }, (_, index) => new BufferList().add(frameData(index)).join('d')));
+  for (const chunkBytes of [1_000, 4_096, 39_999, 40_005, 65_536, 200_000]) {
+    const parser = new BackendParser();
+    const messages: BackendMessage[] = [];
+    for (let offset = 0; offset < copyStream.length; offset += chunkBytes) messages.push(...parser.parse(copyStream.subarray(offset, offset + chunkBytes)));
+    assert.is(messages.length, 6, `chunks of ${chunkBytes}`);
+    messages.forEach((message, index) => {
+      assert.ok(message.name === 'copyData' && Buffer.from(message.data).equals(frameData(index)), `frame ${index}, chunks of ${chunkBytes}`);
+      // A frame is a view of the input, or, when joined, a buffer of exactly its own size (never
+      // the frame plus the rest of the chunk that completed it).
+      if (message.name === 'copyData') {
+        const inPlace = message.data.buffer === copyStream.buffer;
+        assert.ok(inPlace || message.data.buffer.byteLength === message.data.length + 5, `frame ${index} joined alone`);
+      }
+    });
+    assert.is(parser.pendingBytes, 0);
+  }
+});
+
 function expectProtocolError(run: () => unknown, pattern: RegExp): void {
   try {
     run();
