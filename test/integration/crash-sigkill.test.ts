@@ -8,8 +8,8 @@
  * crash at that moment leaves. Two kinds of kill:
  *  - at each crash-relevant failpoint (failpoint-names.ts), with the `exit` action, which SIGKILLs
  *    the process from the thread that reaches that step (the layer flush thread for the delta
- *    layer steps): the attach steps (slot created, its first delta layer mid-write, before and
- *    after the rename, its first metadata write) and the flush steps (before the flush, mid delta write, before the
+ *    layer steps): the attach steps (slot created, an image layer file before its rename, between
+ *    two files, all written but none published, its first metadata write) and the flush steps (before the flush, mid delta write, before the
  *    rename, before the directory fsync, between the durable layer and the metadata write, before
  *    and after the metadata rename, before ingest), and compaction's (marker written, outputs
  *    durable before the layer map swap, inputs part-deleted, an image layer about to be written;
@@ -60,12 +60,11 @@ import { STRATA_BIN, StrataProcess, type ServerLogLine, type ServerRun } from '.
 
 /**
  * The attach steps: each kill leaves a half-created timeline and a slot behind. The base backup
- * import puts its images in the open layer and flushes it as a delta layer, so an attach passes
- * the delta-layer failpoints, then writes the first metadata. (The image-layer failpoints sit in
- * LayeredTimelineStore.importImages, which nothing in the server calls yet: unit tests cover them.)
+ * streams into image layer files (temp names, published together at the end: image-import.ts),
+ * then the first metadata is written.
  */
 const ATTACH_FAILPOINTS = [
-  'attach-before-base-backup', 'delta-layer-mid-write', 'delta-layer-before-rename', 'delta-layer-before-directory-fsync', 'metadata-before-rename',
+  'attach-before-base-backup', 'image-layer-before-rename', 'import-between-image-layers', 'import-before-publish', 'metadata-before-rename',
 ] as const;
 /** The steps of a flush of the open layer (and ingest), reached while streaming. */
 const STREAMING_FAILPOINTS = [
