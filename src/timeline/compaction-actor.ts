@@ -17,10 +17,9 @@
  */
 import { assertNever } from '../assert.js';
 import type { ActorContext, Behavior } from '../actor/types.js';
-import { StrataError } from '../errors.js';
 import { boundLogger } from '../observability/log.js';
 import { threadMetrics } from '../observability/metrics.js';
-import { applyMaintenanceTransition, maintenanceMachine, type MaintenanceState } from './maintenance-state.js';
+import { PeriodicMaintenance } from './maintenance-state.js';
 import { runCompaction, type CompactionReport, type MaintenanceContext } from './maintenance.js';
 
 export type CompactionMessage =
@@ -44,51 +43,26 @@ export interface CompactionActorArgs {
 }
 
 export function createCompactionBehavior(args: CompactionActorArgs): Behavior<CompactionMessage> {
-  const machine = maintenanceMachine('compaction');
-  let state: MaintenanceState = { kind: 'Idle' };
-  let timer: NodeJS.Timeout | undefined;
-  const logOf = (context: ActorContext) => boundLogger(context.logger, { tenant_id: args.tenantId, timeline_id: args.timelineId });
-
-  const pass = async (context: ActorContext, force: boolean, fromTick: boolean): Promise<CompactionReport | undefined> => {
-    if (state.kind === 'Working') {
-      if (fromTick) return undefined;
-      throw new StrataError('PS_ERR_CONFLICT', `compaction is already running (${state.task})`, { state: state.kind });
-    }
-    if (state.kind === 'Stopped') throw new StrataError('PS_ERR_SHUTTING_DOWN', 'compaction is stopped');
-    state = applyMaintenanceTransition(machine, state, { kind: 'Begin', task: force ? 'forced' : fromTick ? 'periodic' : 'requested', nowMs: Date.now() }, logOf(context));
-    try {
-      const report = await runCompaction(args.maintenance, { force, signal: context.signal });
-      if (report.l0 !== undefined) threadMetrics().compactions.inc();
-      threadMetrics().imageLayersCreated.inc(report.image_layers_created);
-      return report;
-    } catch (error) {
-      const reason = `compaction failed: ${error instanceof Error ? error.message : String(error)}`;
-      if (!context.signal.aborted) {
-        logOf(context).error({ err: error }, 'compaction failed');
-        context.tell(args.parent, { kind: 'MaintenanceFailed', task: 'compaction', reason } satisfies MaintenanceFailed);
-      }
-      throw error;
-    } finally {
-      if (state.kind === 'Working') state = applyMaintenanceTransition(machine, state, { kind: 'Finish' }, logOf(context));
-    }
+  const logOf = (context: { logger: ActorContext['logger'] }) => boundLogger(context.logger, { tenant_id: args.tenantId, timeline_id: args.timelineId });
+  const runner = new PeriodicMaintenance({ task: 'compaction', parent: args.parent, logger: logOf });
+  const compact = async (context: ActorContext, force: boolean): Promise<CompactionReport> => {
+    const report = await runCompaction(args.maintenance, { force, signal: context.signal });
+    if (report.l0 !== undefined) threadMetrics().compactions.inc();
+    threadMetrics().imageLayersCreated.inc(report.image_layers_created);
+    return report;
   };
 
   return {
     start(context) {
-      if (args.periodMs > 0) {
-        timer = setInterval(() => {
-          try { context.tell(context.self, { kind: 'Tick' }); } catch { /* busy or stopping: the next tick comes */ }
-        }, args.periodMs);
-        timer.unref();
-      }
+      runner.startTicks(context, args.periodMs);
     },
     async receive(message, context) {
       switch (message.kind) {
         case 'Tick':
-          await pass(context, false, true).catch(() => undefined); // reported to the parent
+          await runner.pass(context, 'periodic', true, () => compact(context, false)).catch(() => undefined); // reported to the parent
           return undefined;
         case 'Compact':
-          return pass(context, message.force, false);
+          return runner.pass(context, 'requested', false, () => compact(context, message.force));
         case 'Shutdown':
           return undefined;
         default:
@@ -96,8 +70,7 @@ export function createCompactionBehavior(args: CompactionActorArgs): Behavior<Co
       }
     },
     stop(context) {
-      if (timer !== undefined) clearInterval(timer);
-      if (state.kind !== 'Stopped') state = applyMaintenanceTransition(machine, state, { kind: 'Stop' }, logOf(context));
+      runner.stop(context);
     },
   };
 }
