@@ -1,0 +1,50 @@
+/**
+ * What the backup side of Strata offers the rest of the server (the compute manager, the HTTP API,
+ * the CLI and the page service): a full backup of a timeline at an LSN, written as a data
+ * directory a stock PostgreSQL 15 starts from, and the LSN of a point in time.
+ *
+ * WHY an interface here: computes, the page service and the HTTP edge depend on "a backup of
+ * (tenant, timeline, LSN)", not on how pages are gathered across threads; tests drive them with
+ * stand-ins.
+ */
+import type { Lsn } from '../lsn.js';
+
+export interface FullbackupOptions {
+  /** LSN of the state wanted; undefined = the timeline's last record LSN. */
+  lsn?: Lsn | undefined;
+  /**
+   * User tablespaces: where tablespace OID → directory goes. Without a mapping a tablespace is
+   * written inside the data directory (pg_tblspc/<oid> as a directory: an in-place tablespace).
+   */
+  tablespaceMapping?: ReadonlyMap<number, string>;
+}
+
+export interface FullbackupResult {
+  /** The state the backup holds: every record that ends at or below this LSN. */
+  lsn: Lsn;
+  /** Where the synthesized shutdown checkpoint record sits (the compute's WAL starts after it). */
+  checkpointLsn: Lsn;
+  files: number;
+  bytes: number;
+  relationPages: number;
+  ms: number;
+}
+
+/** get_lsn_by_timestamp's answer, as Neon's endpoint words it. */
+export interface LsnForTimestamp {
+  /**
+   * present: lsn is the state after every commit at or before the time;
+   * past:    the time is before the timeline's first commit Strata knows (lsn = earliest readable);
+   * future:  the time is after the last commit ingested (lsn = last record LSN);
+   * nodata:  no commit known at all.
+   */
+  kind: 'present' | 'past' | 'future' | 'nodata';
+  lsn: Lsn;
+}
+
+export interface BackupService {
+  /** Writes a full backup into `directory` (created; must not exist or be empty). */
+  fullbackupToDirectory(tenantId: string, timelineId: string, directory: string, options?: FullbackupOptions): Promise<FullbackupResult>;
+  /** `timestampUs`: PostgreSQL TimestampTz (microseconds since 2000-01-01 UTC). */
+  lsnForTimestamp(tenantId: string, timelineId: string, timestampUs: number): Promise<LsnForTimestamp>;
+}
