@@ -78,6 +78,8 @@ export interface StrataConfig {
   readonly gcPeriodMs: number;
   /** Time of history GC keeps (by commit timestamps). */
   readonly pitrIntervalMs: number;
+  /** Computes (PostgreSQL processes started by `compute start`) running at once. */
+  readonly computesMax: number;
 }
 
 /**
@@ -238,6 +240,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { key: 'image_creation_threshold', field: 'imageCreationThreshold', parse: inRange(1, 10_000, parseInteger), format: identity },
   { key: 'gc_horizon', field: 'gcHorizonBytes', parse: inRange(0, 2 ** 52, parseSizeBytes), format: (value) => formatSizeBytes(Number(value)), keepText: true },
   { key: 'gc_period', field: 'gcPeriodMs', parse: inRange(0, durationMsMax, parseDurationMs), format: (value) => formatDurationMs(Number(value)), keepText: true },
+  { key: 'max_computes', field: 'computesMax', parse: inRange(0, limits.computesMaxLimit, parseInteger), format: identity },
   { key: 'pitr_interval', field: 'pitrIntervalMs', parse: inRange(0, 10 * 365 * 86_400_000, parseDurationMs), format: (value) => formatDurationMs(Number(value)), keepText: true },
 ];
 
@@ -294,6 +297,7 @@ export function defaultConfig(workdir: string): StrataConfig {
     gcHorizonBytes: 64 * KIB ** 2,
     gcPeriodMs: 3_600_000,
     pitrIntervalMs: 7 * 86_400_000,
+    computesMax: limits.computesMaxDefault,
   });
 }
 

@@ -26,7 +26,10 @@ export type ErrorCode =
   | 'PS_ERR_UPSTREAM'             // the PostgreSQL primary returned an error
   | 'PS_ERR_IO'                   // a local file failed a checksum/magic/version check or I/O
   | 'PS_ERR_FAILPOINT'            // a failpoint fired with `return`
-  | 'PS_ERR_SHUTTING_DOWN';       // the server or object is stopping
+  | 'PS_ERR_SHUTTING_DOWN'        // the server or object is stopping
+  | 'PS_ERR_NOT_IMPLEMENTED'      // a feature this server does not offer (yet): no backup service, writable branches
+  | 'PS_ERR_LIMIT_REACHED'        // a configured bound (max_computes) is reached: free something first
+  | 'PS_ERR_COMPUTE_FAILED';      // a compute's PostgreSQL failed to start or died (its log tail is in its status)
 
 export class StrataError extends Error {
   readonly code: ErrorCode;

@@ -74,6 +74,18 @@ export const limits = {
   importStreamedFileBytesMin: 8 * 1024 * 1024,
   /** Storage: default open-layer size past which the timeline should flush (checkpoint_distance). */
   checkpointDistanceBytesDefault: 256 * 1024 * 1024,
+  /** Computes (PostgreSQL processes) one server runs at once: the default of `max_computes`. */
+  computesMaxDefault: 8,
+  /** Upper bound of `max_computes`: each compute is a postmaster with its own shared memory. */
+  computesMaxLimit: 64,
+  /** Stopped and Failed computes kept in the registry (with their log tail) for inspection. */
+  computesFinishedKeptMax: 16,
+  /** `pg_ctl start -w -t` and `pg_ctl stop -w -t`: how long a compute may take to start or stop. */
+  computePgCtlTimeoutMs: 60_000,
+  /** Lines of a compute's PostgreSQL log its status carries when it failed. */
+  computeLogTailLines: 20,
+  /** How often running computes' postmasters are checked for life. */
+  computeLivenessPeriodMs: 1_000,
 } as const;
 
 assert(Number.isInteger(Math.log2(limits.ringCapacityBytes)), 'ring capacity must be a power of two');
@@ -83,3 +95,4 @@ assert(limits.pgwireReceiveQueueBytesMax <= limits.pgwireMessageBytesMax, 'a pgw
 assert(limits.restartsMax >= 1, 'a supervisor grants at least one restart');
 assert(limits.inMemoryLayerChunkBytes <= limits.checkpointDistanceBytesDefault, 'an open layer holds at least one chunk before it flushes');
 assert(limits.importStreamedFileBytesMin <= limits.importSortBufferBytes, 'a file too small to stream fits the sort buffer alone');
+assert(limits.computesMaxDefault <= limits.computesMaxLimit, 'the default compute bound is within its limit');

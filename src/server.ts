@@ -1,11 +1,16 @@
 /**
  * Starts one Strata server from an explicit config: the actor thread pool, the tenant manager
- * (which loads tenants from the workdir), failpoints, metrics and the HTTP management API.
+ * (which loads tenants from the workdir), the compute manager (which reconciles the computes it
+ * left running), failpoints, metrics and the HTTP management API.
  * Several servers can run in one process (tests): nothing here is global except the per-thread
  * failpoint registry, which is process-wide by nature.
  *
- * Shutdown order: HTTP first (no new requests), then the actors (tenants stop their timelines:
- * walreceivers end, open layers are flushed), then the threads.
+ * Shutdown order: HTTP first (no new requests), then the computes (each PostgreSQL is stopped:
+ * they read through the server), then the actors (tenants stop their timelines: walreceivers end,
+ * open layers are flushed), then the threads.
+ *
+ * The full backups computes start from come from a BackupService given in the options. Without
+ * one the compute routes still exist and answer PS_ERR_NOT_IMPLEMENTED (501) to a start.
  */
 import { readFileSync } from 'node:fs';
 import { ActorSystem } from './actor/system.js';
@@ -19,12 +24,16 @@ import { tenantConfigOf } from './config.js';
 import { limits } from './limits.js';
 import { parseLsn } from './lsn.js';
 import { startPageService, type PageServiceBackend } from './pageservice/page-service.js';
+import type { BackupService } from './backup/types.js';
+import { ComputeManager } from './compute/compute-manager.js';
+import { join } from 'node:path';
 
 export interface RunningServer {
   readonly httpUrl: string;
   /** host:port of the page service (libpq, pagestream). */
   readonly pgAddress: string;
   readonly manager: TenantManager;
+  readonly computes: ComputeManager;
   readonly system: ActorSystem;
   readonly metrics: Metrics;
   stop(): Promise<void>;
@@ -50,12 +59,19 @@ function pageServiceBackend(manager: TenantManager): PageServiceBackend {
   };
 }
 
-export async function startServer(config: StrataConfig, options: { logger: Logger }): Promise<RunningServer> {
+export interface StartServerOptions {
+  logger: Logger;
+  /** Writes the data directories computes start from; absent: compute start answers 501. */
+  backup?: BackupService | undefined;
+}
+
+export async function startServer(config: StrataConfig, options: StartServerOptions): Promise<RunningServer> {
   const logger = options.logger;
   // config.failpoints already holds FAILPOINTS from the environment when the config was resolved.
   const failpointSpec = config.failpoints?.trim() ?? '';
   if (failpointSpec) configureFailpoints(failpointSpec);
   const system = await ActorSystem.start({ logger, threads: config.actorThreads });
+  let computes: ComputeManager | undefined;
   try {
     logger.info({ known: Object.keys(FAILPOINT_NAMES) }, 'failpoints known');
     if (failpointSpec) await system.broadcast({ kind: 'failpoints', spec: failpointSpec });
@@ -69,8 +85,13 @@ export async function startServer(config: StrataConfig, options: { logger: Logge
       waitLsnTimeoutMs: config.waitLsnTimeoutMs, tenantDefaults: tenantConfigOf(config),
     });
     await manager.load();
+    computes = new ComputeManager({
+      workdir: config.workdir, pgBinDirectory: join(config.pgDistribDir, 'bin'), computesMax: config.computesMax,
+      backup: options.backup, logger, metrics,
+    });
+    await computes.load();
     const http = await startHttpServer({
-      address: config.listenHttpAddr, api: manager, metrics, logger,
+      address: config.listenHttpAddr, api: manager, computes, metrics, logger,
       applyFailpoints: async (spec) => {
         configureFailpoints(spec);
         await system.broadcast({ kind: 'failpoints', spec });
@@ -85,12 +106,14 @@ export async function startServer(config: StrataConfig, options: { logger: Logge
     });
     logger.info({ http: http.url, workdir: config.workdir, actor_threads: system.threads, version: STRATA_VERSION }, 'strata started');
     let stopping: Promise<void> | undefined;
+    const computeManager = computes;
     return {
-      httpUrl: http.url, pgAddress: `${pageService.host}:${pageService.port}`, manager, system, metrics,
+      httpUrl: http.url, pgAddress: `${pageService.host}:${pageService.port}`, manager, computes: computeManager, system, metrics,
       stop: () => {
         stopping ??= (async () => {
           await pageService.close();
           await http.close();
+          await computeManager.close();
           await system.stop();
           logger.info('strata stopped');
         })();
@@ -98,6 +121,7 @@ export async function startServer(config: StrataConfig, options: { logger: Logge
       },
     };
   } catch (error) {
+    await computes?.close().catch(() => undefined);
     await system.stop().catch(() => undefined);
     throw error;
   }

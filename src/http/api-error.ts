@@ -10,12 +10,14 @@
  *   PS_ERR_ALREADY_EXISTS, PS_ERR_CONFLICT,
  *   PS_ERR_ILLEGAL_TRANSITION                                   409
  *   PS_ERR_LSN_TOO_OLD                                          410 (the data is gone, not malformed)
- *   PS_ERR_REDO_UNSUPPORTED                                     501
+ *   PS_ERR_REDO_UNSUPPORTED, PS_ERR_NOT_IMPLEMENTED             501
+ *   PS_ERR_LIMIT_REACHED                                        429 (free something, then retry)
  *   PS_ERR_REDO_FAILED                                          500
  *   PS_ERR_MAILBOX_FULL, PS_ERR_SHUTTING_DOWN,
  *   PS_ERR_ACTOR_STOPPED                                        503 (retry later)
  *   PS_ERR_TIMEOUT                                              504
  *   PS_ERR_BROKEN                                               500, body carries `reason`
+ *   PS_ERR_COMPUTE_FAILED                                       500, body carries `compute_id`
  *   every other code                                            500
  *   anything that is not a StrataError (an assert)              500, code PS_ERR_INTERNAL
  *
@@ -32,6 +34,8 @@ export interface ApiErrorBody {
   msg: string;
   code: ApiErrorCode;
   reason?: string;
+  /** PS_ERR_COMPUTE_FAILED: the compute whose status (and PostgreSQL log tail) tells more. */
+  compute_id?: string;
 }
 
 export interface ApiErrorResponse {
@@ -54,7 +58,10 @@ export function statusForCode(code: ErrorCode): number {
     case 'PS_ERR_LSN_TOO_OLD':
       return 410;
     case 'PS_ERR_REDO_UNSUPPORTED':
+    case 'PS_ERR_NOT_IMPLEMENTED':
       return 501;
+    case 'PS_ERR_LIMIT_REACHED':
+      return 429;
     case 'PS_ERR_MAILBOX_FULL':
     case 'PS_ERR_SHUTTING_DOWN':
     case 'PS_ERR_ACTOR_STOPPED':
@@ -69,6 +76,7 @@ export function statusForCode(code: ErrorCode): number {
     case 'PS_ERR_IO':
     case 'PS_ERR_FAILPOINT':
     case 'PS_ERR_REDO_FAILED':
+    case 'PS_ERR_COMPUTE_FAILED':
       return 500;
     default:
       return assertNever(code, 'error code without an HTTP status');
@@ -81,6 +89,8 @@ export function toApiError(error: unknown): ApiErrorResponse {
     const body: ApiErrorBody = { msg: error.message, code: error.code };
     const reason = error.context.reason;
     if (error.code === 'PS_ERR_BROKEN' && typeof reason === 'string') body.reason = reason;
+    const computeId = error.context.compute_id;
+    if (error.code === 'PS_ERR_COMPUTE_FAILED' && typeof computeId === 'string') body.compute_id = computeId;
     return { status: statusForCode(error.code), body };
   }
   const message = error instanceof Error ? error.message : String(error);

@@ -7,12 +7,12 @@ import type { RelTag, SlruKind } from '../keys.js';
 import type { Lsn } from '../lsn.js';
 import type { CreateTenantRequest, CreateTimelineRequest, ServerStatus, TenantInfo } from '../tenant/tenant-types.js';
 import type { TimelineInfo } from '../timeline/timeline-info.js';
+import type { ComputeApi, ComputeInfo, ComputeStartReply, StartComputeRequest } from '../compute/compute-manager.js';
 
 // The domain's shapes, named here for the API's users (routes, CLI, tests).
 export type { CreateTenantRequest, CreateTimelineRequest, ServerStatus, TenantInfo, TimelineInfo };
-
-
-
+// Computes have an API of their own (the compute manager implements it), served beside this one.
+export type { ComputeApi, ComputeInfo, ComputeStartReply, StartComputeRequest };
 
 
 export interface ManagementApi {

@@ -8,7 +8,8 @@ import { assert } from '../assert.js';
 import { StrataError } from '../errors.js';
 import { SlruKind, type RelTag } from '../keys.js';
 import { type Lsn, parseLsn } from '../lsn.js';
-import type { CreateTenantRequest, CreateTimelineRequest } from './management-api.js';
+import { postgresTimestampOf } from '../timeline/commit-times.js';
+import type { CreateTenantRequest, CreateTimelineRequest, StartComputeRequest } from './management-api.js';
 
 const ID_PATTERN = /^[0-9a-f]{32}$/;
 const FORKS: Record<string, number> = { main: 0, fsm: 1, vm: 2, init: 3 };
@@ -166,4 +167,51 @@ export function parseFailpointsBody(body: unknown): Array<{ name: string; action
   }
   assert(entries.length === body.length, 'every failpoint entry is kept');
   return entries;
+}
+
+/**
+ * An ISO 8601 time as PostgreSQL TimestampTz (µs since 2000-01-01 UTC), to the microsecond:
+ * `2026-01-02`, `2026-01-02T03:04:05`, `…05.123456Z`, `…05+02:00`. A time without an offset is
+ * UTC (a server's local zone is not something a caller should depend on).
+ */
+export function parseIsoTimestampUs(parameter: string, value: unknown): number {
+  if (typeof value !== 'string') throw bad(parameter, `${JSON.stringify(value)} is not an ISO 8601 time string`);
+  const match = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?)(?:\.(\d{1,6}))?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(value.trim());
+  if (match === null) throw bad(parameter, `'${value}' is not an ISO 8601 time such as 2026-01-02T03:04:05.123456Z`);
+  const [, date, clock, fraction, offset] = match;
+  const zone = offset === undefined ? 'Z' : offset.length === 5 ? `${offset.slice(0, 3)}:${offset.slice(3)}` : offset;
+  const unixMs = Date.parse(`${date!}T${clock ?? '00:00'}${clock !== undefined && clock.length === 5 ? ':00' : ''}${zone}`);
+  if (!Number.isFinite(unixMs)) throw bad(parameter, `'${value}' is not a valid date and time`);
+  const microseconds = Number((fraction ?? '').padEnd(6, '0') || '0');
+  assert(microseconds >= 0 && microseconds < 1_000_000, 'six fraction digits are under a second');
+  return postgresTimestampOf(unixMs) + microseconds;
+}
+
+function optionalPort(parameter: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65_535) throw bad(parameter, `${JSON.stringify(value)} is not a port 1..65535`);
+  return value;
+}
+
+/** Body of POST /v1/compute: `{tenant_id, timeline_id, lsn?, time?, port?, branch?}`. */
+export function parseStartComputeBody(body: unknown): StartComputeRequest {
+  const object = objectBody(body, ['tenant_id', 'timeline_id', 'lsn', 'time', 'port', 'branch']);
+  const present = (key: string) => object[key] !== undefined && object[key] !== null;
+  const request: StartComputeRequest = { tenantId: parseId('tenant_id', object.tenant_id), timelineId: parseId('timeline_id', object.timeline_id) };
+  if (present('lsn') && present('time')) throw bad('time', 'give lsn or time, not both');
+  if (present('lsn')) request.lsn = parseLsnParameter('lsn', object.lsn);
+  if (present('time')) request.timestampUs = parseIsoTimestampUs('time', object.time);
+  if (present('port')) request.port = optionalPort('port', object.port);
+  if (present('branch')) {
+    if (typeof object.branch !== 'string' || object.branch === '') throw bad('branch', 'expected a branch name');
+    request.branch = object.branch;
+  }
+  return request;
+}
+
+/** Body of POST /v1/compute/:compute_id/stop: optional `{"keep": true}` (keep the data directory). */
+export function parseStopComputeBody(body: unknown): { keep: boolean } {
+  const object = objectBody(body ?? undefined, ['keep']);
+  if (object.keep === undefined || object.keep === null) return { keep: false };
+  if (typeof object.keep !== 'boolean') throw bad('keep', 'expected true or false');
+  return { keep: object.keep };
 }

@@ -19,6 +19,10 @@
  *   PUT  /v1/tenant/:tenant_id/timeline/:timeline_id/do_gc     body {"gc_horizon": bytes} optional
  *   PUT  /v1/failpoints                                        [{"name", "actions", "description"}] every known failpoint
  *   GET  /v1/failpoints                                        [{"name", "actions", "description"}] every known failpoint
+ *   POST /v1/compute                                           201 {compute_id, connstr, timeline_id, lsn, port, startup_ms}
+ *   GET  /v1/compute                                           ComputeInfo[]
+ *   GET  /v1/compute/:compute_id/status                        ComputeInfo (log_tail when Failed)
+ *   POST /v1/compute/:compute_id/stop                          body {"keep": true} optional; ComputeInfo
  *   GET  /metrics                                              Prometheus text
  *
  * Examples for each route are in docs/api.md. Errors are thrown, never turned into statuses here.
@@ -27,10 +31,10 @@ import { assert } from '../assert.js';
 import { StrataError } from '../errors.js';
 import { describeFailpoints, formatFailpoints, parseFailpoints, type FailpointDescription } from '../failpoints.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { ManagementApi } from './management-api.js';
+import type { ComputeApi, ManagementApi } from './management-api.js';
 import {
   parseBlockNumber, parseCreateTenantBody, parseCreateTimelineBody, parseDoGcBody, parseFailpointsBody, parseForce, parseId, parseOptionalLsn, parseRelTag,
-  parseSlruSegment,
+  parseSlruSegment, parseStartComputeBody, parseStopComputeBody,
 } from './parameters.js';
 import { Router } from './router.js';
 
@@ -51,6 +55,8 @@ export type RouteHandler = (context: RouteContext) => Promise<RouteResult>;
 
 export interface RouteDependencies {
   readonly api: ManagementApi;
+  /** The compute routes exist only when the server runs a compute manager. */
+  readonly computes?: ComputeApi | undefined;
   readonly metrics: Metrics;
   /**
    * Applies a failpoint spec everywhere (main thread and every worker). It must configure the main
@@ -110,7 +116,24 @@ async function relSize(api: ManagementApi, context: RouteContext): Promise<Route
   return ok({ size });
 }
 
+function addComputeRoutes(router: Router<RouteHandler>, computes: ComputeApi): Router<RouteHandler> {
+  const compute = (context: RouteContext) => parseId('compute_id', context.params.compute_id);
+  return router
+    .add({ method: 'POST', pattern: '/v1/compute', handler: async (context) => created(await computes.startCompute(parseStartComputeBody(context.body))) })
+    .add({ method: 'GET', pattern: '/v1/compute', handler: async () => ok(await computes.listComputes()) })
+    .add({ method: 'GET', pattern: '/v1/compute/:compute_id/status', handler: async (context) => ok(await computes.computeStatus(compute(context))) })
+    .add({
+      method: 'POST', pattern: '/v1/compute/:compute_id/stop',
+      handler: async (context) => ok(await computes.stopCompute(compute(context), parseStopComputeBody(context.body))),
+    });
+}
+
 export function buildRouter(dependencies: RouteDependencies): Router<RouteHandler> {
+  const router = buildManagementRouter(dependencies);
+  return dependencies.computes === undefined ? router : addComputeRoutes(router, dependencies.computes);
+}
+
+function buildManagementRouter(dependencies: RouteDependencies): Router<RouteHandler> {
   const { api, metrics } = dependencies;
   const tenant = (context: RouteContext) => parseId('tenant_id', context.params.tenant_id);
   const timeline = (context: RouteContext) => parseId('timeline_id', context.params.timeline_id);

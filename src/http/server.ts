@@ -20,13 +20,15 @@ import { limits } from '../limits.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { type ApiErrorResponse, methodNotAllowed, payloadTooLarge, routeNotFound, toApiError } from './api-error.js';
-import type { ManagementApi } from './management-api.js';
+import type { ComputeApi, ManagementApi } from './management-api.js';
 import { type RouteResult, buildRouter } from './routes.js';
 
 export interface HttpServerOptions {
   /** `host:port`; port 0 picks a free port (tests). */
   address: string;
   api: ManagementApi;
+  /** Serves /v1/compute… when given (the server's compute manager). */
+  computes?: ComputeApi | undefined;
   metrics: Metrics;
   logger: Logger;
   /** Applies a failpoint spec in every thread; default: this thread only. */
@@ -102,7 +104,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const { host, port } = parseHostPort(options.address);
   const bodyBytesMax = options.bodyBytesMax ?? limits.httpBodyBytesMax;
   assert(bodyBytesMax > 0, 'the body limit must be positive');
-  const router = buildRouter({ api: options.api, metrics: options.metrics, applyFailpoints: options.applyFailpoints ?? configureFailpoints });
+  const router = buildRouter({
+    api: options.api, computes: options.computes, metrics: options.metrics, applyFailpoints: options.applyFailpoints ?? configureFailpoints,
+  });
   const logger = options.logger.child({ component: 'http' });
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {

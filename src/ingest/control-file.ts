@@ -69,3 +69,28 @@ export function withParameterChange(control: Uint8Array, change: ParameterChange
   fields.setUint32(CRC, crc32c(updated, 0, CRC), true);
   return updated;
 }
+
+/**
+ * The settings a hot standby may not run below (PostgreSQL's CheckRequiredParameterValues: the
+ * standby refuses to start when its own value is lower than the primary's, as pg_control records it).
+ */
+export interface HotStandbyParameters {
+  maxConnections: number;
+  maxWorkerProcesses: number;
+  maxWalSenders: number;
+  maxPreparedTransactions: number;
+  maxLocksPerTransaction: number;
+}
+
+/** Reads the hot-standby parameters of a control file; PS_ERR_IO when its CRC does not match. */
+export function hotStandbyParameters(control: Uint8Array): HotStandbyParameters {
+  if (!controlFileCrcValid(control)) throw new StrataError('PS_ERR_IO', 'pg_control fails its CRC check');
+  const fields = view(control);
+  return {
+    maxConnections: fields.getInt32(MAX_CONNECTIONS, true),
+    maxWorkerProcesses: fields.getInt32(MAX_WORKER_PROCESSES, true),
+    maxWalSenders: fields.getInt32(MAX_WAL_SENDERS, true),
+    maxPreparedTransactions: fields.getInt32(MAX_PREPARED_XACTS, true),
+    maxLocksPerTransaction: fields.getInt32(MAX_LOCKS_PER_XACT, true),
+  };
+}

@@ -30,6 +30,12 @@ type TimelineLabels = 'tenant_id' | 'timeline_id';
 /** The `reason` label values of strata_layer_flushes_total (timeline.ts FlushReason). */
 export const FLUSH_REASONS = ['distance', 'timeout', 'requested', 'shutdown', 'memory'] as const;
 
+/** The `result` label values of strata_compute_starts_total. */
+export const COMPUTE_START_RESULTS = ['running', 'failed', 'rejected'] as const;
+
+/** The `phase` label values of strata_compute_startup_seconds (the reply's `startup_ms` fields). */
+export const COMPUTE_STARTUP_PHASES = ['fullbackup', 'config', 'start', 'total'] as const;
+
 export class Metrics {
   readonly registry: Registry;
   readonly walReceivedBytes: Counter;
@@ -52,6 +58,9 @@ export class Metrics {
   readonly walredoRecordsApplied: Counter;
   readonly walredoFailures: Counter;
   readonly walredoLatencySeconds: Histogram;
+  readonly computeStartupSeconds: Histogram<'phase'>;
+  readonly computeStarts: Counter<'result'>;
+  readonly computesActive: Gauge;
   readonly #collectWorkerMetrics: (() => Promise<MetricsJson[]>) | undefined;
 
   constructor(options: MetricsOptions = {}) {
@@ -109,6 +118,17 @@ export class Metrics {
     this.walredoLatencySeconds = new Histogram({
       name: 'strata_walredo_latency_seconds', help: 'Latency of a redo batch, queue wait included',
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers,
+    });
+    this.computeStartupSeconds = new Histogram({
+      name: 'strata_compute_startup_seconds', help: 'Time of a compute start, by phase (fullbackup, config, start, total)',
+      labelNames: ['phase'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300], registers,
+    });
+    this.computeStarts = new Counter({
+      name: 'strata_compute_starts_total', help: 'Compute starts, by result (running, failed, rejected)', labelNames: ['result'], registers,
+    });
+    for (const result of COMPUTE_START_RESULTS) this.computeStarts.inc({ result }, 0);
+    this.computesActive = new Gauge({
+      name: 'strata_computes_active', help: 'Computes Starting, Running or Stopping (bounded by max_computes)', registers,
     });
     if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry });
   }

@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig } from '../../src/config.js';
+import type { BackupService } from '../../src/backup/types.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { LogCapture } from './log-capture.js';
 
@@ -24,11 +25,20 @@ export interface TestServer {
   stop(options?: { keepWorkdir?: boolean }): Promise<void>;
 }
 
-export async function startTestServer(options: { overrides?: string[]; allowLogs?: RegExp[]; workdir?: string } = {}): Promise<TestServer> {
+export interface TestServerOptions {
+  overrides?: string[];
+  allowLogs?: RegExp[];
+  workdir?: string;
+  /** The full-backup service computes start from (the server's seam; default none: 501). */
+  backup?: BackupService;
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const workdir = options.workdir ?? await mkdtemp(join(tmpdir(), 'strata-test-'));
   const logs = new LogCapture(options.allowLogs ?? [], 'info');
   const config = () => resolveConfig({ workdir, overrides: ['listen_http_addr=127.0.0.1:0', 'listen_pg_addr=127.0.0.1:0', 'actor_threads=2', ...(options.overrides ?? [])] });
-  let server = await startServer(config(), { logger: logs.logger });
+  const serverOptions = { logger: logs.logger, backup: options.backup };
+  let server = await startServer(config(), serverOptions);
   const request = async (method: string, path: string, body?: unknown) => {
     const response = await fetch(server.httpUrl + path, {
       method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
@@ -52,7 +62,7 @@ export async function startTestServer(options: { overrides?: string[]; allowLogs
     request,
     async restart() {
       await server.stop();
-      server = await startServer(config(), { logger: logs.logger });
+      server = await startServer(config(), serverOptions);
     },
     async stop(stopOptions = {}) {
       await server.stop();

@@ -204,6 +204,7 @@ test('every error code maps to its status with {msg, code}', () => withServer(as
     PS_ERR_ILLEGAL_TRANSITION: 409, PS_ERR_MAILBOX_FULL: 503, PS_ERR_SHUTTING_DOWN: 503, PS_ERR_ACTOR_STOPPED: 503,
     PS_ERR_TIMEOUT: 504, PS_ERR_REDO_UNSUPPORTED: 501, PS_ERR_REDO_FAILED: 500, PS_ERR_LSN_TOO_OLD: 410, PS_ERR_BROKEN: 500, PS_ERR_WAL_CORRUPT: 500,
     PS_ERR_WAL_UNSUPPORTED: 500, PS_ERR_PROTOCOL: 500, PS_ERR_UPSTREAM: 500, PS_ERR_IO: 500, PS_ERR_FAILPOINT: 500,
+    PS_ERR_NOT_IMPLEMENTED: 501, PS_ERR_LIMIT_REACHED: 429, PS_ERR_COMPUTE_FAILED: 500,
   };
   for (const [code, status] of Object.entries(expected) as Array<[ErrorCode, number]>) {
     assert.is(statusForCode(code), status, code);
