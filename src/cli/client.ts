@@ -38,11 +38,13 @@ export interface RequestOptions {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   path: string;
   body?: unknown;
+  /** Default REQUEST_TIMEOUT_MS; longer for requests that wait on work (a compute start). */
+  timeoutMs?: number;
 }
 
 async function send(base: string, request: RequestOptions): Promise<Response> {
   assert(request.path.startsWith('/'), 'request paths are absolute');
-  const init: RequestInit = { method: request.method, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };
+  const init: RequestInit = { method: request.method, signal: AbortSignal.timeout(request.timeoutMs ?? REQUEST_TIMEOUT_MS) };
   if (request.body !== undefined) {
     init.body = JSON.stringify(request.body);
     init.headers = { 'content-type': 'application/json' };

@@ -1,6 +1,6 @@
 /**
  * The actions of the CLI commands that talk to a running server (tenant, timeline, relsize,
- * getpage, failpoints) and the local ones (waldump). Each prints exactly what scripts need:
+ * getpage, failpoints, compute) and the local ones (waldump). Each prints exactly what scripts need:
  * an id alone, a number, JSON, or raw page bytes.
  */
 import { assert } from '../assert.js';
@@ -162,6 +162,57 @@ export async function getpage(options: PageOptions): Promise<void> {
   const page = await requestBytes(base, { method: 'GET', path: pagePath(options, 'getpage') });
   if (page.length !== PAGE_BYTES) throw new CliFailure(`server returned ${page.length} bytes instead of ${PAGE_BYTES}`, 'PS_ERR_PROTOCOL');
   await writeStdout(page);
+}
+
+export interface ComputeStartOptions extends EndpointOptions {
+  tenant: string;
+  timeline: string;
+  lsn?: string;
+  time?: string;
+  port?: string;
+  branch?: string;
+}
+
+/** A compute start waits for the full backup and PostgreSQL's startup: minutes on a large timeline. */
+const COMPUTE_START_TIMEOUT_MS = 30 * 60_000;
+
+/** `strata compute start`: prints the server's one JSON object (compute_id, connstr, lsn, port, startup_ms). */
+export async function computeStart(options: ComputeStartOptions): Promise<void> {
+  if (options.lsn !== undefined && options.time !== undefined) throw usage('--lsn and --time exclude each other');
+  if (options.lsn !== undefined) parseLsn(options.lsn);
+  const body: Record<string, unknown> = { tenant_id: options.tenant, timeline_id: options.timeline };
+  if (options.lsn !== undefined) body.lsn = options.lsn;
+  if (options.time !== undefined) body.time = options.time;
+  if (options.port !== undefined) {
+    const port = Number(options.port);
+    if (!Number.isInteger(port) || port < 1 || port > 65_535) throw usage(`--port expects 1..65535, got '${options.port}'`);
+    body.port = port;
+  }
+  if (options.branch !== undefined) body.branch = options.branch;
+  const base = await resolveEndpoint(options);
+  const reply = await requestJson(base, { method: 'POST', path: '/v1/compute', body, timeoutMs: COMPUTE_START_TIMEOUT_MS });
+  await writeStdout(`${JSON.stringify(reply)}\n`);
+}
+
+/** `strata compute list`: the computes as a JSON array. */
+export async function computeList(options: EndpointOptions): Promise<void> {
+  const base = await resolveEndpoint(options);
+  await writeStdout(`${JSON.stringify(await requestJson(base, { method: 'GET', path: '/v1/compute' }), null, 2)}\n`);
+}
+
+/** `strata compute status --id ID`: one compute as JSON (with the PostgreSQL log tail when it Failed). */
+export async function computeStatus(options: EndpointOptions & { id: string }): Promise<void> {
+  const base = await resolveEndpoint(options);
+  const path = `/v1/compute/${encodeURIComponent(options.id)}/status`;
+  await writeStdout(`${JSON.stringify(await requestJson(base, { method: 'GET', path }), null, 2)}\n`);
+}
+
+/** `strata compute stop --id ID [--keep]`: prints the stopped compute as JSON. */
+export async function computeStop(options: EndpointOptions & { id: string; keep?: boolean }): Promise<void> {
+  const base = await resolveEndpoint(options);
+  const path = `/v1/compute/${encodeURIComponent(options.id)}/stop`;
+  const reply = await requestJson(base, { method: 'POST', path, body: { keep: options.keep === true }, timeoutMs: 2 * 60_000 });
+  await writeStdout(`${JSON.stringify(reply)}\n`);
 }
 
 /** One known failpoint as GET/PUT /v1/failpoints return it. */

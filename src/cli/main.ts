@@ -16,6 +16,8 @@
  *   strata redo verify [--start X/Y] [--end X/Y] [--rmgr NAME]… [--allow-unsupported] FILE|DIR…
  *   strata bench redo  [--start X/Y] [--end X/Y] [--workers N] [--runs N] [--decoding WHERE] [--cpu-prof DIR] FILE|DIR…
  *   strata failpoints set SPEC | list
+ *   strata compute  start --tenant T --timeline TL [--lsn X/Y | --time ISO8601] [--port P] [--branch NAME]
+ *                   list | status --id ID | stop --id ID [--keep]        (JSON on stdout)
  *
  * Commands that talk to a server find it with `--endpoint URL` or `--workdir DIR` (listen_http_addr).
  * Every failure is one stderr line `strata: <message> (<code>)`: exit status 2 for usage errors,
@@ -111,6 +113,25 @@ function addDataCommands(program: Command): void {
     .action((options: { endpoint?: string; workdir?: string }) => commands.failpointsList(options));
 }
 
+function addComputeCommands(program: Command): void {
+  const compute = program.command('compute').description('read-only PostgreSQL computes on a timeline at an LSN or a time');
+  withEndpoint(compute.command('start').description('start a compute; prints {compute_id, connstr, timeline_id, lsn, port, startup_ms}'))
+    .requiredOption('--tenant <id>', 'tenant id').requiredOption('--timeline <id>', 'timeline id')
+    .option('--lsn <X/Y>', 'the state at this LSN (default: the last record LSN)')
+    .option('--time <iso8601>', 'the state after every commit at or before this time, e.g. 2026-01-02T03:04:05Z')
+    .option('--port <port>', 'listen on this port (default: a free one)')
+    .option('--branch <name>', 'a writable branch (not yet offered)')
+    .action((options: commands.ComputeStartOptions) => commands.computeStart(options));
+  withEndpoint(compute.command('list').description('print every compute as JSON'))
+    .action((options: { endpoint?: string; workdir?: string }) => commands.computeList(options));
+  withEndpoint(compute.command('status').description('print one compute as JSON (the PostgreSQL log tail when it failed)'))
+    .requiredOption('--id <id>', 'compute id')
+    .action((options: { id: string }) => commands.computeStatus(options));
+  withEndpoint(compute.command('stop').description('stop a compute and remove its data directory'))
+    .requiredOption('--id <id>', 'compute id').option('--keep', 'keep the data directory')
+    .action((options: { id: string; keep?: boolean }) => commands.computeStop(options));
+}
+
 function addRedoCommands(program: Command): void {
   const redo = program.command('redo').description('WAL redo tools');
   redo.command('verify').description('check redo against WAL written with wal_consistency_checking = all')
@@ -154,6 +175,7 @@ export function buildProgram(): Command {
   addServerCommands(program);
   addTenantCommands(program);
   addDataCommands(program);
+  addComputeCommands(program);
   addRedoCommands(program);
   return program;
 }

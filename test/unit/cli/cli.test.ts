@@ -16,6 +16,9 @@ import { type HttpServerHandle, startHttpServer } from '../../../src/http/server
 import { silentLogger } from '../../../src/observability/log.js';
 import { Metrics } from '../../../src/observability/metrics.js';
 import { FakeManagementApi } from '../http/fake-management-api.js';
+import type { ComputeApi, ComputeInfo, ComputeStartReply, StartComputeRequest } from '../../../src/http/management-api.js';
+import { StrataError } from '../../../src/errors.js';
+import { postgresTimestampOf } from '../../../src/timeline/commit-times.js';
 import { walSegmentFileName } from '../../../src/lsn.js';
 import { appliedPageImage, WalBuilder } from '../wal/wal-builder.js';
 
@@ -235,5 +238,64 @@ test('start without strata.toml fails with a one-line config error', () => withD
   assert.is(result.code, 1);
   assert.match(result.stderr, /^strata: cannot read .*strata\.toml: ENOENT .*\(PS_ERR_BAD_CONFIG\)\n$/);
 }));
+
+/** A ComputeApi that records what the routes passed and answers canned shapes. */
+class FakeComputeApi implements ComputeApi {
+  readonly starts: StartComputeRequest[] = [];
+  readonly stops: Array<{ id: string; keep: boolean }> = [];
+
+  async startCompute(request: StartComputeRequest): Promise<ComputeStartReply> {
+    this.starts.push(request);
+    if (request.branch !== undefined) throw new StrataError('PS_ERR_NOT_IMPLEMENTED', 'writable branches: not yet');
+    return { compute_id: 'c'.repeat(32), connstr: 'postgresql://postgres@127.0.0.1:5999/postgres', timeline_id: request.timelineId, lsn: '0/16B3748', port: 5999,
+      startup_ms: { fullbackup: 10, config: 1, start: 300, total: 312 } };
+  }
+
+  async listComputes(): Promise<ComputeInfo[]> {
+    return [];
+  }
+
+  async computeStatus(computeId: string): Promise<ComputeInfo> {
+    return { compute_id: computeId, tenant_id: TENANT, timeline_id: TIMELINE, mode: 'read-only', state: 'Failed', lsn: null, port: 5999,
+      connstr: 'postgresql://postgres@127.0.0.1:5999/postgres', data_dir: '/x', created_at: new Date(0).toISOString(), reason: 'start failed', log_tail: ['FATAL: no'] };
+  }
+
+  async stopCompute(computeId: string, options: { keep: boolean }): Promise<ComputeInfo> {
+    this.stops.push({ id: computeId, keep: options.keep });
+    return { ...(await this.computeStatus(computeId)), state: 'Stopped' };
+  }
+}
+
+test('compute start prints one JSON object and passes every option; stop, status, list reach their routes', async () => {
+  const computes = new FakeComputeApi();
+  const server = await startHttpServer({ address: '127.0.0.1:0', api: new FakeManagementApi(), computes, metrics: new Metrics(), logger: silentLogger() });
+  try {
+    const started = await run(['compute', 'start', '--endpoint', server.url, '--tenant', TENANT, '--timeline', TIMELINE, '--time', '2026-01-02T03:04:05Z', '--port', '5999']);
+    assert.is(started.code, 0, started.stderr);
+    const lines = started.stdout.toString('utf8').trim().split('\n');
+    assert.is(lines.length, 1, 'exactly one JSON object');
+    const reply = JSON.parse(lines[0]!) as ComputeStartReply;
+    assert.equal(Object.keys(reply), ['compute_id', 'connstr', 'timeline_id', 'lsn', 'port', 'startup_ms']);
+    assert.equal(computes.starts[0], { tenantId: TENANT, timelineId: TIMELINE, timestampUs: postgresTimestampOf(Date.parse('2026-01-02T03:04:05Z')), port: 5999 });
+    const atLsn = await run(['compute', 'start', '--endpoint', server.url, '--tenant', TENANT, '--timeline', TIMELINE, '--lsn', '0/16B3748']);
+    assert.is(atLsn.code, 0, atLsn.stderr);
+    assert.is(computes.starts[1]!.lsn, 0x16b3748);
+    const both = await run(['compute', 'start', '--endpoint', server.url, '--tenant', TENANT, '--timeline', TIMELINE, '--lsn', '0/1', '--time', '2026-01-01']);
+    assert.is(both.code, 2);
+    const branch = await run(['compute', 'start', '--endpoint', server.url, '--tenant', TENANT, '--timeline', TIMELINE, '--branch', 'dev']);
+    assert.is(branch.code, 1);
+    assert.is(branch.stderr, 'strata: writable branches: not yet (PS_ERR_NOT_IMPLEMENTED)\n');
+    const stopped = await run(['compute', 'stop', '--endpoint', server.url, '--id', 'c'.repeat(32), '--keep']);
+    assert.is(stopped.code, 0, stopped.stderr);
+    assert.equal(computes.stops, [{ id: 'c'.repeat(32), keep: true }]);
+    assert.is((JSON.parse(stopped.stdout.toString('utf8')) as ComputeInfo).state, 'Stopped');
+    const status = await run(['compute', 'status', '--endpoint', server.url, '--id', 'c'.repeat(32)]);
+    assert.equal((JSON.parse(status.stdout.toString('utf8')) as ComputeInfo).log_tail, ['FATAL: no']);
+    const list = await run(['compute', 'list', '--endpoint', server.url]);
+    assert.equal(JSON.parse(list.stdout.toString('utf8')), []);
+  } finally {
+    await server.close();
+  }
+});
 
 test.run();
