@@ -181,7 +181,9 @@ export function parseIsoTimestampUs(parameter: string, value: unknown): number {
   const [, date, clock, fraction, offset] = match;
   const zone = offset === undefined ? 'Z' : offset.length === 5 ? `${offset.slice(0, 3)}:${offset.slice(3)}` : offset;
   const unixMs = Date.parse(`${date!}T${clock ?? '00:00'}${clock !== undefined && clock.length === 5 ? ':00' : ''}${zone}`);
-  if (!Number.isFinite(unixMs)) throw bad(parameter, `'${value}' is not a valid date and time`);
+  // Date.parse rolls 2026-02-30 over into March: the calendar date must survive the round trip.
+  const calendarDate = Number.isFinite(Date.parse(`${date!}T00:00:00Z`)) ? new Date(`${date!}T00:00:00Z`).toISOString().slice(0, 10) : undefined;
+  if (!Number.isFinite(unixMs) || calendarDate !== date) throw bad(parameter, `'${value}' is not a valid date and time`);
   const microseconds = Number((fraction ?? '').padEnd(6, '0') || '0');
   assert(microseconds >= 0 && microseconds < 1_000_000, 'six fraction digits are under a second');
   return postgresTimestampOf(unixMs) + microseconds;
