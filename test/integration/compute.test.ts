@@ -75,6 +75,7 @@ test('a read-only compute: started from a full backup, queried, refuses writes, 
     assert.match(reply.lsn, /^[0-9A-F]+\/[0-9A-F]+$/);
     assert.is(reply.connstr, `postgresql://postgres@127.0.0.1:${reply.port}/postgres`);
     for (const phase of ['fullbackup', 'config', 'start', 'total'] as const) assert.ok(reply.startup_ms[phase] >= 0, phase);
+    console.log(`compute startup_ms ${JSON.stringify(reply.startup_ms)}`);
     assert.ok(reply.startup_ms.total >= reply.startup_ms.fullbackup + reply.startup_ms.start, 'total covers the phases');
     // The time reached the backup service as PostgreSQL TimestampTz, to the microsecond.
     const asked = backup.calls.find((call) => call.kind === 'lsnForTimestamp');

@@ -22,7 +22,7 @@ test('every required metric is registered', async () => {
   for (const name of [
     'strata_wal_received_bytes_total', 'strata_wal_records_ingested_total', 'strata_last_record_lsn', 'strata_disk_consistent_lsn',
     'strata_getpage_requests_total', 'strata_getpage_latency_seconds', 'strata_http_requests_total', 'strata_actor_mailbox_full_total',
-    'strata_layer_flushes_total',
+    'strata_layer_flushes_total', 'strata_compute_startup_seconds', 'strata_compute_starts_total', 'strata_computes_active',
   ]) {
     assert.match(text, `# TYPE ${name} `, name);
   }
