@@ -321,8 +321,8 @@ export class ComputeManager implements ComputeApi {
   async #startFailed(record: ComputeRecord, phase: string, error: unknown): Promise<StrataError> {
     const message = error instanceof Error ? error.message : String(error);
     const dataDirectory = join(record.directory, DATA_DIRECTORY_NAME);
-    this.#options.metrics?.computeStarts.inc({ result: 'failed' });
     if (phase === 'fullbackup' && error instanceof StrataError && CALLER_ERROR_CODES.includes(error.code)) {
+      this.#options.metrics?.computeStarts.inc({ result: 'rejected' });
       this.#records.delete(record.computeId);
       this.#updateActiveGauge();
       await rm(record.directory, { recursive: true, force: true });
@@ -335,6 +335,7 @@ export class ComputeManager implements ComputeApi {
     if (pid !== undefined && postmasterAlive(pid)) {
       await this.#pgCtl(record, ['-D', dataDirectory, '-w', '-t', String(this.#pgCtlTimeoutSeconds()), '-m', 'immediate', 'stop']).catch(() => undefined);
     }
+    this.#options.metrics?.computeStarts.inc({ result: 'failed' });
     const logTail = await readLogTail(join(record.directory, LOG_FILE_NAME), limits.computeLogTailLines);
     const reason = `${phase} failed: ${message}`;
     this.#transition(record, { kind: 'Failed', reason, at: Date.now(), logTail });

@@ -124,7 +124,7 @@ export class Metrics {
       labelNames: ['phase'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300], registers,
     });
     this.computeStarts = new Counter({
-      name: 'strata_compute_starts_total', help: 'Compute starts, by result (running, failed, rejected)', labelNames: ['result'], registers,
+      name: 'strata_compute_starts_total', help: 'Compute starts, by result (running; failed; rejected: max_computes or a full backup refused for the caller\'s reason)', labelNames: ['result'], registers,
     });
     for (const result of COMPUTE_START_RESULTS) this.computeStarts.inc({ result }, 0);
     this.computesActive = new Gauge({
