@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'PS_ERR_PROTOCOL'             // the peer violated the pgwire/replication protocol
   | 'PS_ERR_UPSTREAM'             // the PostgreSQL primary returned an error
   | 'PS_ERR_IO'                   // a local file failed a checksum/magic/version check or I/O
+  | 'PS_ERR_NOT_IMPLEMENTED'      // a capability this server does not offer (not configured, not built)
   | 'PS_ERR_FAILPOINT'            // a failpoint fired with `return`
   | 'PS_ERR_SHUTTING_DOWN';       // the server or object is stopping
 

@@ -18,6 +18,7 @@ import { TenantManager } from './tenant/tenant-manager.js';
 import { tenantConfigOf } from './config.js';
 import { limits } from './limits.js';
 import { parseLsn } from './lsn.js';
+import { ServerBackupService } from './backup/backup-service.js';
 import { startPageService, type PageServiceBackend } from './pageservice/page-service.js';
 
 export interface RunningServer {
@@ -27,6 +28,7 @@ export interface RunningServer {
   readonly manager: TenantManager;
   readonly system: ActorSystem;
   readonly metrics: Metrics;
+  readonly backups: ServerBackupService;
   stop(): Promise<void>;
 }
 
@@ -40,13 +42,14 @@ export const STRATA_VERSION: string = (() => {
 })();
 
 /** The page service reads through the tenant manager, as the HTTP API does. */
-function pageServiceBackend(manager: TenantManager): PageServiceBackend {
+function pageServiceBackend(manager: TenantManager, backups: ServerBackupService): PageServiceBackend {
   return {
     lastRecordLsn: async (tenantId, timelineId) => parseLsn((await manager.getTimeline(tenantId, timelineId)).last_record_lsn),
     relSize: (tenantId, timelineId, rel, lsn) => manager.relSize(tenantId, timelineId, rel, lsn),
     getPage: (tenantId, timelineId, rel, blockNumber, lsn) => manager.getPage(tenantId, timelineId, rel, blockNumber, lsn),
     getSlruSegment: (tenantId, timelineId, kind, segment, lsn) => manager.getSlruSegment(tenantId, timelineId, kind, segment, lsn),
     dbSize: (tenantId, timelineId, dbNode, lsn) => manager.dbSize(tenantId, timelineId, dbNode, lsn),
+    fullbackupToTar: (tenantId, timelineId, write, lsn) => backups.fullbackupToTar(tenantId, timelineId, write, { lsn }),
   };
 }
 
@@ -69,15 +72,16 @@ export async function startServer(config: StrataConfig, options: { logger: Logge
       waitLsnTimeoutMs: config.waitLsnTimeoutMs, tenantDefaults: tenantConfigOf(config),
     });
     await manager.load();
+    const backups = new ServerBackupService(manager, { logger, metrics });
     const http = await startHttpServer({
-      address: config.listenHttpAddr, api: manager, metrics, logger,
+      address: config.listenHttpAddr, api: manager, metrics, logger, backups,
       applyFailpoints: async (spec) => {
         configureFailpoints(spec);
         await system.broadcast({ kind: 'failpoints', spec });
       },
     });
     const pageService = await startPageService({
-      address: config.listenPgAddr, logger, backend: pageServiceBackend(manager),
+      address: config.listenPgAddr, logger, backend: pageServiceBackend(manager, backups),
       inFlightMax: limits.pageServiceInFlightMax, messageBytesMax: limits.pageServiceMessageBytesMax,
     }).catch(async (error: unknown) => {
       await http.close();
@@ -86,7 +90,7 @@ export async function startServer(config: StrataConfig, options: { logger: Logge
     logger.info({ http: http.url, workdir: config.workdir, actor_threads: system.threads, version: STRATA_VERSION }, 'strata started');
     let stopping: Promise<void> | undefined;
     return {
-      httpUrl: http.url, pgAddress: `${pageService.host}:${pageService.port}`, manager, system, metrics,
+      httpUrl: http.url, pgAddress: `${pageService.host}:${pageService.port}`, manager, system, metrics, backups,
       stop: () => {
         stopping ??= (async () => {
           await pageService.close();

@@ -38,11 +38,13 @@ export interface RequestOptions {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   path: string;
   body?: unknown;
+  /** Whole-request bound, body included; default 60 s. */
+  timeoutMs?: number;
 }
 
 async function send(base: string, request: RequestOptions): Promise<Response> {
   assert(request.path.startsWith('/'), 'request paths are absolute');
-  const init: RequestInit = { method: request.method, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };
+  const init: RequestInit = { method: request.method, signal: AbortSignal.timeout(request.timeoutMs ?? REQUEST_TIMEOUT_MS) };
   if (request.body !== undefined) {
     init.body = JSON.stringify(request.body);
     init.headers = { 'content-type': 'application/json' };
@@ -77,4 +79,12 @@ export async function requestBytes(base: string, request: RequestOptions): Promi
   const response = await send(base, request);
   if (!response.ok) throw await failureFrom(response);
   return new Uint8Array(await response.arrayBuffer());
+}
+
+/** The body as it arrives (a backup's tar), for a request that may take long. */
+export async function requestStream(base: string, request: RequestOptions): Promise<AsyncIterable<Uint8Array>> {
+  const response = await send(base, request);
+  if (!response.ok) throw await failureFrom(response);
+  if (response.body === null) throw new CliFailure('the server sent no body', 'PS_ERR_PROTOCOL');
+  return response.body as unknown as AsyncIterable<Uint8Array>;
 }

@@ -10,7 +10,7 @@
  *   PS_ERR_ALREADY_EXISTS, PS_ERR_CONFLICT,
  *   PS_ERR_ILLEGAL_TRANSITION                                   409
  *   PS_ERR_LSN_TOO_OLD                                          410 (the data is gone, not malformed)
- *   PS_ERR_REDO_UNSUPPORTED                                     501
+ *   PS_ERR_REDO_UNSUPPORTED, PS_ERR_NOT_IMPLEMENTED             501
  *   PS_ERR_REDO_FAILED                                          500
  *   PS_ERR_MAILBOX_FULL, PS_ERR_SHUTTING_DOWN,
  *   PS_ERR_ACTOR_STOPPED                                        503 (retry later)
@@ -54,6 +54,7 @@ export function statusForCode(code: ErrorCode): number {
     case 'PS_ERR_LSN_TOO_OLD':
       return 410;
     case 'PS_ERR_REDO_UNSUPPORTED':
+    case 'PS_ERR_NOT_IMPLEMENTED':
       return 501;
     case 'PS_ERR_MAILBOX_FULL':
     case 'PS_ERR_SHUTTING_DOWN':

@@ -69,3 +69,30 @@ export function withParameterChange(control: Uint8Array, change: ParameterChange
   fields.setUint32(CRC, crc32c(updated, 0, CRC), true);
   return updated;
 }
+
+/** The settings pg_control records from the primary's configuration (a hot standby needs at least these). */
+export interface ControlFileSettings {
+  walLevel: 'minimal' | 'replica' | 'logical';
+  walLogHints: boolean;
+  maxConnections: number;
+  maxWorkerProcesses: number;
+  maxWalSenders: number;
+  maxPreparedXacts: number;
+  maxLocksPerXact: number;
+  trackCommitTimestamp: boolean;
+}
+
+export function controlFileSettings(control: Uint8Array): ControlFileSettings {
+  const fields = view(control);
+  const level = fields.getInt32(WAL_LEVEL, true);
+  return {
+    walLevel: level === 0 ? 'minimal' : level === 2 ? 'logical' : 'replica',
+    walLogHints: fields.getUint8(WAL_LOG_HINTS) !== 0,
+    maxConnections: fields.getInt32(MAX_CONNECTIONS, true),
+    maxWorkerProcesses: fields.getInt32(MAX_WORKER_PROCESSES, true),
+    maxWalSenders: fields.getInt32(MAX_WAL_SENDERS, true),
+    maxPreparedXacts: fields.getInt32(MAX_PREPARED_XACTS, true),
+    maxLocksPerXact: fields.getInt32(MAX_LOCKS_PER_XACT, true),
+    trackCommitTimestamp: fields.getUint8(TRACK_COMMIT_TIMESTAMP) !== 0,
+  };
+}

@@ -52,6 +52,9 @@ export class Metrics {
   readonly walredoRecordsApplied: Counter;
   readonly walredoFailures: Counter;
   readonly walredoLatencySeconds: Histogram;
+  readonly fullbackups: Counter<'result'>;
+  readonly fullbackupBytes: Counter;
+  readonly fullbackupSeconds: Histogram;
   readonly #collectWorkerMetrics: (() => Promise<MetricsJson[]>) | undefined;
 
   constructor(options: MetricsOptions = {}) {
@@ -109,6 +112,14 @@ export class Metrics {
     this.walredoLatencySeconds = new Histogram({
       name: 'strata_walredo_latency_seconds', help: 'Latency of a redo batch, queue wait included',
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers,
+    });
+    this.fullbackups = new Counter({
+      name: 'strata_fullbackups_total', help: 'Full backups written (directories, tar streams), by result', labelNames: ['result'], registers,
+    });
+    for (const result of ['ok', 'error']) this.fullbackups.inc({ result }, 0);
+    this.fullbackupBytes = new Counter({ name: 'strata_fullbackup_bytes_total', help: 'Bytes of files written by full backups', registers });
+    this.fullbackupSeconds = new Histogram({
+      name: 'strata_fullbackup_seconds', help: 'Time to write a full backup', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers,
     });
     if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry });
   }
