@@ -9,8 +9,8 @@
  * they read through the server), then the actors (tenants stop their timelines: walreceivers end,
  * open layers are flushed), then the threads.
  *
- * The full backups computes start from come from a BackupService given in the options. Without
- * one the compute routes still exist and answer PS_ERR_NOT_IMPLEMENTED (501) to a start.
+ * Full backups (HTTP, the page service, computes) are written by ServerBackupService, reading
+ * through the tenant manager; tests may give computes another BackupService in the options.
  */
 import { readFileSync } from 'node:fs';
 import { ActorSystem } from './actor/system.js';
@@ -23,6 +23,7 @@ import { TenantManager } from './tenant/tenant-manager.js';
 import { tenantConfigOf } from './config.js';
 import { limits } from './limits.js';
 import { parseLsn } from './lsn.js';
+import { ServerBackupService } from './backup/backup-service.js';
 import { startPageService, type PageServiceBackend } from './pageservice/page-service.js';
 import type { BackupService } from './backup/types.js';
 import { ComputeManager } from './compute/compute-manager.js';
@@ -36,6 +37,7 @@ export interface RunningServer {
   readonly computes: ComputeManager;
   readonly system: ActorSystem;
   readonly metrics: Metrics;
+  readonly backups: ServerBackupService;
   stop(): Promise<void>;
 }
 
@@ -49,19 +51,20 @@ export const STRATA_VERSION: string = (() => {
 })();
 
 /** The page service reads through the tenant manager, as the HTTP API does. */
-function pageServiceBackend(manager: TenantManager): PageServiceBackend {
+function pageServiceBackend(manager: TenantManager, backups: ServerBackupService): PageServiceBackend {
   return {
     lastRecordLsn: async (tenantId, timelineId) => parseLsn((await manager.getTimeline(tenantId, timelineId)).last_record_lsn),
     relSize: (tenantId, timelineId, rel, lsn) => manager.relSize(tenantId, timelineId, rel, lsn),
     getPage: (tenantId, timelineId, rel, blockNumber, lsn) => manager.getPage(tenantId, timelineId, rel, blockNumber, lsn),
     getSlruSegment: (tenantId, timelineId, kind, segment, lsn) => manager.getSlruSegment(tenantId, timelineId, kind, segment, lsn),
     dbSize: (tenantId, timelineId, dbNode, lsn) => manager.dbSize(tenantId, timelineId, dbNode, lsn),
+    fullbackupToTar: (tenantId, timelineId, write, lsn) => backups.fullbackupToTar(tenantId, timelineId, write, { lsn }),
   };
 }
 
 export interface StartServerOptions {
   logger: Logger;
-  /** Writes the data directories computes start from; absent: compute start answers 501. */
+  /** Writes the data directories computes start from; default: the server's own full backups. */
   backup?: BackupService | undefined;
 }
 
@@ -85,20 +88,21 @@ export async function startServer(config: StrataConfig, options: StartServerOpti
       waitLsnTimeoutMs: config.waitLsnTimeoutMs, tenantDefaults: tenantConfigOf(config),
     });
     await manager.load();
+    const backups = new ServerBackupService(manager, { logger, metrics });
     computes = new ComputeManager({
       workdir: config.workdir, pgBinDirectory: join(config.pgDistribDir, 'bin'), computesMax: config.computesMax,
-      backup: options.backup, logger, metrics,
+      backup: options.backup ?? backups, logger, metrics,
     });
     await computes.load();
     const http = await startHttpServer({
-      address: config.listenHttpAddr, api: manager, computes, metrics, logger,
+      address: config.listenHttpAddr, api: manager, computes, backups, metrics, logger,
       applyFailpoints: async (spec) => {
         configureFailpoints(spec);
         await system.broadcast({ kind: 'failpoints', spec });
       },
     });
     const pageService = await startPageService({
-      address: config.listenPgAddr, logger, backend: pageServiceBackend(manager),
+      address: config.listenPgAddr, logger, backend: pageServiceBackend(manager, backups),
       inFlightMax: limits.pageServiceInFlightMax, messageBytesMax: limits.pageServiceMessageBytesMax,
     }).catch(async (error: unknown) => {
       await http.close();
@@ -108,7 +112,7 @@ export async function startServer(config: StrataConfig, options: StartServerOpti
     let stopping: Promise<void> | undefined;
     const computeManager = computes;
     return {
-      httpUrl: http.url, pgAddress: `${pageService.host}:${pageService.port}`, manager, computes: computeManager, system, metrics,
+      httpUrl: http.url, pgAddress: `${pageService.host}:${pageService.port}`, manager, computes: computeManager, system, metrics, backups,
       stop: () => {
         stopping ??= (async () => {
           await pageService.close();

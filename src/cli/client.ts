@@ -80,3 +80,11 @@ export async function requestBytes(base: string, request: RequestOptions): Promi
   if (!response.ok) throw await failureFrom(response);
   return new Uint8Array(await response.arrayBuffer());
 }
+
+/** The body as it arrives (a backup's tar), for a request that may take long. */
+export async function requestStream(base: string, request: RequestOptions): Promise<AsyncIterable<Uint8Array>> {
+  const response = await send(base, request);
+  if (!response.ok) throw await failureFrom(response);
+  if (response.body === null) throw new CliFailure('the server sent no body', 'PS_ERR_PROTOCOL');
+  return response.body as unknown as AsyncIterable<Uint8Array>;
+}

@@ -12,6 +12,8 @@
  *   strata layers   --tenant T --timeline TL [--json]                  the layer map as a table
  *   strata relsize  --tenant T --timeline TL --rel S/D/R [--fork F] [--lsn X/Y]
  *   strata getpage  --tenant T --timeline TL --rel S/D/R [--fork F] [--lsn X/Y] --blk N   (8192 raw bytes)
+ *   strata fullbackup --tenant T --timeline TL [--lsn X/Y] (-D DIR | -o FILE.tar|-)   data directory a stock postgres starts from
+ *   strata lsn-by-time --tenant T --timeline TL --time 2026-12-08T10:00:00Z             {"lsn", "kind"}
  *   strata waldump  FILE…
  *   strata redo verify [--start X/Y] [--end X/Y] [--rmgr NAME]… [--allow-unsupported] FILE|DIR…
  *   strata bench redo  [--start X/Y] [--end X/Y] [--workers N] [--runs N] [--decoding WHERE] [--cpu-prof DIR] FILE|DIR…
@@ -23,6 +25,7 @@
  * Every failure is one stderr line `strata: <message> (<code>)`: exit status 2 for usage errors,
  * 1 for everything else. main() sets process.exitCode instead of exiting so stdout drains.
  */
+import * as backupCommands from './backup-commands.js';
 import { Command, CommanderError } from 'commander';
 import { StrataError } from '../errors.js';
 import { CliFailure } from './client.js';
@@ -100,6 +103,13 @@ function addTenantCommands(program: Command): void {
 }
 
 function addDataCommands(program: Command): void {
+  withEndpoint(program.command('fullbackup').description('a full backup a stock PostgreSQL 15 starts from: -D DIR unpacks it, -o FILE writes the tar'))
+    .requiredOption('--tenant <id>', 'tenant id').requiredOption('--timeline <id>', 'timeline id').option('--lsn <X/Y>', 'state at this LSN (default: the latest)')
+    .option('-D, --pgdata <dir>', 'unpack into this directory (must not exist or be empty)').option('-o, --output <file>', 'write the tar here (- for stdout)')
+    .action((options: backupCommands.FullbackupCliOptions) => backupCommands.fullbackup(options));
+  withEndpoint(program.command('lsn-by-time').description('get_lsn_by_timestamp: the LSN of the state after every commit at or before --time'))
+    .requiredOption('--tenant <id>', 'tenant id').requiredOption('--timeline <id>', 'timeline id').requiredOption('--time <iso8601>', 'e.g. 2026-12-08T10:00:00Z')
+    .action((options: backupCommands.LsnByTimeOptions) => backupCommands.lsnByTime(options));
   withPage(program.command('relsize').description('print a relation fork size in blocks'))
     .action((options: commands.PageOptions) => commands.relsize(options));
   withPage(program.command('getpage').description('write one 8192-byte page to stdout')).requiredOption('--blk <n>', 'block number')

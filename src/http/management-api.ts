@@ -8,6 +8,7 @@ import type { Lsn } from '../lsn.js';
 import type { CreateTenantRequest, CreateTimelineRequest, ServerStatus, TenantInfo } from '../tenant/tenant-types.js';
 import type { TimelineInfo } from '../timeline/timeline-info.js';
 import type { ComputeApi, ComputeInfo, ComputeStartReply, StartComputeRequest } from '../compute/compute-manager.js';
+import type { FullbackupOptions, FullbackupResult, LsnForTimestamp } from '../backup/types.js';
 
 // The domain's shapes, named here for the API's users (routes, CLI, tests).
 export type { CreateTenantRequest, CreateTimelineRequest, ServerStatus, TenantInfo, TimelineInfo };
@@ -38,4 +39,12 @@ export interface ManagementApi {
   compact(tenantId: string, timelineId: string, force: boolean): Promise<unknown>;
   /** One GC pass; `gcHorizonBytes` overrides the tenant's gc_horizon. */
   doGc(tenantId: string, timelineId: string, gcHorizonBytes: number | undefined): Promise<unknown>;
+}
+
+/** Backups over HTTP: a tar stream of a full backup, and the LSN of a time. */
+export interface BackupApi {
+  /** Writes the tar through `write` (resolves when the client can take more). */
+  fullbackupToTar(tenantId: string, timelineId: string, write: (bytes: Uint8Array) => Promise<void>, options?: FullbackupOptions): Promise<FullbackupResult>;
+  /** `timestampUs`: PostgreSQL TimestampTz (microseconds since 2000-01-01 UTC). */
+  lsnForTimestamp(tenantId: string, timelineId: string, timestampUs: number): Promise<LsnForTimestamp>;
 }

@@ -17,6 +17,8 @@
  *   PUT  /v1/tenant/:tenant_id/timeline/:timeline_id/checkpoint  freeze, flush, compaction pass
  *   PUT  /v1/tenant/:tenant_id/timeline/:timeline_id/compact   ?force=true: compact whatever exists
  *   PUT  /v1/tenant/:tenant_id/timeline/:timeline_id/do_gc     body {"gc_horizon": bytes} optional
+ *   GET  /v1/tenant/:tenant_id/timeline/:timeline_id/fullbackup  ?lsn=X/Y: a tar of a data directory a stock PostgreSQL 15 starts from
+ *   GET  /v1/tenant/:tenant_id/timeline/:timeline_id/get_lsn_by_timestamp  ?timestamp=ISO 8601: {"lsn", "kind"}
  *   PUT  /v1/failpoints                                        [{"name", "actions", "description"}] every known failpoint
  *   GET  /v1/failpoints                                        [{"name", "actions", "description"}] every known failpoint
  *   POST /v1/compute                                           201 {compute_id, connstr, timeline_id, lsn, port, startup_ms}
@@ -31,7 +33,9 @@ import { assert } from '../assert.js';
 import { StrataError } from '../errors.js';
 import { describeFailpoints, formatFailpoints, parseFailpoints, type FailpointDescription } from '../failpoints.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { ComputeApi, ManagementApi } from './management-api.js';
+import type { BackupApi, ComputeApi, ManagementApi } from './management-api.js';
+import { formatLsn } from '../lsn.js';
+import { postgresTimestampOf } from '../timeline/commit-times.js';
 import {
   parseBlockNumber, parseCreateTenantBody, parseCreateTimelineBody, parseDoGcBody, parseFailpointsBody, parseForce, parseId, parseOptionalLsn, parseRelTag,
   parseSlruSegment, parseStartComputeBody, parseStopComputeBody,
@@ -49,6 +53,8 @@ export interface RouteContext {
 
 export type RouteResult =
   | { readonly status: number; readonly json: unknown }
+  /** A body streamed through `write`, which resolves when the client can take more. */
+  | { readonly status: number; readonly contentType: string; readonly stream: (write: (bytes: Uint8Array) => Promise<void>) => Promise<void> }
   | { readonly status: number; readonly bytes: Uint8Array; readonly contentType: string };
 
 export type RouteHandler = (context: RouteContext) => Promise<RouteResult>;
@@ -58,6 +64,7 @@ export interface RouteDependencies {
   /** The compute routes exist only when the server runs a compute manager. */
   readonly computes?: ComputeApi | undefined;
   readonly metrics: Metrics;
+  readonly backups?: BackupApi | undefined;
   /**
    * Applies a failpoint spec everywhere (main thread and every worker). It must configure the main
    * thread's registry too: the reply lists `describeFailpoints()` of the main thread.
@@ -128,6 +135,42 @@ function addComputeRoutes(router: Router<RouteHandler>, computes: ComputeApi): R
     });
 }
 
+function backupsOf(dependencies: RouteDependencies): BackupApi {
+  if (dependencies.backups === undefined) throw new StrataError('PS_ERR_NOT_IMPLEMENTED', 'backups are not available on this server');
+  return dependencies.backups;
+}
+
+function fullbackup(dependencies: RouteDependencies, context: RouteContext): RouteResult {
+  const backups = backupsOf(dependencies);
+  const tenantId = parseId('tenant_id', context.params.tenant_id);
+  const timelineId = parseId('timeline_id', context.params.timeline_id);
+  const lsn = parseOptionalLsn(context.query);
+  return {
+    status: 200,
+    contentType: 'application/x-tar',
+    stream: async (write) => { await backups.fullbackupToTar(tenantId, timelineId, write, { lsn }); },
+  };
+}
+
+/** Neon's get_lsn_by_timestamp: `timestamp` is ISO 8601 (RFC 3339), with a zone or Z. */
+async function lsnByTimestamp(dependencies: RouteDependencies, context: RouteContext): Promise<RouteResult> {
+  const backups = backupsOf(dependencies);
+  const text = context.query.get('timestamp');
+  const unixMs = text === null ? NaN : parseIsoTimestamp(text);
+  if (Number.isNaN(unixMs)) {
+    throw new StrataError('PS_ERR_BAD_REQUEST', `timestamp: ${JSON.stringify(text)} is not an ISO 8601 time with a zone (2026-12-08T10:00:00Z)`, { parameter: 'timestamp' });
+  }
+  const answer = await backups.lsnForTimestamp(parseId('tenant_id', context.params.tenant_id), parseId('timeline_id', context.params.timeline_id), postgresTimestampOf(unixMs));
+  return ok({ lsn: formatLsn(answer.lsn), kind: answer.kind });
+}
+
+/** Unix milliseconds of an ISO 8601 time that names its zone; NaN otherwise. */
+export function parseIsoTimestamp(text: string): number {
+  if (!/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$/i.test(text)) return NaN;
+  // Date keeps milliseconds; finer digits are cut (commit times are compared at that resolution).
+  return Date.parse(text.replace(' ', 'T').replace(/(\.\d{3})\d+/, '$1'));
+}
+
 export function buildRouter(dependencies: RouteDependencies): Router<RouteHandler> {
   const router = buildManagementRouter(dependencies);
   return dependencies.computes === undefined ? router : addComputeRoutes(router, dependencies.computes);
@@ -163,6 +206,8 @@ function buildManagementRouter(dependencies: RouteDependencies): Router<RouteHan
     .add({ method: 'PUT', pattern: `${base}/:timeline_id/checkpoint`, handler: async (context) => ok(await api.checkpoint(tenant(context), timeline(context))) })
     .add({ method: 'PUT', pattern: `${base}/:timeline_id/compact`, handler: async (context) => ok(await api.compact(tenant(context), timeline(context), parseForce(context.query))) })
     .add({ method: 'PUT', pattern: `${base}/:timeline_id/do_gc`, handler: async (context) => ok(await api.doGc(tenant(context), timeline(context), parseDoGcBody(context.body))) })
+    .add({ method: 'GET', pattern: `${base}/:timeline_id/fullbackup`, handler: async (context) => fullbackup(dependencies, context) })
+    .add({ method: 'GET', pattern: `${base}/:timeline_id/get_lsn_by_timestamp`, handler: (context) => lsnByTimestamp(dependencies, context) })
     .add({ method: 'PUT', pattern: '/v1/failpoints', handler: (context) => putFailpoints(dependencies, context.body) })
     .add({ method: 'GET', pattern: '/v1/failpoints', handler: async () => ok(failpointList()) })
     .add({

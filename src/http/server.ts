@@ -20,7 +20,7 @@ import { limits } from '../limits.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { type ApiErrorResponse, methodNotAllowed, payloadTooLarge, routeNotFound, toApiError } from './api-error.js';
-import type { ComputeApi, ManagementApi } from './management-api.js';
+import type { BackupApi, ComputeApi, ManagementApi } from './management-api.js';
 import { type RouteResult, buildRouter } from './routes.js';
 
 export interface HttpServerOptions {
@@ -35,6 +35,8 @@ export interface HttpServerOptions {
   applyFailpoints?: (spec: string) => Promise<void> | void;
   /** Request body bound; default limits.httpBodyBytesMax. */
   bodyBytesMax?: number;
+  /** Full backups and get_lsn_by_timestamp; absent: those routes answer 501. */
+  backups?: BackupApi;
 }
 
 export interface HttpServerHandle {
@@ -81,7 +83,39 @@ function parseJsonBody(raw: Buffer): unknown {
   }
 }
 
+/** Waits until the response can take more (its buffer drained), or fails when the client left. */
+function writeWithBackpressure(response: ServerResponse, bytes: Uint8Array): Promise<void> {
+  if (response.destroyed) return Promise.reject(new StrataError('PS_ERR_SHUTTING_DOWN', 'the client closed the connection'));
+  if (response.write(bytes)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (error?: Error) => {
+      response.off('drain', onDrain);
+      response.off('close', onClose);
+      if (error === undefined) resolve(); else reject(error);
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new StrataError('PS_ERR_SHUTTING_DOWN', 'the client closed the connection'));
+    response.on('drain', onDrain);
+    response.on('close', onClose);
+  });
+}
+
+/**
+ * A streamed body: the status line goes out with the first bytes, so a failure before them is
+ * still an ordinary error response; a failure after them cuts the connection (the client sees a
+ * truncated body, never a wrong one).
+ */
+async function sendStream(response: ServerResponse, result: Extract<RouteResult, { stream: unknown }>): Promise<void> {
+  await result.stream((bytes) => {
+    if (!response.headersSent) response.writeHead(result.status, { 'content-type': result.contentType });
+    return writeWithBackpressure(response, bytes);
+  });
+  if (!response.headersSent) response.writeHead(result.status, { 'content-type': result.contentType });
+  response.end();
+}
+
 function send(response: ServerResponse, result: RouteResult): void {
+  assert(!('stream' in result), 'streamed results go through sendStream');
   if ('json' in result) {
     const text = JSON.stringify(result.json);
     response.writeHead(result.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -105,7 +139,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const bodyBytesMax = options.bodyBytesMax ?? limits.httpBodyBytesMax;
   assert(bodyBytesMax > 0, 'the body limit must be positive');
   const router = buildRouter({
-    api: options.api, computes: options.computes, metrics: options.metrics, applyFailpoints: options.applyFailpoints ?? configureFailpoints,
+    api: options.api, computes: options.computes, backups: options.backups, metrics: options.metrics, applyFailpoints: options.applyFailpoints ?? configureFailpoints,
   });
   const logger = options.logger.child({ component: 'http' });
 
@@ -122,8 +156,16 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       const body = method === 'GET' ? undefined : parseJsonBody(await readBody(request, bodyBytesMax));
       const result = await match.route.handler({ params: match.params, query: url.searchParams, body });
       status = result.status;
-      send(response, result);
+      if ('stream' in result) await sendStream(response, result);
+      else send(response, result);
     } catch (error) {
+      if (response.headersSent) {
+        // A stream that failed after its first bytes: nothing to answer with but a cut connection.
+        logger.warn({ method, path: url.pathname, err: error }, `${method} ${url.pathname} failed while streaming its body`);
+        response.destroy();
+        options.metrics.httpRequests.inc({ method, route: routeLabel, status: 'aborted' });
+        return;
+      }
       const apiError = error instanceof EdgeError ? error.response : toApiError(error);
       status = apiError.status;
       const fields = { method, path: url.pathname, status, code: apiError.body.code };

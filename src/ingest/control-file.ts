@@ -94,3 +94,21 @@ export function hotStandbyParameters(control: Uint8Array): HotStandbyParameters 
     maxLocksPerTransaction: fields.getInt32(MAX_LOCKS_PER_XACT, true),
   };
 }
+
+/** Every setting pg_control records from the primary's configuration. */
+export interface ControlFileSettings extends HotStandbyParameters {
+  walLevel: 'minimal' | 'replica' | 'logical';
+  walLogHints: boolean;
+  trackCommitTimestamp: boolean;
+}
+
+export function controlFileSettings(control: Uint8Array): ControlFileSettings {
+  const fields = view(control);
+  const level = fields.getInt32(WAL_LEVEL, true);
+  return {
+    ...hotStandbyParameters(control),
+    walLevel: level === 0 ? 'minimal' : level === 2 ? 'logical' : 'replica',
+    walLogHints: fields.getUint8(WAL_LOG_HINTS) !== 0,
+    trackCommitTimestamp: fields.getUint8(TRACK_COMMIT_TIMESTAMP) !== 0,
+  };
+}

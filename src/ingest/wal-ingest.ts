@@ -606,9 +606,13 @@ export class WalIngest {
     return this.lastCommitLsn === 0 ? undefined : { lsn: this.lastCommitLsn, timestamp: this.lastCommitTimestamp };
   }
 
+  /** Told of every commit (end LSN, TimestampTz), in LSN order: the timeline's commit-time index. */
+  onCommit: ((lsn: Lsn, timestamp: number) => void) | undefined;
+
   private noteCommit(lsn: Lsn, timestamp: number): void {
     this.lastCommitLsn = lsn;
     this.lastCommitTimestamp = timestamp;
+    this.onCommit?.(lsn, timestamp);
   }
 
   private async applySmgr(record: DecodedRecord): Promise<void> {

@@ -61,6 +61,9 @@ export class Metrics {
   readonly computeStartupSeconds: Histogram<'phase'>;
   readonly computeStarts: Counter<'result'>;
   readonly computesActive: Gauge;
+  readonly fullbackups: Counter<'result'>;
+  readonly fullbackupBytes: Counter;
+  readonly fullbackupSeconds: Histogram;
   readonly #collectWorkerMetrics: (() => Promise<MetricsJson[]>) | undefined;
 
   constructor(options: MetricsOptions = {}) {
@@ -129,6 +132,14 @@ export class Metrics {
     for (const result of COMPUTE_START_RESULTS) this.computeStarts.inc({ result }, 0);
     this.computesActive = new Gauge({
       name: 'strata_computes_active', help: 'Computes Starting, Running or Stopping (bounded by max_computes)', registers,
+    });
+    this.fullbackups = new Counter({
+      name: 'strata_fullbackups_total', help: 'Full backups written (directories, tar streams), by result', labelNames: ['result'], registers,
+    });
+    for (const result of ['ok', 'error']) this.fullbackups.inc({ result }, 0);
+    this.fullbackupBytes = new Counter({ name: 'strata_fullbackup_bytes_total', help: 'Bytes of files written by full backups', registers });
+    this.fullbackupSeconds = new Histogram({
+      name: 'strata_fullbackup_seconds', help: 'Time to write a full backup', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers,
     });
     if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry });
   }

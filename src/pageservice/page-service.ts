@@ -32,10 +32,10 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { isStrataError, StrataError } from '../errors.js';
 import type { RelTag, SlruKind } from '../keys.js';
-import { formatLsn, type Lsn } from '../lsn.js';
+import { formatLsn, parseLsn, type Lsn } from '../lsn.js';
 import type { Logger } from '../observability/log.js';
 import {
-  ClientMessageParser, authenticationOk, backendKeyData, copyBothResponse, copyData, errorResponse, parameterStatus, readyForQuery,
+  ClientMessageParser, authenticationOk, backendKeyData, commandComplete, copyBothResponse, copyData, copyDone, copyOutResponse, errorResponse, parameterStatus, readyForQuery,
   REFUSE_ENCRYPTION, type ClientMessage,
 } from '../pgwire/server-codec.js';
 import {
@@ -49,6 +49,8 @@ export interface PageServiceBackend {
   getPage(tenantId: string, timelineId: string, rel: RelTag, blockNumber: number, lsn: Lsn): Promise<Uint8Array>;
   getSlruSegment(tenantId: string, timelineId: string, kind: SlruKind, segment: number, lsn: Lsn): Promise<Uint8Array>;
   dbSize(tenantId: string, timelineId: string, dbNode: number, lsn: Lsn): Promise<number>;
+  /** A full backup as tar through `write` (resolves when the client can take more); absent: refused. */
+  fullbackupToTar?(tenantId: string, timelineId: string, write: (bytes: Uint8Array) => Promise<void>, lsn: Lsn | undefined): Promise<unknown>;
 }
 
 export interface PageServiceOptions {
@@ -83,6 +85,8 @@ function sqlstateOf(error: unknown): string {
     case 'PS_ERR_SHUTTING_DOWN': case 'PS_ERR_ACTOR_STOPPED': return '57P01';
     case 'PS_ERR_MAILBOX_FULL': return '53300';
     case 'PS_ERR_LSN_TOO_OLD': return '22023';
+    case 'PS_ERR_NOT_IMPLEMENTED': return '0A000';
+    case 'PS_ERR_CONFLICT': return '55000';
     default: return 'XX000';
   }
 }
@@ -178,10 +182,64 @@ class PageServiceConnection {
       });
       return;
     }
+    if ((command === 'basebackup' || command === 'fullbackup') && words.length >= 3 && words.length <= 5) {
+      this.#backup(words.slice(1));
+      return;
+    }
     this.#socket.write(Buffer.concat([
-      errorResponse({ severity: 'ERROR', sqlstate: '42601', message: `unsupported command: ${message.text.slice(0, 200)}`, hint: 'pagestream_v2|pagestream_v3 <tenant_id> <timeline_id>' }),
+      errorResponse({
+        severity: 'ERROR', sqlstate: '42601', message: `unsupported command: ${message.text.slice(0, 200)}`,
+        hint: 'pagestream_v2|pagestream_v3 <tenant_id> <timeline_id>, basebackup|fullbackup <tenant_id> <timeline_id> [lsn]',
+      }),
       readyForQuery(),
     ]));
+  }
+
+  /**
+   * `basebackup|fullbackup <tenant> <timeline> [lsn] [prev_lsn]` (Neon's commands): CopyOut of a
+   * tar. Both send the full backup (every relation page): Strata's computes are stock PostgreSQL,
+   * which cannot fetch pages lazily as Neon's patched compute does after its basebackup. A failure
+   * before the first byte is an ordinary ErrorResponse; after it, an ErrorResponse ends the copy.
+   * `--gzip` is refused (not built); prev_lsn is accepted and ignored (no WAL is replayed).
+   */
+  #backup(args: string[]): void {
+    const fail = (error: unknown) => {
+      this.#socket.write(Buffer.concat([errorResponse({ severity: 'ERROR', sqlstate: sqlstateOf(error), message: messageOf(error) }), readyForQuery()]));
+    };
+    const [tenantId, timelineId, lsnText] = args as [string, string, string | undefined];
+    const backup = this.#options.backend.fullbackupToTar?.bind(this.#options.backend);
+    if (backup === undefined) { fail(new StrataError('PS_ERR_NOT_IMPLEMENTED', 'backups are not available on this server')); return; }
+    if (args.some((arg) => arg.startsWith('--'))) { fail(new StrataError('PS_ERR_NOT_IMPLEMENTED', `backup options are not supported: ${args.filter((arg) => arg.startsWith('--')).join(' ')}`)); return; }
+    let lsn: Lsn | undefined;
+    try {
+      lsn = lsnText === undefined ? undefined : parseLsn(lsnText);
+    } catch (error) {
+      fail(new StrataError('PS_ERR_BAD_REQUEST', messageOf(error)));
+      return;
+    }
+    this.#pause();
+    let started = false;
+    const write = (bytes: Uint8Array): Promise<void> => {
+      if (this.#closed()) return Promise.reject(new StrataError('PS_ERR_SHUTTING_DOWN', 'the client closed the connection'));
+      if (!started) { started = true; this.#socket.write(copyOutResponse()); }
+      if (this.#socket.write(copyData(bytes))) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const onDrain = () => { this.#socket.off('close', onClose); resolve(); };
+        const onClose = () => { this.#socket.off('drain', onDrain); reject(new StrataError('PS_ERR_SHUTTING_DOWN', 'the client closed the connection')); };
+        this.#socket.once('drain', onDrain);
+        this.#socket.once('close', onClose);
+      });
+    };
+    backup(tenantId, timelineId, write, lsn).then(() => {
+      if (!started) this.#socket.write(copyOutResponse());
+      this.#socket.write(Buffer.concat([copyDone(), commandComplete('SELECT 1'), readyForQuery()]));
+      this.#resume();
+    }, (error: unknown) => {
+      if (this.#closed()) return;
+      this.#options.logger.warn({ err: messageOf(error), tenant_id: tenantId, timeline_id: timelineId }, 'backup over the page service failed');
+      fail(error);
+      this.#resume();
+    });
   }
 
   #handlePagestream(state: Extract<ConnectionState, { kind: 'pagestream' }>, message: ClientMessage): void {

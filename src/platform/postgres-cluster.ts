@@ -102,6 +102,24 @@ export class PostgresCluster {
     return standby;
   }
 
+  /**
+   * A cluster on a data directory someone else wrote (a Strata full backup) at `directory`/data:
+   * handed to `postgres` (owner, mode 0700), given a port and socket directory, started unless
+   * `start: false`. `settings` go into postgresql.auto.conf (they win over postgresql.conf).
+   */
+  static async fromDataDirectory(directory: string, options: { settings?: Record<string, string | number>; start?: boolean } = {}): Promise<PostgresCluster> {
+    const cluster = new PostgresCluster(directory, await freePort());
+    await chmod(directory, 0o777);
+    await chmod(cluster.dataDirectory, 0o700);
+    if (isRoot) await execFileAsync('chown', ['-R', 'postgres:postgres', directory]);
+    const settings: Record<string, string | number> = {
+      port: cluster.port, listen_addresses: "'127.0.0.1'", unix_socket_directories: `'${directory}'`, logging_collector: 'off', ...options.settings,
+    };
+    await appendFile(join(cluster.dataDirectory, 'postgresql.auto.conf'), `\n${Object.entries(settings).map(([key, value]) => `${key} = ${value}`).join('\n')}\n`);
+    if (options.start !== false) await cluster.start();
+    return cluster;
+  }
+
   get logFile(): string {
     return join(this.directory, 'postgres.log');
   }

@@ -445,6 +445,20 @@ export class LayeredTimelineStore implements TimelineStore {
   }
 
   /**
+   * Declares that nothing happens between the last value put and `lsn` (a branch whose own WAL
+   * starts past its branch point: the compute's first record sits at a later LSN). Requires an
+   * empty open layer and no pending flush; advances diskConsistentLsn and lastPutLsn.
+   */
+  async skipEmptyTo(lsn: Lsn): Promise<void> {
+    assert(!this.#closed, 'skip after close');
+    await this.#flushTail.catch(() => undefined);
+    assert(this.#open.isEmpty && this.#pending.length === 0, 'skip over unflushed values');
+    assert(lsn >= this.#lastPutLsn, 'skip LSN must not be below values already put');
+    this.#diskConsistentLsn = Math.max(this.#diskConsistentLsn, lsn);
+    this.#lastPutLsn = lsn;
+  }
+
+  /**
    * Bulk import of images at `lsn` (the base backup), streamed to image layer files so it never
    * sits in memory. Keys must be strictly ascending. Requires an empty open layer and no pending
    * flush, and `lsn` ≥ lastPutLsn. Advances diskConsistentLsn and lastPutLsn to `lsn`. If it fails

@@ -57,6 +57,9 @@ export interface TimelineStore {
   freeze?(upToLsn: Lsn): void;
   flushFrozen?(): Promise<Lsn>;
 
+  /** Nothing happens between the last value put and `lsn` (layered-timeline-store.ts). Absent: nothing to record. */
+  skipEmptyTo?(lsn: Lsn): Promise<void>;
+
   /** Bytes held by the open in-memory layer (the timeline flushes past checkpoint_distance). */
   readonly openLayerBytes: number;
 

@@ -15,8 +15,6 @@
  * both run concurrently with the mailbox; creations of one id are serialized by `creating`.
  */
 import { createWalRedoBehavior, walredoAddress, type WalRedoMessage } from '../walredo/walredo-actor.js';
-import { chmod, open, rename } from 'node:fs/promises';
-import { join } from 'node:path';
 import { assert, assertNever } from '../assert.js';
 import type { ActorContext, ActorRef, Behavior } from '../actor/types.js';
 import { StrataError } from '../errors.js';
@@ -31,7 +29,7 @@ import type { TenantConfig } from '../config.js';
 import { formatLsn, parseLsn } from '../lsn.js';
 import { BranchRegistry } from '../timeline/branch-registry.js';
 import { attachFromPrimary } from '../timeline/attach-primary.js';
-import { createTimelineBehavior, timelineAddress, WAL_SOURCE_FILE, type BranchPoint, type TimelineMessage } from '../timeline/timeline-actor.js';
+import { createTimelineBehavior, timelineAddress, writeWalSource, type BranchPoint, type TimelineMessage } from '../timeline/timeline-actor.js';
 import { beginTimelineCreation } from '../timeline/uninitialized-timeline.js';
 import { generateId, parseId } from './ids.js';
 import { decodePageRequest, encodeRelSizeResponse, PageRequestKind } from './page-request-codec.js';
@@ -282,23 +280,6 @@ export function createTenantBehavior(args: TenantActorArgs): Behavior<TenantMess
 /** Module export for spawning on an actor thread: `factory(args, context)`. */
 export default function tenantActorFactory(args: unknown): Behavior<TenantMessage> {
   return createTenantBehavior(args as TenantActorArgs);
-}
-
-/** Writes the full connection string (it may hold a password) readable by the owner only. */
-async function writeWalSource(directory: string, connectionString: string): Promise<void> {
-  const path = join(directory, WAL_SOURCE_FILE);
-  const temporary = `${path}.strata-temp`;
-  const handle = await open(temporary, 'wx', 0o600);
-  try {
-    await handle.writeFile(connectionString);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await chmod(temporary, 0o600);
-  await rename(temporary, path);
-  const directoryHandle = await open(directory, 'r');
-  try { await directoryHandle.sync(); } finally { await directoryHandle.close(); }
 }
 
 function parseLsnParameter(text: string, parameter: string): number {

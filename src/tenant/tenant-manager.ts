@@ -6,6 +6,8 @@
  * It holds no tenant state of its own beyond "which tenants exist": states, timelines and LSNs
  * live in the actors and are always read from them.
  */
+import type { BackupManifest } from '../timeline/backup-manifest.js';
+import type { LsnForTimestamp } from '../backup/types.js';
 import { StrataError } from '../errors.js';
 import type { ActorSystem } from '../actor/system.js';
 import type { CreateTenantRequest, CreateTimelineRequest, ServerStatus, TenantInfo } from './tenant-types.js';
@@ -128,6 +130,25 @@ export class TenantManager {
 
   getSlruSegment(tenantId: string, timelineId: string, kind: SlruKind, segment: number, lsn: Lsn | undefined): Promise<Uint8Array> {
     return this.#forTimeline<Uint8Array>(tenantId, timelineId, { kind: 'GetSlruSegment', slru: kind, segment, lsn });
+  }
+
+  /** `count` consecutive pages of a relation fork at one LSN (≤ PAGES_PER_READ_MAX). */
+  getPages(tenantId: string, timelineId: string, rel: RelTag, firstBlock: number, count: number, lsn: Lsn | undefined): Promise<Uint8Array> {
+    return this.#forTimeline<Uint8Array>(tenantId, timelineId, { kind: 'GetPages', rel, firstBlock, count, lsn });
+  }
+
+  /** What a full backup of the timeline at `lsn` holds (relations, sizes, SLRUs, control data). */
+  backupManifest(tenantId: string, timelineId: string, lsn: Lsn | undefined): Promise<BackupManifest> {
+    return this.#forTimeline<BackupManifest>(tenantId, timelineId, { kind: 'BackupManifest', lsn });
+  }
+
+  /** A branch starts following a primary (its writable compute) at `startLsn` (timeline-actor.ts FollowPrimary). */
+  followPrimary(tenantId: string, timelineId: string, connectionString: string, startLsn: Lsn): Promise<TimelineInfo> {
+    return this.#forTimeline<TimelineInfo>(tenantId, timelineId, { kind: 'FollowPrimary', connectionString, startLsn });
+  }
+
+  lsnForTimestamp(tenantId: string, timelineId: string, timestampUs: number): Promise<LsnForTimestamp> {
+    return this.#forTimeline<LsnForTimestamp>(tenantId, timelineId, { kind: 'LsnForTimestamp', timestampUs });
   }
 
   dbSize(tenantId: string, timelineId: string, dbNode: number, lsn: Lsn | undefined): Promise<number> {

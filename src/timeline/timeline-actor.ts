@@ -26,6 +26,7 @@
  */
 import { walredoAddress, type WalRedoMessage } from '../walredo/walredo-actor.js';
 import type { PackedRecords } from '../wal/packed-records.js';
+import { chmod, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assertNever } from '../assert.js';
 import type { ActorContext, Behavior } from '../actor/types.js';
@@ -37,7 +38,7 @@ import type { RelTag, SlruKind } from '../keys.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import { BLCKSZ } from '../wal/types.js';
 import type { TimelineInfo } from './timeline-info.js';
-import { boundLogger } from '../observability/log.js';
+import { boundLogger, redactConnectionString } from '../observability/log.js';
 import { readSmallFile } from '../storage/crashsafe.js';
 import { nodeFs } from '../storage/fs.js';
 import { LayeredTimelineStore } from '../storage/layered-timeline-store.js';
@@ -48,6 +49,7 @@ import { Timeline, type TimelineLsns } from './timeline.js';
 import { applyTimelineTransition, initialTimelineState, timelineStateForApi, type TimelineState } from './timeline-state.js';
 import { createWalReceiverBehavior, type WalReceiverStatus } from './walreceiver-actor.js';
 import { slotNameForTimeline } from './attach-primary.js';
+import { ReplicationClient } from '../pgwire/replication-client.js';
 import type { TenantConfig } from '../config.js';
 import { failpoint, failpointError } from '../failpoints.js';
 import { threadMetrics } from '../observability/metrics.js';
@@ -93,6 +95,17 @@ export type TimelineMessage =
   | { kind: 'Info' }
   | { kind: 'RelSize'; rel: RelTag; lsn: Lsn | undefined }
   | { kind: 'GetPage'; rel: RelTag; blockNumber: number; lsn: Lsn | undefined }
+  /** A run of consecutive pages of a relation fork at one LSN (full backups). */
+  | { kind: 'GetPages'; rel: RelTag; firstBlock: number; count: number; lsn: Lsn | undefined }
+  /**
+   * Follow a new primary (a writable branch's compute) from `startLsn`, where its full backup put
+   * the checkpoint record its WAL continues from: a slot there, then the walreceiver.
+   */
+  | { kind: 'FollowPrimary'; connectionString: string; startLsn: Lsn }
+  /** get_lsn_by_timestamp (TimestampTz microseconds). */
+  | { kind: 'LsnForTimestamp'; timestampUs: number }
+  /** What a full backup at an LSN holds (backup-manifest.ts). */
+  | { kind: 'BackupManifest'; lsn: Lsn | undefined }
   /** A whole SLRU segment (pg_xact, multixact) at an LSN. */
   | { kind: 'GetSlruSegment'; slru: SlruKind; segment: number; lsn: Lsn | undefined }
   /** Bytes of a database's relations in the default tablespace at an LSN (Neon's DbSize). */
@@ -136,6 +149,7 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
   let ticker: NodeJS.Timeout | undefined;
   let store: LayeredTimelineStore | undefined;
   let commitTimes: CommitTimeIndex | undefined;
+  let metadataWriter: TimelineMetadataWriter | undefined;
   const compactionAddress = (context: ActorContext) => `${context.self}/compaction`;
   const gcAddress = (context: ActorContext) => `${context.self}/gc`;
   const flushAddress = (context: ActorContext) => `${context.self}/flush`;
@@ -204,10 +218,11 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
     };
     const ingest = await WalIngest.create(opened, { logger: logOf(context), materializePage });
     // One write at a time, in order: a flush's and GC's writes must not land out of order.
-    const metadataWriter = new TimelineMetadataWriter(nodeFs, args.directory, loaded);
+    metadataWriter = new TimelineMetadataWriter(nodeFs, args.directory, loaded);
+    const writer = metadataWriter;
     const writeMetadata = async (update: Partial<TimelineMetadata>) => {
-      const written = metadataWriter.update(update);
-      metadata = metadataWriter.current;
+      const written = writer.update(update);
+      metadata = writer.current;
       await written;
     };
     const active = new Timeline({
@@ -262,15 +277,46 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
     }, tickMs);
     ticker.unref();
     const connectionString = await readWalSource(args.directory);
-    if (connectionString !== undefined) {
-      const lsns = active.snapshotLsns();
-      await context.spawn({
-        address: `${context.self}/walreceiver`,
-        factory: () => createWalReceiverBehavior({
-          parent: context.self, tenantId: args.tenantId, timelineId: args.timelineId, connectionString, slotName: slotNameForTimeline(args.timelineId), initialLsns: lsns,
-        }),
-      });
+    if (connectionString !== undefined) await spawnWalReceiver(context, active, connectionString);
+  };
+
+  const spawnWalReceiver = async (context: ActorContext, active: Timeline, connectionString: string): Promise<void> => {
+    const lsns = active.snapshotLsns();
+    await context.spawn({
+      address: `${context.self}/walreceiver`,
+      factory: () => createWalReceiverBehavior({
+        parent: context.self, tenantId: args.tenantId, timelineId: args.timelineId, connectionString, slotName: slotNameForTimeline(args.timelineId), initialLsns: lsns,
+      }),
+    });
+  };
+
+  /**
+   * A timeline without a WAL source (a branch) starts following `connectionString` at `startLsn`:
+   * the slot first (RESERVE_WAL keeps the new primary's WAL from its checkpoint on), then the
+   * timeline moves to `startLsn` durably (nothing lies between its branch point and there), then
+   * the source is recorded and the walreceiver starts. Repeating the request after a failure is safe.
+   */
+  const followPrimary = async (context: ActorContext, connectionString: string, startLsn: Lsn): Promise<TimelineInfo> => {
+    const active = requireActive();
+    if ((await readWalSource(args.directory)) !== undefined) {
+      throw new StrataError('PS_ERR_CONFLICT', `timeline ${args.timelineId} already follows a primary`);
     }
+    const client = await ReplicationClient.connect(connectionString, { signal: context.signal });
+    try {
+      await client.createPhysicalSlot(slotNameForTimeline(args.timelineId), { reserveWal: true }).catch((error: unknown) => {
+        if (!/already exists/.test(error instanceof Error ? error.message : String(error))) throw error;
+      });
+    } finally {
+      await client.close();
+    }
+    if (active.lastRecordLsn !== startLsn) await active.skipTo(startLsn);
+    await writeWalSource(args.directory, connectionString);
+    const written = metadataWriter?.update({ walSource: redactConnectionString(connectionString) });
+    if (metadataWriter !== undefined) metadata = metadataWriter.current;
+    await written;
+    await spawnWalReceiver(context, active, connectionString);
+    logOf(context).info({ start_lsn: formatLsn(startLsn), source: redactConnectionString(connectionString) }, 'following a new primary');
+    return info();
   };
 
   /** Validates a child's branch point: not below the GC cutoff, not above what was ingested (after a bounded wait). */
@@ -311,7 +357,7 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
     },
     concurrent(message) {
       // Maintenance requests wait for their child's pass; Ingest must keep flowing meanwhile.
-      return message.kind === 'RelSize' || message.kind === 'GetPage' || message.kind === 'GetSlruSegment' || message.kind === 'DbSize' || message.kind === 'Info'
+      return message.kind === 'RelSize' || message.kind === 'GetPage' || message.kind === 'GetPages' || message.kind === 'BackupManifest' || message.kind === 'LsnForTimestamp' || message.kind === 'GetSlruSegment' || message.kind === 'DbSize' || message.kind === 'Info'
         || message.kind === 'Compact' || message.kind === 'DoGc' || message.kind === 'Checkpoint' || message.kind === 'Layers' || message.kind === 'PrepareBranch';
     },
     async receive(message, context) {
@@ -343,6 +389,14 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
           return requireActive().relSize(message.rel, message.lsn);
         case 'GetPage':
           return requireActive().getPage(message.rel, message.blockNumber, message.lsn);
+        case 'GetPages':
+          return requireActive().getPages(message.rel, message.firstBlock, message.count, message.lsn);
+        case 'FollowPrimary':
+          return followPrimary(context, message.connectionString, message.startLsn);
+        case 'LsnForTimestamp':
+          return requireActive().lsnForTimestamp(message.timestampUs);
+        case 'BackupManifest':
+          return requireActive().backupManifest(message.lsn);
         case 'GetSlruSegment':
           return requireActive().getSlruSegment(message.slru, message.segment, message.lsn);
         case 'DbSize':
@@ -411,6 +465,23 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
 /** Module export for spawning on an actor thread: `factory(args, context)`. */
 export default function timelineActorFactory(args: unknown): Behavior<TimelineMessage> {
   return createTimelineBehavior(args as TimelineActorArgs);
+}
+
+/** Writes the full connection string (it may hold a password) readable by the owner only. */
+export async function writeWalSource(directory: string, connectionString: string): Promise<void> {
+  const path = join(directory, WAL_SOURCE_FILE);
+  const temporary = `${path}.strata-temp`;
+  const handle = await open(temporary, 'wx', 0o600);
+  try {
+    await handle.writeFile(connectionString);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await chmod(temporary, 0o600);
+  await rename(temporary, path);
+  const directoryHandle = await open(directory, 'r');
+  try { await directoryHandle.sync(); } finally { await directoryHandle.close(); }
 }
 
 export async function readWalSource(directory: string): Promise<string | undefined> {

@@ -29,6 +29,7 @@ import type { ReconstructData } from '../value.js';
 import { RECORD_FIELDS, RecordField, type PackedRecords } from '../wal/packed-records.js';
 import type { DecodedRecord } from '../wal/types.js';
 import type { CommitTimeIndex } from './commit-times.js';
+import { readBackupManifest, type BackupManifest } from './backup-manifest.js';
 import { BLCKSZ, RMGR_NAMES } from '../wal/types.js';
 
 /** Ingest as the timeline needs it (src/ingest/wal-ingest.ts implements it). */
@@ -37,8 +38,8 @@ export interface RecordIngest {
   ingestBatch(records: readonly DecodedRecord[]): Promise<void>;
   /** Ingests the records of a packed batch from index `first` on, in order. */
   ingestPacked(batch: PackedRecords, first: number): Promise<void>;
-  /** The newest commit ingested (end LSN, TimestampTz), for the commit time index. */
-  readonly lastCommit?: { lsn: Lsn; timestamp: number } | undefined;
+  /** Told of every commit ingested (end LSN, TimestampTz), for the commit time index. */
+  onCommit?: ((lsn: Lsn, timestamp: number) => void) | undefined;
 }
 
 /** Relation metadata reads (src/ingest/ implements them over the store). */
@@ -106,6 +107,8 @@ interface LsnWaiter {
 }
 
 const ZERO_PAGE = new Uint8Array(BLCKSZ);
+/** Pages one getPages call returns at most (256 KiB: one ring message). */
+export const PAGES_PER_READ_MAX = 32;
 /**
  * Flushes `waitForMemory` awaits at most: the one in flight (its layer then leaves memory), one of
  * the open layer if that alone is still over the bound, and one retry of a frozen layer left by a
@@ -145,6 +148,8 @@ export class Timeline {
     this.logger = options.logger;
     this.lsns = { ...options.lsns };
     this.gcCutoff = options.gcCutoffLsn ?? 0;
+    const commitTimes = options.commitTimes;
+    if (commitTimes !== undefined) options.ingest.onCommit = (lsn, timestamp) => commitTimes.add(lsn, timestamp);
   }
 
   /** Reads below this LSN are refused (PS_ERR_LSN_TOO_OLD): GC may have removed their versions. */
@@ -154,11 +159,6 @@ export class Timeline {
   raiseGcCutoff(lsn: Lsn): void {
     assert(lsn >= this.gcCutoff, 'the GC cutoff never moves back');
     this.gcCutoff = lsn;
-  }
-
-  private sampleCommit(): void {
-    const commit = this.options.ingest.lastCommit;
-    if (commit !== undefined) this.options.commitTimes?.add(commit.lsn, commit.timestamp);
   }
 
   get lastRecordLsn(): Lsn { return this.lsns.lastRecordLsn; }
@@ -214,7 +214,6 @@ export class Timeline {
     this.lsns.lastRecordLsn = nextRecordStart(previousEnd);
     this.openSinceMs ??= Date.now();
     this.recordsIngested += fresh.length;
-    this.sampleCommit();
     this.wakeWaiters();
     this.publishMetrics(this.recordsByRmgr.map((count, rmgrId) => count - before[rmgrId]!));
     if (this.store.openLayerBytes >= this.options.checkpointDistanceBytes) this.startFlush('distance');
@@ -238,7 +237,6 @@ export class Timeline {
     this.lsns.lastRecordLsn = nextRecordStart(previousEnd);
     this.openSinceMs ??= Date.now();
     this.recordsIngested += batch.count - first;
-    this.sampleCommit();
     this.wakeWaiters();
     this.publishMetrics(this.recordsByRmgr.map((count, rmgrId) => count - before[rmgrId]!));
     if (this.store.openLayerBytes >= this.options.checkpointDistanceBytes) this.startFlush('distance');
@@ -277,6 +275,25 @@ export class Timeline {
   advanceLastRecordLsn(lsn: Lsn): void {
     assert(lsn >= this.lsns.lastRecordLsn, 'last_record_lsn never goes backwards');
     this.lsns.lastRecordLsn = lsn;
+    this.wakeWaiters();
+  }
+
+  /**
+   * Moves an idle timeline (nothing ingested past disk_consistent_lsn) to `lsn` with nothing in
+   * between, durably: a writable branch's compute starts writing WAL after the checkpoint record
+   * its full backup put at `lsn`, and its walreceiver must start there after any restart.
+   */
+  async skipTo(lsn: Lsn): Promise<void> {
+    if (this.lsns.lastRecordLsn !== this.lsns.diskConsistentLsn) {
+      throw new StrataError('PS_ERR_CONFLICT', `timeline has WAL ingested past ${formatLsn(this.lsns.diskConsistentLsn)}: it already follows a source`);
+    }
+    if (lsn < this.lsns.lastRecordLsn) {
+      throw new StrataError('PS_ERR_CONFLICT', `cannot start at ${formatLsn(lsn)}: the timeline is at ${formatLsn(this.lsns.lastRecordLsn)}`);
+    }
+    await this.store.skipEmptyTo?.(lsn);
+    this.lsns.lastRecordLsn = lsn;
+    this.lsns.diskConsistentLsn = lsn;
+    await this.options.persist({ ...this.lsns });
     this.wakeWaiters();
   }
 
@@ -425,14 +442,61 @@ export class Timeline {
 
   async getPage(rel: RelTag, blockNumber: number, lsn: Lsn | undefined): Promise<Uint8Array> {
     const at = await this.readLsn(lsn);
+    await this.checkBlocks(rel, blockNumber, 1, at);
+    return this.pageAt(rel, blockNumber, at);
+  }
+
+  /**
+   * `count` consecutive blocks of a relation fork at one LSN, concatenated (full backups read
+   * relations this way: one hop per run of pages instead of one per page). Pages that need
+   * records applied are reconstructed concurrently.
+   */
+  async getPages(rel: RelTag, firstBlock: number, count: number, lsn: Lsn | undefined): Promise<Uint8Array> {
+    if (!Number.isInteger(count) || count < 1 || count > PAGES_PER_READ_MAX) {
+      throw new StrataError('PS_ERR_BAD_REQUEST', `a page run holds 1..${PAGES_PER_READ_MAX} pages, not ${count}`);
+    }
+    const at = await this.readLsn(lsn);
+    await this.checkBlocks(rel, firstBlock, count, at);
+    const out = new Uint8Array(count * BLCKSZ);
+    await Promise.all(Array.from({ length: count }, async (_, index) => {
+      out.set(await this.pageAt(rel, firstBlock + index, at), index * BLCKSZ);
+    }));
+    return out;
+  }
+
+  /**
+   * get_lsn_by_timestamp: the LSN of the state after every commit at or before `timestampUs`
+   * (commit-times.ts). `future` answers the last record LSN, `past` the oldest readable one.
+   */
+  lsnForTimestamp(timestampUs: number): { kind: 'present' | 'past' | 'future' | 'nodata'; lsn: Lsn } {
+    const oldest = Math.max(this.gcCutoff, this.lsns.consistentLsn);
+    const answer = this.options.commitTimes?.lsnForTime(timestampUs) ?? { kind: 'nodata' as const };
+    switch (answer.kind) {
+      case 'present': return { kind: answer.lsn < oldest ? 'past' : 'present', lsn: Math.max(answer.lsn, oldest) };
+      case 'past': return { kind: 'past', lsn: oldest };
+      case 'future': case 'nodata': return { kind: answer.kind, lsn: this.lsns.lastRecordLsn };
+    }
+  }
+
+  /** What a full backup at `lsn` holds, from metadata (backup-manifest.ts). */
+  async backupManifest(lsn: Lsn | undefined): Promise<BackupManifest> {
+    const at = await this.readLsn(lsn);
+    return readBackupManifest(this.store, at, (store, rel, when) => this.options.relations.getRelSize(store, rel, when));
+  }
+
+  private async checkBlocks(rel: RelTag, firstBlock: number, count: number, at: Lsn): Promise<void> {
     const size = await this.options.relations.getRelSize(this.store, rel, at);
-    if (size === undefined || blockNumber >= size) {
+    if (size === undefined || firstBlock + count > size) {
+      const last = firstBlock + count - 1;
       throw new StrataError('PS_ERR_NOT_FOUND',
         size === undefined
           ? `relation ${formatRelTag(rel)} does not exist at ${formatLsn(at)}`
-          : `block ${blockNumber} is beyond the end of ${formatRelTag(rel)} (${size} blocks) at ${formatLsn(at)}`,
-        { rel: formatRelTag(rel), block: blockNumber, lsn: formatLsn(at) });
+          : `block ${last} is beyond the end of ${formatRelTag(rel)} (${size} blocks) at ${formatLsn(at)}`,
+        { rel: formatRelTag(rel), block: last, lsn: formatLsn(at) });
     }
+  }
+
+  private async pageAt(rel: RelTag, blockNumber: number, at: Lsn): Promise<Uint8Array> {
     const key = relBlockKey(rel, blockNumber);
     const data = await this.store.getReconstructData(key, at, { clientRead: true });
     // A block inside the relation with no stored version was extended without WAL (PostgreSQL
