@@ -24,6 +24,13 @@
  * Images that exist only for wal_consistency_checking (no BKPIMAGE_APPLY) are not stored as
  * images: the record is stored for that block, exactly as without the image.
  *
+ * The checkpoint key holds the primary's CheckPoint as redo would have it after each record, not
+ * only at checkpoint records: a CheckpointTracker (checkpoint-tracker.ts) advances nextXid past
+ * every xid (rounded up to 1024, so it is written once per 1024 xids), nextOid from NEXTOID,
+ * nextMulti/nextMultiOffset from multixact creation, and the key is written at the end LSN of each
+ * record that changed it. A backup at any LSN reads it there (src/backup/). On the hot path this
+ * costs one compare of the record's xid per record.
+ *
  * commit_ts: Strata does not keep the commit_ts SLRU (no key kind for it); COMMIT_TS records and
  * commit timestamps are not stored beyond the timestamp carried in ClogSetCommitted.
  */
@@ -31,6 +38,8 @@ import type { Logger } from '../observability/log.js';
 import { assert } from '../assert.js';
 import { CHECKPOINT_KEY, CONTROL_FILE_KEY, SlruKind, relmapFileKey, twoPhaseFileKey, type Key } from '../keys.js';
 import { hintBitsLogged, withParameterChange } from './control-file.js';
+import { CheckpointTracker } from './checkpoint-tracker.js';
+import { encodeCheckPoint } from '../backup/checkpoint.js';
 import { isBitlessVmCopy, recoverVmCopy } from './vm-copy.js';
 import type { Lsn } from '../lsn.js';
 import { stampRestoredImage } from '../page-lsn.js';
@@ -62,7 +71,9 @@ import {
   XACT_XINFO_HAS_RELFILENODES, XACT_XINFO_HAS_SUBXACTS, XACT_XINFO_HAS_TWOPHASE, XLOG_XACT_ABORT, XLOG_XACT_COMMIT, XLOG_XACT_HAS_INFO,
   XLOG_XACT_OPMASK, decodeXactRecord, type ParsedXactFinish, type XactRecord,
 } from '../wal/records/xact.js';
-import { decodeXlogRecord, XLOG_CHECKPOINT_ONLINE, XLOG_CHECKPOINT_SHUTDOWN, XLOG_PARAMETER_CHANGE } from '../wal/records/xlog.js';
+import {
+  decodeCheckPoint, decodeXlogRecord, XLOG_CHECKPOINT_ONLINE, XLOG_CHECKPOINT_SHUTDOWN, XLOG_NEXTOID, XLOG_PARAMETER_CHANGE,
+} from '../wal/records/xlog.js';
 import { ABSENT, MetadataCache, readImage } from './metadata-cache.js';
 import {
   HEAPBLOCKS_PER_VM_PAGE, copyDatabase, createFork, dropDatabase, dropRelation, forkTag, truncateRelation, type PageMaterializer,
@@ -196,6 +207,14 @@ export class WalIngest {
    */
   private controlFile: Uint8Array | undefined;
   private hintBitsLogged = true;
+  /**
+   * The primary's CheckPoint as of the last record (checkpoint-tracker.ts), written back under
+   * CHECKPOINT_KEY at the end LSN of each record that changes it. Undefined until a checkpoint is
+   * known (import stores one; stores built by tests may start without).
+   */
+  private checkpoint: CheckpointTracker | undefined;
+  /** checkpoint.nextXidLow, copied here for the one compare per record (0 without a checkpoint). */
+  private nextXidLow = 0;
 
   private constructor(store: TimelineStore, options: WalIngestOptions) {
     this.store = store;
@@ -212,6 +231,8 @@ export class WalIngest {
     const ingest = new WalIngest(store, options);
     ingest.controlFile = await readImage(store, CONTROL_FILE_KEY, ingest.lastLsn);
     if (ingest.controlFile !== undefined) ingest.hintBitsLogged = hintBitsLogged(ingest.controlFile);
+    const checkpoint = await readImage(store, CHECKPOINT_KEY, ingest.lastLsn);
+    if (checkpoint !== undefined) ingest.trackCheckpoint(new CheckpointTracker(decodeCheckPoint(checkpoint)));
     // Warm the directories most records need.
     await ingest.cache.databases();
     return ingest;
@@ -255,6 +276,8 @@ export class WalIngest {
   /** Handles the record synchronously when possible; otherwise returns the async work. */
   private ingestOrDefer(record: DecodedRecord): Promise<void> | undefined {
     if (record.endLsn <= this.lastLsn) return undefined; // Already ingested (before the consistent point).
+    // Redo advances nextXid past every record's xid; true once per XID_ADVANCE_STEP xids.
+    if (((record.xid - this.nextXidLow) | 0) >= 0) this.checkpoint?.observeXid(record.xid);
     if (SYNC_RMGRS[record.rmgrId] === 1 && this.blocksReady(record) && !(record.rmgrId === RmgrId.Xlog && hasBitlessVmCopy(record))) {
       this.putBlocks(record);
       this.applySyncBody(record);
@@ -291,6 +314,7 @@ export class WalIngest {
 
   private finish(record: DecodedRecord): void {
     this.cache.flush(record.endLsn);
+    if (this.checkpoint !== undefined && this.checkpoint.changed) this.putCheckpoint(record.endLsn, this.checkpoint);
     this.lastLsn = record.endLsn;
     this.recordCount += 1;
   }
@@ -434,10 +458,26 @@ export class WalIngest {
     }
   }
 
+  private trackCheckpoint(tracker: CheckpointTracker): void {
+    this.checkpoint = tracker;
+    this.nextXidLow = tracker.nextXidLow;
+  }
+
+  /** The current checkpoint as the value of CHECKPOINT_KEY at `lsn` (a record's end). */
+  private putCheckpoint(lsn: Lsn, tracker: CheckpointTracker): void {
+    assert(tracker.takeChanged(), 'only a changed checkpoint is written');
+    this.nextXidLow = tracker.nextXidLow;
+    this.store.put(CHECKPOINT_KEY, lsn, { kind: 'image', bytes: encodeCheckPoint(tracker.checkpoint) });
+  }
+
   private applyXlog(record: DecodedRecord): void {
     const type = record.info & 0xf0;
     if (type === XLOG_CHECKPOINT_SHUTDOWN || type === XLOG_CHECKPOINT_ONLINE) {
-      this.store.put(CHECKPOINT_KEY, record.endLsn, { kind: 'image', bytes: record.mainData });
+      const checkpoint = decodeCheckPoint(record.mainData);
+      if (this.checkpoint === undefined) this.trackCheckpoint(new CheckpointTracker(checkpoint));
+      this.checkpoint!.observeCheckpoint(checkpoint, type === XLOG_CHECKPOINT_SHUTDOWN);
+    } else if (type === XLOG_NEXTOID) {
+      if (mainDataLength(record) >= 4) this.checkpoint?.observeNextOid(mainDataInt32(record, 0) >>> 0);
     } else if (type === XLOG_PARAMETER_CHANGE && this.controlFile !== undefined) {
       // Without a control file (no base backup) there is nothing to update, and no data-checksum
       // setting to combine the record's wal_log_hints with: hints stay counted as logged.
@@ -550,6 +590,8 @@ export class WalIngest {
       }
       case 'prepare': {
         const xid = body.prepare.header.xid;
+        this.checkpoint?.observeXid(xid);
+        this.checkpoint?.observeXids(body.prepare.subxacts);
         this.store.put(twoPhaseFileKey(xid), lsn, { kind: 'image', bytes: body.prepare.stateData });
         const xids = await this.cache.twoPhaseXids();
         xids.add(xid);
@@ -557,6 +599,9 @@ export class WalIngest {
         return;
       }
       case 'assignment':
+        this.checkpoint?.observeXid(body.topXid);
+        this.checkpoint?.observeXids(body.subxacts);
+        return;
       case 'invalidations':
         return;
     }
@@ -597,6 +642,7 @@ export class WalIngest {
   /** The CLOG bits of a commit or abort: the xid (when assigned) and its subtransactions. */
   private putTransactionStatus(lsn: Lsn, xid: number, body: ParsedXactFinish, committed: boolean): void {
     const xids = xid === 0 ? body.subxacts : body.subxacts.length === 0 ? [xid] : [xid, ...body.subxacts];
+    this.checkpoint?.observeXids(xids);
     if (xids.length > 0) putClogStatus(this.store, lsn, xids, committed, Number(body.xactTime));
     if (committed) this.noteCommit(lsn, Number(body.xactTime));
   }
@@ -665,8 +711,16 @@ export class WalIngest {
     switch (body.type) {
       case 'zeroOffsetsPage': return putZeroPage(this.store, this.cache, record.endLsn, SlruKind.MultiXactOffsets, body.pageNumber);
       case 'zeroMembersPage': return putZeroPage(this.store, this.cache, record.endLsn, SlruKind.MultiXactMembers, body.pageNumber);
-      case 'create': return putMultiXactCreate(this.store, record.endLsn, body.multiXactId, body.offset, body.members);
-      case 'truncate': await truncateMultiXact(this.cache, body); return;
+      case 'create':
+        if (this.checkpoint !== undefined) {
+          this.checkpoint.observeMultiXact(body.multiXactId, body.offset, body.members.length);
+          for (const member of body.members) this.checkpoint.observeXid(member.xid);
+        }
+        return putMultiXactCreate(this.store, record.endLsn, body.multiXactId, body.offset, body.members);
+      case 'truncate':
+        this.checkpoint?.observeMultiXactTruncate(body.endTruncateOffset, body.oldestMultiDb);
+        await truncateMultiXact(this.cache, body);
+        return;
     }
   }
 }

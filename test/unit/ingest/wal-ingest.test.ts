@@ -14,9 +14,10 @@ import { XLOG_SMGR_CREATE, XLOG_SMGR_TRUNCATE, SMGR_TRUNCATE_ALL } from '../../.
 import { XACT_XINFO_HAS_RELFILENODES, XACT_XINFO_HAS_SUBXACTS, XACT_XINFO_HAS_TWOPHASE, XLOG_XACT_COMMIT, XLOG_XACT_COMMIT_PREPARED, XLOG_XACT_HAS_INFO, XLOG_XACT_PREPARE } from '../../../src/wal/records/xact.js';
 import { XLOG_HEAP2_VISIBLE, XLOG_HEAP_INSERT, XLOG_HEAP_UPDATE, XLH_INSERT_ALL_VISIBLE_CLEARED, XLH_UPDATE_NEW_ALL_VISIBLE_CLEARED, XLH_UPDATE_OLD_ALL_VISIBLE_CLEARED } from '../../../src/wal/records/heap.js';
 import { XLOG_DBASE_CREATE_FILE_COPY, XLOG_DBASE_CREATE_WAL_LOG, XLOG_DBASE_DROP } from '../../../src/wal/records/dbase.js';
-import { XLOG_CHECKPOINT_ONLINE, XLOG_PARAMETER_CHANGE } from '../../../src/wal/records/xlog.js';
+import { decodeCheckPoint, XLOG_CHECKPOINT_ONLINE, XLOG_PARAMETER_CHANGE } from '../../../src/wal/records/xlog.js';
 import { XLOG_MULTIXACT_CREATE_ID } from '../../../src/wal/records/multixact.js';
 import { pageGetLsn } from '../../../src/walredo/page.js';
+import { encodeCheckPoint } from '../../../src/backup/checkpoint.js';
 import { MemoryStore } from '../../helpers/memory-store.js';
 import { StructWriter, makeBlock, makeRecord } from '../records/record-builder.js';
 
@@ -202,10 +203,14 @@ test('a multixact at the end of an offsets page sets the next one on the next pa
 
 test('checkpoint records are stored under the checkpoint key', async () => {
   const { store, ingest, next } = await setup();
-  const body = new Uint8Array(88).fill(9);
+  const body = encodeCheckPoint({
+    redo: 0x1000, thisTimeLineId: 1, prevTimeLineId: 1, fullPageWrites: true, nextXid: 9999n, nextOid: 24576, nextMulti: 3, nextMultiOffset: 7,
+    oldestXid: 716, oldestXidDb: 1, oldestMulti: 1, oldestMultiDb: 1, time: 1_700_000_000n, oldestCommitTsXid: 0, newestCommitTsXid: 0, oldestActiveXid: 9000,
+  });
   const record = makeRecord({ lsn: next(), rmgrId: RmgrId.Xlog, info: XLOG_CHECKPOINT_ONLINE, mainData: body });
   await ingest.ingest(record);
-  assert.is(store.getReconstructDataSync(CHECKPOINT_KEY, record.endLsn)?.image?.bytes, body);
+  // Stored re-encoded (zero padding), with the record's fields.
+  assert.equal(decodeCheckPoint(store.getReconstructDataSync(CHECKPOINT_KEY, record.endLsn)!.image!.bytes), decodeCheckPoint(body));
 });
 
 test('CREATE DATABASE file copy copies relations and pages; WAL_LOG creates the directory; DROP removes it', async () => {
