@@ -19,7 +19,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat, chmod } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -53,8 +53,9 @@ const QUERIES: Record<string, [database: string, sql: string]> = {
 };
 
 async function capture(cluster: PostgresCluster, name: string): Promise<Moment> {
-  // Nothing else writes: the LSN and the answers describe the same state.
-  const lsn = await cluster.sql('SELECT pg_current_wal_lsn()');
+  // Nothing else writes: the LSN and the answers describe the same state. The insert position, not
+  // pg_current_wal_lsn() (the write position, which lags the last commits under asynchronous commit).
+  const lsn = await cluster.sql('SELECT pg_current_wal_insert_lsn()');
   const results: Record<string, string> = {};
   for (const [key, [database, sql]] of Object.entries(QUERIES)) results[key] = await cluster.sql(sql, database);
   const sequenceLast = Number(await cluster.sql('SELECT last_value FROM s'));
@@ -87,6 +88,7 @@ async function checkCompute(moment: Moment, directory: string): Promise<string[]
     const next = Number(await compute.sql("SELECT nextval('s')"));
     if (!(next > moment.sequenceLast)) problems.push(`${moment.name}: nextval ${next} reuses a value (primary last_value ${moment.sequenceLast})`);
     for (const database of ['postgres', 'db_wal', 'db_copy', 'db_ts']) {
+      await compute.sql('CREATE EXTENSION IF NOT EXISTS amcheck', database);
       const checked = await compute.sql(`SELECT count(bt_index_check(c.oid, true)) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
         JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'btree' AND c.relpersistence <> 't' AND i.indisvalid`, database)
         .catch((error: Error) => `ERROR ${error.message}`);
@@ -110,6 +112,7 @@ test('a stock PostgreSQL 15 starts from Strata\'s full backup at each recorded L
   if (process.getuid?.() === 0) await execFileAsync('chown', ['postgres:postgres', tablespace]);
   const server: TestServer = await startTestServer();
   const scratch = await mkdtemp(join(tmpdir(), 'strata-fullbackup-'));
+  await chmod(scratch, 0o755); // computes run as postgres
   try {
     const tenant = await server.post<{ id: string }>('/v1/tenant', {});
     const created = await server.post<TimelineInfo>(`/v1/tenant/${tenant.id}/timeline`, { from_primary: cluster.connectionString() });
@@ -174,20 +177,30 @@ test('a stock PostgreSQL 15 starts from Strata\'s full backup at each recorded L
       const result = await server.server.backups.fullbackupToDirectory(tenant.id, created.timeline_id, join(directory, 'data'), { lsn: parseLsn(moment.lsn) });
       console.log(`  ${moment.name} at ${moment.lsn}: ${result.files} files, ${result.relationPages} relation pages, ${(result.bytes / 1048576).toFixed(1)} MiB in ${result.ms} ms; checkpoint at ${result.checkpointLsn.toString(16)}`);
       assert.ok(result.relationPages > 500, 'the backup holds the relation pages');
-      problems.push(...await checkCompute(moment, directory));
+      const found = await checkCompute(moment, directory);
+      for (const problem of found) console.log(`  PROBLEM ${problem}`);
+      problems.push(...found);
     }
 
-    // The tar forms of the second moment hold the same files as its directory backup.
+    // The tar forms of the second moment hold the same files as a directory backup at its LSN,
+    // byte for byte but for the times in pg_control and the checkpoint record.
     const second = moments[1]!;
-    const directoryFiles = await filesUnder(join(scratch, 'second', 'data'));
+    const pristine = join(scratch, 'second-pristine');
+    await server.server.backups.fullbackupToDirectory(tenant.id, created.timeline_id, pristine, { lsn: parseLsn(second.lsn) });
+    const directoryFiles = await filesUnder(pristine);
     const cliDirectory = join(scratch, 'cli', 'data');
-    await execFileAsync(process.execPath, [join(process.cwd(), 'dist/src/cli/main.js'), 'fullbackup', '--endpoint', server.url,
+    await execFileAsync(process.execPath, [join(process.cwd(), 'bin/strata'), 'fullbackup', '--endpoint', server.url,
       '--tenant', tenant.id, '--timeline', created.timeline_id, '--lsn', second.lsn, '-D', cliDirectory]);
     const cliFiles = await filesUnder(cliDirectory);
-    // The compute added files of its own to the directory backup (pid file, new WAL, stats): compare what the backup wrote.
-    const mismatched = [...cliFiles].filter(([path, size]) => !path.startsWith('pg_wal/') && path !== 'postgresql.auto.conf' && directoryFiles.get(path) !== size && !path.startsWith('global/pg_control'));
-    assert.equal(mismatched, [], 'the HTTP tar unpacked by the CLI holds the directory backup\'s files');
-    console.log(`  HTTP tar via \`strata fullbackup -D\`: ${cliFiles.size} files`);
+    assert.equal([...cliFiles.keys()].sort(), [...directoryFiles.keys()].sort(), 'the HTTP tar unpacked by the CLI holds the directory backup\'s files');
+    let comparedBytes = 0;
+    for (const path of cliFiles.keys()) {
+      if (path === 'global/pg_control' || path.startsWith('pg_wal/')) continue;
+      const [ours, theirs] = await Promise.all([readFile(join(cliDirectory, path)), readFile(join(pristine, path))]);
+      assert.ok(ours.equals(theirs), `${path} differs between the HTTP tar and the directory backup`);
+      comparedBytes += ours.length;
+    }
+    console.log(`  HTTP tar via \`strata fullbackup -D\`: ${cliFiles.size} files, ${(comparedBytes / 1048576).toFixed(1)} MiB equal to the directory backup`);
     problems.push(...await checkCompute(second, join(scratch, 'cli')));
 
     const [host, port] = server.server.pgAddress.split(':');
@@ -196,15 +209,15 @@ test('a stock PostgreSQL 15 starts from Strata\'s full backup at each recorded L
       connection.sendQuery(`fullbackup ${tenant.id} ${created.timeline_id} ${second.lsn}`);
       const first = await connection.nextMessage();
       assert.is(first.name, 'copyOutResponse', 'fullbackup answers with CopyOut');
-      const chunks = (async function* () {
-        for (;;) {
-          const message = await connection.nextMessage();
-          if (message.name === 'copyData') yield (message as { data: Uint8Array }).data;
-          else { assert.is(message.name, 'copyDone'); return; }
-        }
-      })();
+      const chunks: Uint8Array[] = [];
+      for (let message = await connection.nextMessage(); message.name !== 'copyDone'; message = await connection.nextMessage()) {
+        assert.is(message.name, 'copyData');
+        chunks.push((message as { data: Uint8Array }).data);
+      }
       const pageServiceFiles = new Map<string, number>();
-      for await (const event of readTar(chunks)) if (event.kind === 'entry' && event.entry.type === 'file') pageServiceFiles.set(event.entry.path, event.entry.size);
+      for await (const event of readTar((async function* () { yield* chunks; })())) {
+        if (event.kind === 'entry' && event.entry.type === 'file') pageServiceFiles.set(event.entry.path, event.entry.size);
+      }
       assert.is((await connection.nextMessage()).name, 'commandComplete');
       assert.is((await connection.nextMessage()).name, 'readyForQuery');
       assert.equal(new Set(pageServiceFiles.keys()), new Set(cliFiles.keys()), 'the page service tar holds the same files');
