@@ -22,7 +22,8 @@ import { Metrics, type MetricsJson } from './observability/metrics.js';
 import { TenantManager } from './tenant/tenant-manager.js';
 import { tenantConfigOf } from './config.js';
 import { limits } from './limits.js';
-import { parseLsn } from './lsn.js';
+import { formatLsn, parseLsn } from './lsn.js';
+import { assert } from './assert.js';
 import { ServerBackupService } from './backup/backup-service.js';
 import { startPageService, type PageServiceBackend } from './pageservice/page-service.js';
 import type { BackupService } from './backup/types.js';
@@ -92,6 +93,16 @@ export async function startServer(config: StrataConfig, options: StartServerOpti
     computes = new ComputeManager({
       workdir: config.workdir, pgBinDirectory: join(config.pgDistribDir, 'bin'), computesMax: config.computesMax,
       backup: options.backup ?? backups, logger, metrics,
+      branches: {
+        createBranch: async (tenantId, timelineId, lsn) => {
+          const branch = await manager.createTimeline(tenantId, { ancestor_timeline_id: timelineId, ...(lsn === undefined ? {} : { ancestor_start_lsn: formatLsn(lsn) }) });
+          assert(branch.ancestor_lsn !== null, 'a branch has a branch point');
+          return { timelineId: branch.timeline_id, lsn: parseLsn(branch.ancestor_lsn) };
+        },
+        followPrimary: async (tenantId, timelineId, connectionString, startLsn) => {
+          await manager.followPrimary(tenantId, timelineId, connectionString, startLsn);
+        },
+      },
     });
     await computes.load();
     const http = await startHttpServer({

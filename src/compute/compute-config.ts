@@ -25,7 +25,8 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assert } from '../assert.js';
-import { hotStandbyParameters, type HotStandbyParameters } from '../ingest/control-file.js';
+import { controlFileSettings, type ControlFileSettings, type HotStandbyParameters } from '../ingest/control-file.js';
+import type { ComputeMode } from './compute-registry-file.js';
 import { StrataError } from '../errors.js';
 
 /** Longest Unix socket path (sun_path is 108 bytes with its NUL on Linux). */
@@ -46,7 +47,9 @@ export interface ComputeConfigOptions {
   /** Directory for the Unix socket; undefined: TCP only (the path would be too long). */
   socketDirectory: string | undefined;
   /** What pg_control says the primary ran with. */
-  primary: HotStandbyParameters;
+  primary: ControlFileSettings;
+  /** read-only: a hot standby that never advances; branch: a primary whose WAL Strata streams. */
+  mode?: ComputeMode;
   sharedBuffers?: string;
 }
 
@@ -70,6 +73,12 @@ export function postgresqlConf(options: ComputeConfigOptions): string {
     ['unix_socket_directories', quote(options.socketDirectory ?? '')],
     ['cluster_name', quote(`strata-${options.computeId.slice(0, 12)}`)],
     ['hot_standby', 'on'],
+    ...(options.mode === 'branch' ? [
+      // Strata follows this server over physical replication, as it follows any primary.
+      ['wal_level', options.primary.walLevel === 'logical' ? 'logical' : 'replica'],
+      ['wal_log_hints', options.primary.walLogHints ? 'on' : 'off'],
+      ['max_replication_slots', 4],
+    ] as Array<[string, string | number]> : []),
     ['primary_conninfo', quote('')],
     ['restore_command', quote('')],
     ['archive_mode', 'off'],
@@ -78,14 +87,15 @@ export function postgresqlConf(options: ComputeConfigOptions): string {
     ['shared_buffers', options.sharedBuffers ?? '32MB'],
     ['max_connections', at(options.primary.maxConnections, floor.maxConnections)],
     ['max_worker_processes', at(options.primary.maxWorkerProcesses, floor.maxWorkerProcesses)],
-    ['max_wal_senders', at(options.primary.maxWalSenders, floor.maxWalSenders)],
+    ['max_wal_senders', at(options.primary.maxWalSenders, options.mode === 'branch' ? 4 : floor.maxWalSenders)],
     ['max_prepared_transactions', at(options.primary.maxPreparedTransactions, floor.maxPreparedTransactions)],
     ['max_locks_per_transaction', at(options.primary.maxLocksPerTransaction, floor.maxLocksPerTransaction)],
     ['logging_collector', 'off'],
     ['log_destination', quote('stderr')],
   ];
   const lines = settings.map(([key, value]) => `${key} = ${value}`);
-  return `# Written by Strata for compute ${options.computeId}: a read-only hot standby. Do not edit.\n${lines.join('\n')}\n`;
+  const what = options.mode === 'branch' ? 'a writable branch, its WAL streamed to Strata' : 'a read-only hot standby';
+  return `# Written by Strata for compute ${options.computeId}: ${what}. Do not edit.\n${lines.join('\n')}\n`;
 }
 
 export function pgHbaConf(): string {
@@ -100,7 +110,7 @@ export function pgHbaConf(): string {
 }
 
 /** Reads the primary's hot-standby settings from `<pgdata>/global/pg_control`. */
-export async function readPrimaryParameters(dataDirectory: string): Promise<HotStandbyParameters> {
+export async function readPrimaryParameters(dataDirectory: string): Promise<ControlFileSettings> {
   const path = join(dataDirectory, 'global', 'pg_control');
   let control: Buffer;
   try {
@@ -108,7 +118,7 @@ export async function readPrimaryParameters(dataDirectory: string): Promise<HotS
   } catch (error) {
     throw new StrataError('PS_ERR_IO', `read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { path });
   }
-  const parameters = hotStandbyParameters(control);
+  const parameters = controlFileSettings(control);
   assert(parameters.maxConnections > 0, 'pg_control records a positive max_connections');
   return parameters;
 }
@@ -120,6 +130,7 @@ export async function writeComputeConfig(dataDirectory: string, options: Omit<Co
   await writeFile(join(dataDirectory, 'postgresql.auto.conf'), '# Emptied by Strata: a compute takes its settings from postgresql.conf only.\n', { mode: 0o600 });
   await writeFile(join(dataDirectory, 'pg_hba.conf'), pgHbaConf(), { mode: 0o600 });
   await writeFile(join(dataDirectory, 'pg_ident.conf'), '', { mode: 0o600, flag: 'a' });
-  await writeFile(join(dataDirectory, 'standby.signal'), '', { mode: 0o600 });
+  if (options.mode === 'branch') await rm(join(dataDirectory, 'standby.signal'), { force: true });
+  else await writeFile(join(dataDirectory, 'standby.signal'), '', { mode: 0o600 });
   for (const stale of ['recovery.signal', 'postmaster.pid', 'postmaster.opts']) await rm(join(dataDirectory, stale), { force: true });
 }

@@ -57,7 +57,10 @@ export interface StartComputeRequest {
   timestampUs?: number;
   /** A port to listen on; default a free loopback port. */
   port?: number;
-  /** A writable branch: not offered yet (PS_ERR_NOT_IMPLEMENTED). */
+  /**
+   * A writable branch named NAME: a branch timeline is created at the point, the compute is a
+   * primary, and Strata streams its WAL into the branch.
+   */
   branch?: string;
 }
 
@@ -77,6 +80,8 @@ export interface ComputeInfo {
   tenant_id: string;
   timeline_id: string;
   mode: ComputeMode;
+  /** A writable compute's branch name. */
+  branch?: string;
   state: ComputeState['kind'];
   lsn: string | null;
   port: number;
@@ -97,6 +102,14 @@ export interface ComputeApi {
   stopCompute(computeId: string, options: { keep: boolean }): Promise<ComputeInfo>;
 }
 
+/** Timelines for writable computes (the tenant manager implements it). */
+export interface BranchTimelines {
+  /** A branch of `timelineId` at `lsn` (its last record LSN when undefined): the new id and branch point. */
+  createBranch(tenantId: string, timelineId: string, lsn: Lsn | undefined): Promise<{ timelineId: string; lsn: Lsn }>;
+  /** The branch follows `connectionString` (the compute) from `startLsn`, where its WAL continues. */
+  followPrimary(tenantId: string, timelineId: string, connectionString: string, startLsn: Lsn): Promise<void>;
+}
+
 export interface ComputeManagerOptions {
   workdir: string;
   /** Directory of pg_ctl and postgres (`<pg_distrib_dir>/bin`). */
@@ -104,6 +117,8 @@ export interface ComputeManagerOptions {
   computesMax: number;
   /** Writes the data directories; without one, start answers PS_ERR_NOT_IMPLEMENTED. */
   backup: BackupService | undefined;
+  /** Creates and feeds branch timelines; without it, `branch` answers PS_ERR_NOT_IMPLEMENTED. */
+  branches?: BranchTimelines | undefined;
   logger: Logger;
   metrics?: Metrics;
   /** Default limits.computeLivenessPeriodMs; 0 turns the periodic check off (status still checks). */
@@ -233,7 +248,12 @@ export class ComputeManager implements ComputeApi {
   #checkCanStart(request: StartComputeRequest): BackupService {
     if (this.#closing !== undefined) throw new StrataError('PS_ERR_SHUTTING_DOWN', 'the server is stopping: no new computes');
     if (request.branch !== undefined) {
-      throw new StrataError('PS_ERR_NOT_IMPLEMENTED', 'writable branches: not yet (start a read-only compute without --branch)', { parameter: 'branch' });
+      if (this.#options.branches === undefined) {
+        throw new StrataError('PS_ERR_NOT_IMPLEMENTED', 'this server cannot create branch timelines: start a read-only compute without --branch', { parameter: 'branch' });
+      }
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(request.branch)) {
+        throw new StrataError('PS_ERR_BAD_REQUEST', `invalid branch name ${JSON.stringify(request.branch)}: letters, digits, '_', '.', '-', at most 63`, { parameter: 'branch' });
+      }
     }
     if (request.lsn !== undefined && request.timestampUs !== undefined) {
       throw new StrataError('PS_ERR_BAD_REQUEST', 'invalid lsn: give lsn or time, not both', { parameter: 'lsn' });
@@ -274,7 +294,8 @@ export class ComputeManager implements ComputeApi {
     if (holder !== undefined) throw new StrataError('PS_ERR_CONFLICT', `port ${port} is used by compute ${holder.computeId}`, { parameter: 'port' });
     const computeId = randomBytes(16).toString('hex');
     const record: ComputeRecord = {
-      computeId, tenantId: request.tenantId, timelineId: request.timelineId, mode: 'read-only', lsn: null, port,
+      computeId, tenantId: request.tenantId, timelineId: request.timelineId, mode: request.branch === undefined ? 'read-only' : 'branch',
+      branch: request.branch ?? null, lsn: null, port,
       directory: join(this.#root, computeId), createdAt: Date.now(), keep: false, state: { kind: 'Starting', since: Date.now() },
     };
     assert(!this.#records.has(computeId), 'compute ids are random 128-bit values');
@@ -292,12 +313,23 @@ export class ComputeManager implements ComputeApi {
       await mkdir(record.directory, { mode: 0o700 });
       await chownToPostgres(record.directory);
       const backupStarted = performance.now();
-      const result = await backup.fullbackupToDirectory(record.tenantId, record.timelineId, dataDirectory, { lsn });
+      let backupLsn = lsn;
+      if (record.mode === 'branch') {
+        // The branch first: the backup is the branch's at its branch point (the ancestor's state there).
+        const branches = this.#options.branches;
+        assert(branches !== undefined, 'branch computes are refused without branch timelines');
+        const created = await branches.createBranch(record.tenantId, record.timelineId, lsn);
+        this.#logger.info({ compute_id: record.computeId, branch: record.branch, ancestor_timeline_id: record.timelineId, timeline_id: created.timelineId, lsn: formatLsn(created.lsn) }, 'branch created for a writable compute');
+        record.timelineId = created.timelineId;
+        backupLsn = created.lsn;
+        await this.#persist();
+      }
+      const result = await backup.fullbackupToDirectory(record.tenantId, record.timelineId, dataDirectory, { lsn: backupLsn });
       record.lsn = formatLsn(result.lsn);
       const fullbackupMs = elapsedMs(backupStarted);
       phase = 'config';
       const configStarted = performance.now();
-      await writeComputeConfig(dataDirectory, { computeId: record.computeId, port: record.port, socketDirectory: socketDirectoryFor(record.directory, record.port) });
+      await writeComputeConfig(dataDirectory, { computeId: record.computeId, port: record.port, socketDirectory: socketDirectoryFor(record.directory, record.port), mode: record.mode });
       await chownToPostgres(record.directory);
       await chmod(dataDirectory, 0o700);
       const configMs = elapsedMs(configStarted);
@@ -306,6 +338,10 @@ export class ComputeManager implements ComputeApi {
       await this.#pgCtl(record, ['-D', dataDirectory, '-l', join(record.directory, LOG_FILE_NAME), '-w', '-t', String(this.#pgCtlTimeoutSeconds()), 'start']);
       const pid = await readPostmasterPid(dataDirectory);
       if (pid === undefined) throw new StrataError('PS_ERR_COMPUTE_FAILED', 'pg_ctl reported a start but postmaster.pid holds no pid');
+      if (record.mode === 'branch') {
+        // Its WAL continues after the checkpoint record the backup put at checkpointLsn.
+        await this.#options.branches!.followPrimary(record.tenantId, record.timelineId, replicationConnectionStringOf(record.port), result.checkpointLsn);
+      }
       const startMs = elapsedMs(startStarted);
       this.#transition(record, { kind: 'Running', pid, since: Date.now() });
       const startupMs = { fullbackup: fullbackupMs, config: configMs, start: startMs, total: elapsedMs(started) };
@@ -491,10 +527,16 @@ export class ComputeManager implements ComputeApi {
   }
 }
 
+/** How Strata's walreceiver reaches a branch compute (replication=true: physical streaming). */
+function replicationConnectionStringOf(port: number): string {
+  return `host=127.0.0.1 port=${port} user=postgres dbname=postgres`;
+}
+
 function infoOf(record: ComputeRecord): ComputeInfo {
   const state = record.state;
   const info: ComputeInfo = {
     compute_id: record.computeId, tenant_id: record.tenantId, timeline_id: record.timelineId, mode: record.mode, state: state.kind,
+    ...(record.branch === null ? {} : { branch: record.branch }),
     lsn: record.lsn, port: record.port, connstr: connectionStringOf(record.port), data_dir: join(record.directory, DATA_DIRECTORY_NAME),
     created_at: new Date(record.createdAt).toISOString(),
   };

@@ -28,13 +28,16 @@ export const REGISTRY_FILE_NAME = 'computes.json';
 const FORMAT = 'strata-computes';
 const VERSION = 1;
 
-export type ComputeMode = 'read-only';
+export type ComputeMode = 'read-only' | 'branch';
 
 export interface ComputeRecord {
   readonly computeId: string;
   readonly tenantId: string;
-  readonly timelineId: string;
+  /** For a branch compute: the branch timeline (its ancestor until the branch exists). */
+  timelineId: string;
   readonly mode: ComputeMode;
+  /** The branch's name (`--branch NAME`); null for a read-only compute. */
+  readonly branch: string | null;
   /** "X/Y" once the full backup said which state it holds; null while Starting. */
   lsn: string | null;
   readonly port: number;
@@ -92,12 +95,14 @@ function decodeState(path: string, value: unknown): ComputeState {
 function decodeRecord(path: string, value: unknown): ComputeRecord {
   if (!isObject(value)) throw fail(path, 'a compute entry is not an object');
   const mode = field(path, value, 'mode', isString);
-  if (mode !== 'read-only') throw fail(path, `unknown compute mode '${mode}'`);
+  if (mode !== 'read-only' && mode !== 'branch') throw fail(path, `unknown compute mode '${mode}'`);
+  const branch = value.branch ?? null;
+  if (branch !== null && !isString(branch)) throw fail(path, `field 'branch' is neither null nor a name`);
   const lsn = value.lsn;
   if (lsn !== null && !isString(lsn)) throw fail(path, `field 'lsn' is neither null nor "X/Y"`);
   return {
     computeId: field(path, value, 'computeId', isId), tenantId: field(path, value, 'tenantId', isId),
-    timelineId: field(path, value, 'timelineId', isId), mode, lsn, port: field(path, value, 'port', isPort),
+    timelineId: field(path, value, 'timelineId', isId), mode, branch, lsn, port: field(path, value, 'port', isPort),
     directory: field(path, value, 'directory', isString), createdAt: field(path, value, 'createdAt', isCount),
     keep: field(path, value, 'keep', (keep): keep is boolean => typeof keep === 'boolean'), state: decodeState(path, value.state),
   };

@@ -35,10 +35,9 @@ import { describeFailpoints, formatFailpoints, parseFailpoints, type FailpointDe
 import type { Metrics } from '../observability/metrics.js';
 import type { BackupApi, ComputeApi, ManagementApi } from './management-api.js';
 import { formatLsn } from '../lsn.js';
-import { postgresTimestampOf } from '../timeline/commit-times.js';
 import {
   parseBlockNumber, parseCreateTenantBody, parseCreateTimelineBody, parseDoGcBody, parseFailpointsBody, parseForce, parseId, parseOptionalLsn, parseRelTag,
-  parseSlruSegment, parseStartComputeBody, parseStopComputeBody,
+  parseIsoTimestampUs, parseSlruSegment, parseStartComputeBody, parseStopComputeBody,
 } from './parameters.js';
 import { Router } from './router.js';
 
@@ -152,23 +151,12 @@ function fullbackup(dependencies: RouteDependencies, context: RouteContext): Rou
   };
 }
 
-/** Neon's get_lsn_by_timestamp: `timestamp` is ISO 8601 (RFC 3339), with a zone or Z. */
+/** Neon's get_lsn_by_timestamp: `timestamp` is ISO 8601, to the microsecond (UTC without an offset). */
 async function lsnByTimestamp(dependencies: RouteDependencies, context: RouteContext): Promise<RouteResult> {
   const backups = backupsOf(dependencies);
-  const text = context.query.get('timestamp');
-  const unixMs = text === null ? NaN : parseIsoTimestamp(text);
-  if (Number.isNaN(unixMs)) {
-    throw new StrataError('PS_ERR_BAD_REQUEST', `timestamp: ${JSON.stringify(text)} is not an ISO 8601 time with a zone (2026-12-08T10:00:00Z)`, { parameter: 'timestamp' });
-  }
-  const answer = await backups.lsnForTimestamp(parseId('tenant_id', context.params.tenant_id), parseId('timeline_id', context.params.timeline_id), postgresTimestampOf(unixMs));
+  const timestampUs = parseIsoTimestampUs('timestamp', context.query.get('timestamp') ?? undefined);
+  const answer = await backups.lsnForTimestamp(parseId('tenant_id', context.params.tenant_id), parseId('timeline_id', context.params.timeline_id), timestampUs);
   return ok({ lsn: formatLsn(answer.lsn), kind: answer.kind });
-}
-
-/** Unix milliseconds of an ISO 8601 time that names its zone; NaN otherwise. */
-export function parseIsoTimestamp(text: string): number {
-  if (!/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$/i.test(text)) return NaN;
-  // Date keeps milliseconds; finer digits are cut (commit times are compared at that resolution).
-  return Date.parse(text.replace(' ', 'T').replace(/(\.\d{3})\d+/, '$1'));
 }
 
 export function buildRouter(dependencies: RouteDependencies): Router<RouteHandler> {

@@ -138,23 +138,15 @@ test('a start on a taken port fails within seconds: Failed, with the PostgreSQL 
   }
 });
 
-test('coded refusals: no backup service and branches are 501, an unknown timeline is 404 and leaves nothing', async () => {
-  const bare = await startTestServer({ allowLogs: [/no full-backup service/] });
-  try {
-    const reply = await bare.request('POST', '/v1/compute', { tenant_id: TENANT, timeline_id: TIMELINE });
-    assert.is(reply.status, 501);
-    assert.is(reply.body.code, 'PS_ERR_NOT_IMPLEMENTED');
-    bare.logs.assertClean();
-  } finally {
-    await bare.stop();
-  }
+test('coded refusals: a bad branch name is 400, a branch of an unknown tenant and an unknown timeline are 404 and leave nothing', async () => {
   const backup = new BasebackupService(primary);
   backup.unknownTimelines.add('c'.repeat(32));
-  const server = await startTestServer({ backup, allowLogs: [/writable branches/] });
+  const server = await startTestServer({ backup });
   try {
+    const badName = await server.request('POST', '/v1/compute', { tenant_id: TENANT, timeline_id: TIMELINE, branch: 'no spaces' });
+    assert.is(badName.status, 400);
     const branch = await server.request('POST', '/v1/compute', { tenant_id: TENANT, timeline_id: TIMELINE, branch: 'dev' });
-    assert.is(branch.status, 501);
-    assert.match(branch.body.msg, /writable branches: not yet/);
+    assert.is(branch.status, 404, 'the branch needs a tenant Strata has');
     const unknown = await server.request('POST', '/v1/compute', { tenant_id: TENANT, timeline_id: 'c'.repeat(32) });
     assert.is(unknown.status, 404);
     assert.equal(await server.get('/v1/compute'), []);

@@ -32,7 +32,10 @@ function controlFile(values: { connections: number; workers: number; senders: nu
 const settingsOf = (text: string) => new Map(text.split('\n').filter((line) => line.includes(' = ')).map((line) => line.split(' = ') as [string, string]));
 
 test('postgresql.conf: the port, loopback, a hot standby that never advances, settings not below the primary\'s', () => {
-  const primary = { maxConnections: 200, maxWorkerProcesses: 4, maxWalSenders: 10, maxPreparedTransactions: 0, maxLocksPerTransaction: 128 };
+  const primary = {
+    maxConnections: 200, maxWorkerProcesses: 4, maxWalSenders: 10, maxPreparedTransactions: 0, maxLocksPerTransaction: 128,
+    walLevel: 'replica' as const, walLogHints: false, trackCommitTimestamp: false,
+  };
   const settings = settingsOf(postgresqlConf({ computeId: 'c'.repeat(32), port: 55432, socketDirectory: "/w/it's", primary }));
   assert.is(settings.get('port'), '55432');
   assert.is(settings.get('listen_addresses'), "'127.0.0.1'");
@@ -48,6 +51,12 @@ test('postgresql.conf: the port, loopback, a hot standby that never advances, se
   assert.is(settings.get('max_locks_per_transaction'), '128');
   assert.is(settingsOf(postgresqlConf({ computeId: 'c'.repeat(32), port: 1, socketDirectory: undefined, primary })).get('unix_socket_directories'), "''");
   assert.throws(() => postgresqlConf({ computeId: 'c', port: 70_000, socketDirectory: undefined, primary }));
+  assert.is(settings.get('wal_level'), undefined, 'a read-only compute writes no WAL');
+  const branch = settingsOf(postgresqlConf({ computeId: 'c'.repeat(32), port: 55432, socketDirectory: undefined, primary: { ...primary, maxWalSenders: 0, walLogHints: true }, mode: 'branch' }));
+  assert.is(branch.get('wal_level'), 'replica', 'a branch streams its WAL to Strata');
+  assert.is(branch.get('wal_log_hints'), 'on', 'as the primary had it');
+  assert.is(branch.get('max_wal_senders'), '4');
+  assert.is(branch.get('max_replication_slots'), '4');
 });
 
 test('pg_hba.conf trusts the local socket and 127.0.0.1 only, replication included', () => {

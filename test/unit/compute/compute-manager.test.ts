@@ -61,7 +61,7 @@ test('refusals: no backup service, branches, lsn with time, max_computes, a time
   });
   const backup = new FailingBackup(new StrataError('PS_ERR_IO', 'disk gone'), { kind: 'past', lsn: 0x2000 });
   await withManager(backup, async (manager) => {
-    await rejects(manager.startCompute({ tenantId: TENANT, timelineId: TIMELINE, branch: 'dev' }), 'PS_ERR_NOT_IMPLEMENTED', /writable branches: not yet/);
+    await rejects(manager.startCompute({ tenantId: TENANT, timelineId: TIMELINE, branch: 'dev' }), 'PS_ERR_NOT_IMPLEMENTED', /cannot create branch timelines/);
     await rejects(manager.startCompute({ tenantId: TENANT, timelineId: TIMELINE, lsn: 1, timestampUs: 1 }), 'PS_ERR_BAD_REQUEST');
     await rejects(manager.startCompute({ tenantId: TENANT, timelineId: TIMELINE, timestampUs: 1 }), 'PS_ERR_LSN_TOO_OLD', /0\/2000/);
     assert.is(backup.fullbackups, 0, 'nothing was written for a refused start');

@@ -48,7 +48,7 @@ test('active and finished partition the states (max_computes bounds the active o
 });
 
 const RECORD: ComputeRecord = {
-  computeId: 'c'.repeat(32), tenantId: 'a'.repeat(32), timelineId: 'b'.repeat(32), mode: 'read-only', lsn: '0/16B3748', port: 54012,
+  computeId: 'c'.repeat(32), tenantId: 'a'.repeat(32), timelineId: 'b'.repeat(32), mode: 'read-only', branch: null, lsn: '0/16B3748', port: 54012,
   directory: '/w/computes/' + 'c'.repeat(32), createdAt: 1_767_225_600_000, keep: false, state: SAMPLE.Running,
 };
 
