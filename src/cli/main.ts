@@ -130,7 +130,7 @@ function addComputeCommands(program: Command): void {
     .option('--lsn <X/Y>', 'the state at this LSN (default: the last record LSN)')
     .option('--time <iso8601>', 'the state after every commit at or before this time, e.g. 2026-01-02T03:04:05Z')
     .option('--port <port>', 'listen on this port (default: a free one)')
-    .option('--branch <name>', 'a writable branch (not yet offered)')
+    .option('--branch <name>', 'a writable compute on a new branch timeline of that name (its WAL streams back into Strata)')
     .action((options: commands.ComputeStartOptions) => commands.computeStart(options));
   withEndpoint(compute.command('list').description('print every compute as JSON'))
     .action((options: { endpoint?: string; workdir?: string }) => commands.computeList(options));
