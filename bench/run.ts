@@ -15,6 +15,8 @@
  *   then micro benchmarks: actor/ring.bench, storage/put-get.bench   run() → {name, results}
  *   then storage/attach-import.bench: pg_basebackup of a pgbench primary and Strata's attach to
  *        it, in turns (runAttachImport → time ratio and the server's peak RSS above idle)
+ *   then backup/pitr.bench: time to a queryable server in the past, Strata's compute against
+ *        pgBackRest's restore to the same targets (STRATA_BENCH_PITR_SCALE / _SECONDS)
  *
  * LSNs are passed as `Lsn` numbers (src/lsn.ts). Every benchmark module is optional: a module that
  * is not built prints `skipped: <module> not built`; one that throws prints `failed: <reason>` and
@@ -56,6 +58,8 @@ interface RunnerOptions {
   clients: number;
   attachScale: number;
   attachPairs: number;
+  pitrScale: number;
+  pitrSeconds: number;
 }
 
 /** A WAL-range benchmark module: decode or ingest over the workload's WAL. */
@@ -116,6 +120,8 @@ export function parseRunnerOptions(argv: string[], environment: NodeJS.ProcessEn
     clients: positiveInteger(environment.STRATA_BENCH_CLIENTS, 4, 'STRATA_BENCH_CLIENTS'),
     attachScale: positiveInteger(environment.STRATA_BENCH_ATTACH_SCALE, quick ? 1 : 50, 'STRATA_BENCH_ATTACH_SCALE'),
     attachPairs: positiveInteger(environment.STRATA_BENCH_ATTACH_PAIRS, quick ? 1 : 3, 'STRATA_BENCH_ATTACH_PAIRS'),
+    pitrScale: positiveInteger(environment.STRATA_BENCH_PITR_SCALE, quick ? 1 : 50, 'STRATA_BENCH_PITR_SCALE'),
+    pitrSeconds: positiveInteger(environment.STRATA_BENCH_PITR_SECONDS, quick ? 30 : 300, 'STRATA_BENCH_PITR_SECONDS'),
   };
 }
 
@@ -428,6 +434,40 @@ async function runAttachBench(options: RunnerOptions, logger: Logger): Promise<{
   }
 }
 
+/**
+ * Time to a queryable server in the past: Strata's compute against pgBackRest's restore to the same
+ * three targets, in turns (backup/pitr.bench.ts).
+ */
+async function runPitrBench(options: RunnerOptions, logger: Logger): Promise<{ outcome: Outcome; context: string[] }> {
+  const name = 'pitr';
+  const loaded = await loadModule('backup/pitr.bench.js');
+  if ('missing' in loaded) return { outcome: { kind: 'skipped', name, reason: 'backup/pitr.bench.js not built' }, context: [] };
+  if ('error' in loaded) return { outcome: { kind: 'failed', name, reason: loaded.error }, context: [] };
+  const module = loaded.module as Partial<typeof import('./backup/pitr.bench.js')>;
+  if (typeof module.runPitr !== 'function' || typeof module.describePitr !== 'function') {
+    return { outcome: { kind: 'failed', name, reason: 'pitr.bench.js exports no runPitr()' }, context: [] };
+  }
+  logger.info({ bench: name, scale: options.pitrScale, seconds: options.pitrSeconds }, 'run point-in-time benchmark');
+  try {
+    const result = await module.runPitr({ scale: options.pitrScale, seconds: options.pitrSeconds, logger });
+    if ('skipped' in result) return { outcome: { kind: 'skipped', name, reason: result.skipped }, context: [] };
+    const fields = module.describePitr(result);
+    console.log(benchLine(name, fields));
+    const worst = Math.max(...result.targets.map((target) => target.strataSeconds));
+    const slowest = Math.min(...result.targets.map((target) => target.pgbackrestSeconds / target.strataSeconds));
+    return {
+      outcome: { kind: 'lines', name, lines: [] },
+      context: [`Time to a queryable server in the past, pgbench scale ${result.scale} (${(result.databaseBytes / BYTES_PER_MEGABYTE).toFixed(0)} MB) ` +
+        `with ${result.seconds} s of history (${(result.walBytes / BYTES_PER_MEGABYTE).toFixed(0)} MB of WAL), targets at ${String(fields.targets)} of it, ` +
+        `from the command to the first correct answer: pgBackRest restore ${String(fields.pgbackrestSeconds)} s, Strata compute ${String(fields.strataSeconds)} s ` +
+        `(full backup ${String(fields.strataFullbackupMs)} ms, PostgreSQL start ${String(fields.strataStartMs)} ms); ` +
+        `**Strata at most ${worst.toFixed(1)} s, at least ${slowest.toFixed(1)}× faster** (targets: ≤ 5 s, ≥ 10×).`],
+    };
+  } catch (error) {
+    return { outcome: { kind: 'failed', name, reason: String(error) }, context: [] };
+  }
+}
+
 function summaryLine(outcomes: Outcome[]): string {
   const reference = outcomes.find((outcome) => outcome.name === 'postgres-recovery');
   const pairs: Record<string, unknown> = {};
@@ -510,8 +550,11 @@ async function main(): Promise<number> {
   const attach = await runAttachBench(options, logger);
   printUnmeasured(attach.outcome);
   outcomes.push(attach.outcome);
+  const pitr = await runPitrBench(options, logger);
+  printUnmeasured(pitr.outcome);
+  outcomes.push(pitr.outcome);
   console.log(summaryLine(outcomes));
-  const section = markdownSection(machine, [...wal.context, ...attach.context], outcomes);
+  const section = markdownSection(machine, [...wal.context, ...attach.context, ...pitr.context], outcomes);
   assert(section.length > 0, 'the Markdown section is never empty');
   if (options.record) {
     await appendToBenchmarksDocument(section);

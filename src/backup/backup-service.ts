@@ -7,7 +7,8 @@
  * compute manager starts PostgreSQL on, all of which live here; the pages are reconstructed where
  * the timeline lives, `depth` runs ahead of the writer.
  */
-import type { RelTag, SlruKind } from '../keys.js';
+import type { SlruKind } from '../keys.js';
+import type { PageRun } from '../timeline/timeline.js';
 import type { Lsn } from '../lsn.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -19,7 +20,7 @@ import type { BackupService, FullbackupOptions, FullbackupResult, LsnForTimestam
 /** The tenant manager's reads a backup needs. */
 export interface BackupReader {
   backupManifest(tenantId: string, timelineId: string, lsn: Lsn | undefined): Promise<BackupManifest>;
-  getPages(tenantId: string, timelineId: string, rel: RelTag, firstBlock: number, count: number, lsn: Lsn | undefined): Promise<Uint8Array>;
+  getPageRuns(tenantId: string, timelineId: string, runs: readonly PageRun[], lsn: Lsn | undefined): Promise<Uint8Array>;
   getSlruSegment(tenantId: string, timelineId: string, kind: SlruKind, segment: number, lsn: Lsn | undefined): Promise<Uint8Array>;
   lsnForTimestamp(tenantId: string, timelineId: string, timestampUs: number): Promise<LsnForTimestamp>;
 }
@@ -30,7 +31,7 @@ export class ServerBackupService implements BackupService {
   #source(tenantId: string, timelineId: string): BackupSource {
     return {
       manifest: (lsn) => this.reader.backupManifest(tenantId, timelineId, lsn),
-      readPages: (rel, firstBlock, count, lsn) => this.reader.getPages(tenantId, timelineId, rel, firstBlock, count, lsn),
+      readPageRuns: (runs, lsn) => this.reader.getPageRuns(tenantId, timelineId, runs, lsn),
       readSlruSegment: (kind, segment, lsn) => this.reader.getSlruSegment(tenantId, timelineId, kind, segment, lsn),
     };
   }

@@ -11,8 +11,9 @@
  *
  *   manifest at X (one hop) ──► directories, PG_VERSION, config files
  *                          ──► per database: PG_VERSION + pg_filenode.map (where it has a map)
- *                          ──► per relation fork: pages at X in runs of 32, `depth` runs in
- *                              flight, written in order, cut into 1 GiB segment files
+ *                          ──► every relation fork: pages at X in runs of ≤ 32 pages (a run may
+ *                              span several small forks), `depth` runs in flight, written in
+ *                              order, cut into 1 GiB segment files
  *                          ──► SLRU segments, pg_twophase/<XID> (+ CRC-32C)
  *                          ──► pg_wal/<segment> with the checkpoint record at L ≥ X
  *                          ──► global/pg_control last: an interrupted backup has none and never
@@ -35,6 +36,7 @@ import { StrataError } from '../errors.js';
 import { SlruKind, type RelTag } from '../keys.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import type { BackupManifest, ManifestRelation } from '../timeline/backup-manifest.js';
+import type { PageRun } from '../timeline/timeline.js';
 import { crc32c } from '../wal/crc32c.js';
 import { BLCKSZ } from '../wal/types.js';
 import { buildPgFiles, controlFileSettings } from './pg-files.js';
@@ -42,8 +44,8 @@ import { buildPgFiles, controlFileSettings } from './pg-files.js';
 /** Where the pages come from (the tenant manager, across threads; a store in tests). */
 export interface BackupSource {
   manifest(lsn: Lsn | undefined): Promise<BackupManifest>;
-  /** `count` consecutive pages of a relation fork at `lsn`, concatenated. */
-  readPages(rel: RelTag, firstBlock: number, count: number, lsn: Lsn): Promise<Uint8Array>;
+  /** Runs of consecutive pages at `lsn` (≤ PAGES_PER_RUN in all), concatenated. */
+  readPageRuns(runs: readonly PageRun[], lsn: Lsn): Promise<Uint8Array>;
   readSlruSegment(kind: SlruKind, segment: number, lsn: Lsn): Promise<Uint8Array>;
 }
 
@@ -182,10 +184,12 @@ export async function buildFullbackup(source: BackupSource, sink: BackupSink, op
     await writer.bytes(`${place.path}/pg_filenode.map`, db.relmap, place.external);
   }
 
+  const files: RelationFile[] = [];
   for (const group of unloggedAware(manifest.relations)) {
     const place = placeOf(group.rel.spcNode, group.rel.dbNode);
-    await writer.relation(place.path, group.rel, group.fileFork, place.external);
+    files.push(...relationFiles(place.path, group.rel, group.fileFork, place.external));
   }
+  await writer.relationFiles(files);
 
   for (const slru of manifest.slruSegments) {
     const bytes = await source.readSlruSegment(slru.kind, slru.segment, manifest.lsn);
@@ -263,41 +267,89 @@ class BackupWriter {
     return this.sink.externalFile(path, size);
   }
 
-  /** Writes the fork `rel` names as the files of fork `fileFork` (they differ for an unlogged main). */
-  async relation(directory: string, rel: ManifestRelation, fileFork: number, external: boolean): Promise<void> {
-    const segments = Math.max(1, Math.ceil(rel.blocks / BLOCKS_PER_SEGMENT));
-    for (let segment = 0; segment < segments; segment++) {
-      const first = segment * BLOCKS_PER_SEGMENT;
-      const blocks = Math.min(BLOCKS_PER_SEGMENT, rel.blocks - first);
-      const file = await this.open(`${directory}/${relationFileName(rel.relNode, fileFork, segment)}`, blocks * BLCKSZ, external);
-      await this.copyPages(rel, first, blocks, file);
-      await file.close();
-    }
-  }
-
-  /** Reads runs of pages ahead (bounded by `depth`) and writes them in order. */
-  private async copyPages(rel: RelTag, first: number, blocks: number, file: BackupFileWriter): Promise<void> {
-    const runs: Promise<Uint8Array>[] = [];
-    let next = first;
-    const end = first + blocks;
-    const issue = () => {
-      const count = Math.min(PAGES_PER_RUN, end - next);
-      runs.push(this.source.readPages(rel, next, count, this.lsn));
-      next += count;
+  /**
+   * Writes every relation file: the pages of all of them as one stream of runs of at most
+   * PAGES_PER_RUN pages (a run may span several small files, so a catalog of a thousand tiny
+   * relations costs tens of hops, not a thousand), `depth` runs read ahead, written in order.
+   */
+  async relationFiles(files: readonly RelationFile[]): Promise<void> {
+    const batches: { parts: BatchPart[]; pages: Promise<Uint8Array> }[] = [];
+    let fileIndex = 0;
+    let nextBlock = 0; // within files[fileIndex], relative to its first block
+    const issue = (): boolean => {
+      const parts: BatchPart[] = [];
+      let pages = 0;
+      while (fileIndex < files.length && pages < PAGES_PER_RUN) {
+        const file = files[fileIndex]!;
+        const count = Math.min(PAGES_PER_RUN - pages, file.blocks - nextBlock);
+        parts.push({ file, offset: nextBlock, count });
+        pages += count;
+        nextBlock += count;
+        if (nextBlock === file.blocks) { fileIndex += 1; nextBlock = 0; }
+      }
+      if (parts.length === 0) return false;
+      const runs = parts.filter((part) => part.count > 0).map((part) => ({ rel: part.file.rel, firstBlock: part.file.firstBlock + part.offset, count: part.count }));
+      batches.push({ parts, pages: runs.length === 0 ? Promise.resolve(new Uint8Array(0)) : this.source.readPageRuns(runs, this.lsn) });
+      return true;
     };
+    let open: BackupFileWriter | undefined;
     try {
-      while (next < end && runs.length < this.depth) issue();
-      while (runs.length > 0) {
-        const pages = await runs.shift()!;
-        await file.write(pages);
-        this.relationPages += pages.length / BLCKSZ;
-        if (next < end) issue();
+      while (batches.length < this.depth && issue());
+      while (batches.length > 0) {
+        const batch = batches.shift()!;
+        const pages = await batch.pages;
+        let at = 0;
+        for (const part of batch.parts) {
+          if (part.offset === 0) open = await this.open(part.file.path, part.file.blocks * BLCKSZ, part.file.external);
+          if (part.count > 0) {
+            await open!.write(pages.subarray(at, at + part.count * BLCKSZ));
+            at += part.count * BLCKSZ;
+            this.relationPages += part.count;
+          }
+          if (part.offset + part.count === part.file.blocks) {
+            await open!.close();
+            open = undefined;
+          }
+        }
+        assert(at === pages.length, 'a batch of runs is as long as its parts');
+        issue();
       }
     } finally {
       // Reads already issued are awaited so none rejects unobserved.
-      await Promise.allSettled(runs);
+      await Promise.allSettled(batches.map((batch) => batch.pages));
     }
   }
+}
+
+/** One segment file of a relation fork: `blocks` pages of `rel` from `firstBlock`. */
+interface RelationFile {
+  path: string;
+  external: boolean;
+  rel: RelTag;
+  firstBlock: number;
+  blocks: number;
+}
+
+interface BatchPart {
+  file: RelationFile;
+  /** First page of the part within the file. */
+  offset: number;
+  count: number;
+}
+
+/** The segment files of the fork `rel` names, written as files of fork `fileFork` (they differ for an unlogged main). */
+function relationFiles(directory: string, rel: ManifestRelation, fileFork: number, external: boolean): RelationFile[] {
+  const segments = Math.max(1, Math.ceil(rel.blocks / BLOCKS_PER_SEGMENT));
+  const files: RelationFile[] = [];
+  for (let segment = 0; segment < segments; segment++) {
+    const firstBlock = segment * BLOCKS_PER_SEGMENT;
+    files.push({
+      path: `${directory}/${relationFileName(rel.relNode, fileFork, segment)}`, external,
+      rel: { spcNode: rel.spcNode, dbNode: rel.dbNode, relNode: rel.relNode, forkNumber: rel.forkNumber },
+      firstBlock, blocks: Math.min(BLOCKS_PER_SEGMENT, rel.blocks - firstBlock),
+    });
+  }
+  return files;
 }
 
 const PG_HBA_CONF = `# Written by Strata's full backup: trust on loopback and the local socket, as initdb -A trust.

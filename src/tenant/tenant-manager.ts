@@ -7,6 +7,7 @@
  * live in the actors and are always read from them.
  */
 import type { BackupManifest } from '../timeline/backup-manifest.js';
+import type { PageRun } from '../timeline/timeline.js';
 import type { LsnForTimestamp } from '../backup/types.js';
 import { StrataError } from '../errors.js';
 import type { ActorSystem } from '../actor/system.js';
@@ -132,9 +133,9 @@ export class TenantManager {
     return this.#forTimeline<Uint8Array>(tenantId, timelineId, { kind: 'GetSlruSegment', slru: kind, segment, lsn });
   }
 
-  /** `count` consecutive pages of a relation fork at one LSN (≤ PAGES_PER_READ_MAX). */
-  getPages(tenantId: string, timelineId: string, rel: RelTag, firstBlock: number, count: number, lsn: Lsn | undefined): Promise<Uint8Array> {
-    return this.#forTimeline<Uint8Array>(tenantId, timelineId, { kind: 'GetPages', rel, firstBlock, count, lsn });
+  /** Runs of consecutive pages at one LSN, concatenated (≤ PAGES_PER_READ_MAX pages in all). */
+  getPageRuns(tenantId: string, timelineId: string, runs: readonly PageRun[], lsn: Lsn | undefined): Promise<Uint8Array> {
+    return this.#forTimeline<Uint8Array>(tenantId, timelineId, { kind: 'GetPageRuns', runs, lsn });
   }
 
   /** What a full backup of the timeline at `lsn` holds (relations, sizes, SLRUs, control data). */

@@ -45,7 +45,7 @@ import { LayeredTimelineStore } from '../storage/layered-timeline-store.js';
 import { readTimelineMetadata, TimelineMetadataWriter, type TimelineMetadata } from '../storage/timeline-metadata.js';
 import type { DecodedRecord } from '../wal/types.js';
 import type { ReconstructData } from '../value.js';
-import { Timeline, type TimelineLsns } from './timeline.js';
+import { Timeline, type PageRun, type TimelineLsns } from './timeline.js';
 import { applyTimelineTransition, initialTimelineState, timelineStateForApi, type TimelineState } from './timeline-state.js';
 import { createWalReceiverBehavior, type WalReceiverStatus } from './walreceiver-actor.js';
 import { slotNameForTimeline } from './attach-primary.js';
@@ -95,8 +95,8 @@ export type TimelineMessage =
   | { kind: 'Info' }
   | { kind: 'RelSize'; rel: RelTag; lsn: Lsn | undefined }
   | { kind: 'GetPage'; rel: RelTag; blockNumber: number; lsn: Lsn | undefined }
-  /** A run of consecutive pages of a relation fork at one LSN (full backups). */
-  | { kind: 'GetPages'; rel: RelTag; firstBlock: number; count: number; lsn: Lsn | undefined }
+  /** Runs of consecutive pages at one LSN, concatenated (full backups; ≤ PAGES_PER_READ_MAX pages). */
+  | { kind: 'GetPageRuns'; runs: readonly PageRun[]; lsn: Lsn | undefined }
   /**
    * Follow a new primary (a writable branch's compute) from `startLsn`, where its full backup put
    * the checkpoint record its WAL continues from: a slot there, then the walreceiver.
@@ -357,7 +357,7 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
     },
     concurrent(message) {
       // Maintenance requests wait for their child's pass; Ingest must keep flowing meanwhile.
-      return message.kind === 'RelSize' || message.kind === 'GetPage' || message.kind === 'GetPages' || message.kind === 'BackupManifest' || message.kind === 'LsnForTimestamp' || message.kind === 'GetSlruSegment' || message.kind === 'DbSize' || message.kind === 'Info'
+      return message.kind === 'RelSize' || message.kind === 'GetPage' || message.kind === 'GetPageRuns' || message.kind === 'BackupManifest' || message.kind === 'LsnForTimestamp' || message.kind === 'GetSlruSegment' || message.kind === 'DbSize' || message.kind === 'Info'
         || message.kind === 'Compact' || message.kind === 'DoGc' || message.kind === 'Checkpoint' || message.kind === 'Layers' || message.kind === 'PrepareBranch';
     },
     async receive(message, context) {
@@ -389,8 +389,8 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
           return requireActive().relSize(message.rel, message.lsn);
         case 'GetPage':
           return requireActive().getPage(message.rel, message.blockNumber, message.lsn);
-        case 'GetPages':
-          return requireActive().getPages(message.rel, message.firstBlock, message.count, message.lsn);
+        case 'GetPageRuns':
+          return requireActive().getPageRuns(message.runs, message.lsn);
         case 'FollowPrimary':
           return followPrimary(context, message.connectionString, message.startLsn);
         case 'LsnForTimestamp':

@@ -107,7 +107,14 @@ interface LsnWaiter {
 }
 
 const ZERO_PAGE = new Uint8Array(BLCKSZ);
-/** Pages one getPages call returns at most (256 KiB: one ring message). */
+/** Consecutive blocks of one relation fork. */
+export interface PageRun {
+  rel: RelTag;
+  firstBlock: number;
+  count: number;
+}
+
+/** Pages one getPageRuns call returns at most (256 KiB: one ring message). */
 export const PAGES_PER_READ_MAX = 32;
 /**
  * Flushes `waitForMemory` awaits at most: the one in flight (its layer then leaves memory), one of
@@ -447,20 +454,27 @@ export class Timeline {
   }
 
   /**
-   * `count` consecutive blocks of a relation fork at one LSN, concatenated (full backups read
-   * relations this way: one hop per run of pages instead of one per page). Pages that need
-   * records applied are reconstructed concurrently.
+   * Runs of consecutive blocks (of one or several relation forks) at one LSN, concatenated: full
+   * backups read this way, one hop per PAGES_PER_READ_MAX pages whatever the relations' sizes.
+   * Pages that need records applied are reconstructed concurrently.
    */
-  async getPages(rel: RelTag, firstBlock: number, count: number, lsn: Lsn | undefined): Promise<Uint8Array> {
-    if (!Number.isInteger(count) || count < 1 || count > PAGES_PER_READ_MAX) {
-      throw new StrataError('PS_ERR_BAD_REQUEST', `a page run holds 1..${PAGES_PER_READ_MAX} pages, not ${count}`);
+  async getPageRuns(runs: readonly PageRun[], lsn: Lsn | undefined): Promise<Uint8Array> {
+    const total = runs.reduce((sum, run) => sum + run.count, 0);
+    if (runs.length === 0 || total > PAGES_PER_READ_MAX || runs.some((run) => !Number.isInteger(run.count) || run.count < 1)) {
+      throw new StrataError('PS_ERR_BAD_REQUEST', `page runs hold 1..${PAGES_PER_READ_MAX} pages in all, each at least one`);
     }
     const at = await this.readLsn(lsn);
-    await this.checkBlocks(rel, firstBlock, count, at);
-    const out = new Uint8Array(count * BLCKSZ);
-    await Promise.all(Array.from({ length: count }, async (_, index) => {
-      out.set(await this.pageAt(rel, firstBlock + index, at), index * BLCKSZ);
-    }));
+    for (const run of runs) await this.checkBlocks(run.rel, run.firstBlock, run.count, at);
+    const out = new Uint8Array(total * BLCKSZ);
+    const reads: Promise<void>[] = [];
+    let slot = 0;
+    for (const run of runs) {
+      for (let index = 0; index < run.count; index++, slot++) {
+        const offset = slot * BLCKSZ;
+        reads.push(this.pageAt(run.rel, run.firstBlock + index, at).then((page) => out.set(page, offset)));
+      }
+    }
+    await Promise.all(reads);
     return out;
   }
 
