@@ -1,21 +1,19 @@
 /**
- * The server's BackupService: full backups of a timeline read through the tenant manager (one
- * manifest hop, then runs of pages over the actor threads), into a directory or a tar stream, and
- * get_lsn_by_timestamp.
+ * The server's BackupService: full backups of a timeline into a directory or a tar stream, and
+ * get_lsn_by_timestamp, through the tenant manager.
  *
- * WHY on the main thread: backups end in sockets (HTTP, the page service) or in directories the
- * compute manager starts PostgreSQL on, all of which live here; the pages are reconstructed where
- * the timeline lives, `depth` runs ahead of the writer.
+ * WHY two paths: a tar ends in a socket (HTTP, the page service), which lives on the main thread,
+ * so its pages come over in runs (one manifest hop, then runs of pages, `depth` ahead of the
+ * writer); a directory (computes, tests) is written by the timeline's own actor thread with the
+ * same builder, so no page crosses threads at all.
  */
 import type { SlruKind } from '../keys.js';
-import type { PageRun } from '../timeline/timeline.js';
 import type { Lsn } from '../lsn.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { BackupManifest } from '../timeline/backup-manifest.js';
-import { buildFullbackup, type BackupSink, type BackupSource, type FullbackupSummary } from './fullbackup.js';
-import { DirectoryBackupSink, TarBackupSink } from './sinks.js';
-import type { BackupService, FullbackupOptions, FullbackupResult, LsnForTimestamp } from './types.js';
+import { buildFullbackup, type BackupSource, type FullbackupSummary } from './fullbackup.js';
+import { TarBackupSink } from './sinks.js';
+import type { BackupManifest, BackupService, FullbackupOptions, FullbackupResult, LsnForTimestamp, PageRun } from './types.js';
 
 /** The tenant manager's reads a backup needs. */
 export interface BackupReader {
@@ -23,6 +21,8 @@ export interface BackupReader {
   getPageRuns(tenantId: string, timelineId: string, runs: readonly PageRun[], lsn: Lsn | undefined): Promise<Uint8Array>;
   getSlruSegment(tenantId: string, timelineId: string, kind: SlruKind, segment: number, lsn: Lsn | undefined): Promise<Uint8Array>;
   lsnForTimestamp(tenantId: string, timelineId: string, timestampUs: number): Promise<LsnForTimestamp>;
+  /** The whole directory backup where the timeline lives (its actor thread writes the files). */
+  fullbackupToDirectory(tenantId: string, timelineId: string, directory: string, options: FullbackupOptions): Promise<FullbackupSummary>;
 }
 
 export class ServerBackupService implements BackupService {
@@ -36,11 +36,11 @@ export class ServerBackupService implements BackupService {
     };
   }
 
-  async #run(tenantId: string, timelineId: string, sink: BackupSink, options: FullbackupOptions, what: string): Promise<FullbackupResult> {
+  async #run(tenantId: string, timelineId: string, build: () => Promise<FullbackupSummary>, what: string): Promise<FullbackupResult> {
     const started = performance.now();
     let summary: FullbackupSummary;
     try {
-      summary = await buildFullbackup(this.#source(tenantId, timelineId), sink, { lsn: options.lsn, tablespaceMapping: options.tablespaceMapping });
+      summary = await build();
     } catch (error) {
       this.options.metrics.fullbackups.inc({ result: 'error' });
       throw error;
@@ -54,13 +54,18 @@ export class ServerBackupService implements BackupService {
     return result;
   }
 
+  /**
+   * A directory is written on the timeline's own thread: no page crosses threads, and the pages of
+   * a run are read with a few positioned reads and written straight to their files.
+   */
   fullbackupToDirectory(tenantId: string, timelineId: string, directory: string, options: FullbackupOptions = {}): Promise<FullbackupResult> {
-    return this.#run(tenantId, timelineId, new DirectoryBackupSink(directory), options, directory);
+    return this.#run(tenantId, timelineId, () => this.reader.fullbackupToDirectory(tenantId, timelineId, directory, options), directory);
   }
 
   /** A tar stream through `write` (resolves when the consumer can take more). */
   fullbackupToTar(tenantId: string, timelineId: string, write: (bytes: Uint8Array) => Promise<void>, options: FullbackupOptions = {}): Promise<FullbackupResult> {
-    return this.#run(tenantId, timelineId, new TarBackupSink(write), options, 'tar');
+    const build = () => buildFullbackup(this.#source(tenantId, timelineId), new TarBackupSink(write), { lsn: options.lsn, tablespaceMapping: options.tablespaceMapping });
+    return this.#run(tenantId, timelineId, build, 'tar');
   }
 
   lsnForTimestamp(tenantId: string, timelineId: string, timestampUs: number): Promise<LsnForTimestamp> {

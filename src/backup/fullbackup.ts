@@ -35,8 +35,7 @@ import { assert } from '../assert.js';
 import { StrataError } from '../errors.js';
 import { SlruKind, type RelTag } from '../keys.js';
 import { formatLsn, type Lsn } from '../lsn.js';
-import type { BackupManifest, ManifestRelation } from '../timeline/backup-manifest.js';
-import type { PageRun } from '../timeline/timeline.js';
+import type { BackupManifest, ManifestRelation, PageRun } from './types.js';
 import { crc32c } from '../wal/crc32c.js';
 import { BLCKSZ } from '../wal/types.js';
 import { buildPgFiles, controlFileSettings } from './pg-files.js';
@@ -93,7 +92,7 @@ const FORK_SUFFIX = ['', '_fsm', '_vm', '_init'] as const;
 /** RELSEG_SIZE: blocks per relation segment file (1 GiB). */
 const BLOCKS_PER_SEGMENT = 131_072;
 const PAGES_PER_RUN = 32;
-const DEPTH_DEFAULT = 8;
+const DEPTH_DEFAULT = 32;
 const PG_VERSION = '15\n';
 const SLRU_DIRECTORIES: Record<SlruKind, string> = {
   [SlruKind.Clog]: 'pg_xact',

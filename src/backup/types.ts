@@ -7,6 +7,7 @@
  * (tenant, timeline, LSN)", not on how pages are gathered across threads; tests drive them with
  * stand-ins.
  */
+import type { RelTag, SlruKind } from '../keys.js';
 import type { Lsn } from '../lsn.js';
 
 export interface FullbackupOptions {
@@ -48,3 +49,43 @@ export interface BackupService {
   /** `timestampUs`: PostgreSQL TimestampTz (microseconds since 2000-01-01 UTC). */
   lsnForTimestamp(tenantId: string, timelineId: string, timestampUs: number): Promise<LsnForTimestamp>;
 }
+
+/** Consecutive blocks of one relation fork. */
+export interface PageRun {
+  rel: RelTag;
+  firstBlock: number;
+  count: number;
+}
+
+/** What a full backup at an LSN consists of, read from a timeline's metadata in one pass (timeline/backup-manifest.ts). */
+export interface ManifestDatabase {
+  spcNode: number;
+  dbNode: number;
+  /** pg_filenode.map of this (tablespace, database), when it has one (its default tablespace). */
+  relmap: Uint8Array | undefined;
+}
+
+export interface ManifestRelation extends RelTag {
+  blocks: number;
+}
+
+export interface ManifestSlruSegment {
+  kind: SlruKind;
+  segment: number;
+  blocks: number;
+}
+
+export interface BackupManifest {
+  /** The state described: every record ending at or below this LSN. */
+  lsn: Lsn;
+  /** The primary's pg_control as ingest keeps it (base backup + PARAMETER_CHANGE records). */
+  controlFile: Uint8Array | undefined;
+  /** CheckPoint struct kept current by ingest (nextXid, nextOid, multixacts …). */
+  checkpoint: Uint8Array | undefined;
+  /** The global pseudo-database (1664/0) included when it has a relation map. */
+  databases: ManifestDatabase[];
+  relations: ManifestRelation[];
+  slruSegments: ManifestSlruSegment[];
+  twoPhase: { xid: number; state: Uint8Array }[];
+}
+

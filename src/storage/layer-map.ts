@@ -303,7 +303,13 @@ function tieRank(version: VersionRef): number {
 /** Reads the versions' values (one readValues call per layer) into ReconstructData. */
 export async function reconstructDataOf(versions: readonly VersionRef[]): Promise<ReconstructData | undefined> {
   if (versions.length === 0) return undefined;
-  const values = await readGrouped(versions);
+  return dataOf(versions, await readGrouped(versions));
+}
+
+/** The reconstruct data of one key from its versions and their values (same order). */
+export function dataOf(versions: readonly VersionRef[], values: readonly Value[]): ReconstructData | undefined {
+  if (versions.length === 0) return undefined;
+  assert(values.length === versions.length, 'one value per version');
   const data: ReconstructData = { image: undefined, records: [] };
   for (let index = 0; index < values.length; index++) {
     const value = values[index]!;
@@ -319,7 +325,7 @@ export async function reconstructDataOf(versions: readonly VersionRef[]): Promis
 }
 
 /** Reads the versions' values with one readValues call per layer, results in input order. */
-async function readGrouped(versions: readonly VersionRef[]): Promise<Value[]> {
+export async function readGrouped(versions: readonly VersionRef[]): Promise<Value[]> {
   const byLayer = new Map<SearchableLayer, number[]>();
   for (let index = 0; index < versions.length; index++) {
     const layer = versions[index]!.layer;

@@ -46,6 +46,8 @@ export interface TimelineStore {
 
   /** The newest image at or below `lsn` and the records after it; undefined when the key has no value. */
   getReconstructData(key: Key, lsn: Lsn, options?: ReadOptions): Promise<ReconstructData | undefined>;
+  /** Several keys at one LSN with fewer reads (values of neighbouring keys are read together). Absent: one by one. */
+  getReconstructDataMany?(keys: readonly Key[], lsn: Lsn, options?: ReadOptions): Promise<(ReconstructData | undefined)[]>;
 
   /**
    * Freezes the open in-memory layer and writes it as a durable L0 delta layer (crash-safe), then

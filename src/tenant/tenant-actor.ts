@@ -253,7 +253,7 @@ export function createTenantBehavior(args: TenantActorArgs): Behavior<TenantMess
           return createTimeline(context, message.request);
         case 'ForTimeline': {
           const kind = message.message.kind;
-          const long = kind === 'Compact' || kind === 'DoGc' || kind === 'Checkpoint';
+          const long = kind === 'Compact' || kind === 'DoGc' || kind === 'Checkpoint' || kind === 'FullbackupToDirectory';
           return timelineRef(message.timelineId).ask(message.message, { timeoutMs: long ? MAINTENANCE_FORWARD_TIMEOUT_MS : forwardTimeoutMs(args) });
         }
         case 'DeleteTimeline':

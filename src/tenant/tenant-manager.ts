@@ -6,9 +6,8 @@
  * It holds no tenant state of its own beyond "which tenants exist": states, timelines and LSNs
  * live in the actors and are always read from them.
  */
-import type { BackupManifest } from '../timeline/backup-manifest.js';
-import type { PageRun } from '../timeline/timeline.js';
-import type { LsnForTimestamp } from '../backup/types.js';
+import type { BackupManifest, FullbackupOptions, LsnForTimestamp, PageRun } from '../backup/types.js';
+import type { FullbackupSummary } from '../backup/fullbackup.js';
 import { StrataError } from '../errors.js';
 import type { ActorSystem } from '../actor/system.js';
 import type { CreateTenantRequest, CreateTimelineRequest, ServerStatus, TenantInfo } from './tenant-types.js';
@@ -141,6 +140,13 @@ export class TenantManager {
   /** What a full backup of the timeline at `lsn` holds (relations, sizes, SLRUs, control data). */
   backupManifest(tenantId: string, timelineId: string, lsn: Lsn | undefined): Promise<BackupManifest> {
     return this.#forTimeline<BackupManifest>(tenantId, timelineId, { kind: 'BackupManifest', lsn });
+  }
+
+  /** A full backup written into `directory` by the timeline's actor thread. */
+  fullbackupToDirectory(tenantId: string, timelineId: string, directory: string, options: FullbackupOptions): Promise<FullbackupSummary> {
+    return this.#forTimeline<FullbackupSummary>(tenantId, timelineId, {
+      kind: 'FullbackupToDirectory', directory, lsn: options.lsn, tablespaceMapping: options.tablespaceMapping === undefined ? [] : [...options.tablespaceMapping],
+    }, MAINTENANCE_TIMEOUT_MS);
   }
 
   /** A branch starts following a primary (its writable compute) at `startLsn` (timeline-actor.ts FollowPrimary). */

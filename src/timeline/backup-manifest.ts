@@ -12,37 +12,7 @@ import { readImage } from '../ingest/metadata-cache.js';
 import { getSlruSegmentSize, listDatabases, listRelations, listSlruSegments, listTwoPhaseXids } from '../ingest/metadata-readers.js';
 import type { Lsn } from '../lsn.js';
 import type { TimelineStore } from '../storage/types.js';
-
-export interface ManifestDatabase {
-  spcNode: number;
-  dbNode: number;
-  /** pg_filenode.map of this (tablespace, database), when it has one (its default tablespace). */
-  relmap: Uint8Array | undefined;
-}
-
-export interface ManifestRelation extends RelTag {
-  blocks: number;
-}
-
-export interface ManifestSlruSegment {
-  kind: SlruKind;
-  segment: number;
-  blocks: number;
-}
-
-export interface BackupManifest {
-  /** The state described: every record ending at or below this LSN. */
-  lsn: Lsn;
-  /** The primary's pg_control as ingest keeps it (base backup + PARAMETER_CHANGE records). */
-  controlFile: Uint8Array | undefined;
-  /** CheckPoint struct kept current by ingest (nextXid, nextOid, multixacts …). */
-  checkpoint: Uint8Array | undefined;
-  /** The global pseudo-database (1664/0) included when it has a relation map. */
-  databases: ManifestDatabase[];
-  relations: ManifestRelation[];
-  slruSegments: ManifestSlruSegment[];
-  twoPhase: { xid: number; state: Uint8Array }[];
-}
+import type { BackupManifest, ManifestDatabase, ManifestRelation, ManifestSlruSegment } from '../backup/types.js';
 
 type SizeOf = (store: TimelineStore, rel: RelTag, lsn: Lsn) => Promise<number | undefined>;
 

@@ -45,7 +45,10 @@ import { LayeredTimelineStore } from '../storage/layered-timeline-store.js';
 import { readTimelineMetadata, TimelineMetadataWriter, type TimelineMetadata } from '../storage/timeline-metadata.js';
 import type { DecodedRecord } from '../wal/types.js';
 import type { ReconstructData } from '../value.js';
-import { Timeline, type PageRun, type TimelineLsns } from './timeline.js';
+import { Timeline, type TimelineLsns } from './timeline.js';
+import type { PageRun } from '../backup/types.js';
+import { buildFullbackup, type BackupSource } from '../backup/fullbackup.js';
+import { DirectoryBackupSink } from '../backup/sinks.js';
 import { applyTimelineTransition, initialTimelineState, timelineStateForApi, type TimelineState } from './timeline-state.js';
 import { createWalReceiverBehavior, type WalReceiverStatus } from './walreceiver-actor.js';
 import { slotNameForTimeline } from './attach-primary.js';
@@ -102,6 +105,8 @@ export type TimelineMessage =
    * the checkpoint record its WAL continues from: a slot there, then the walreceiver.
    */
   | { kind: 'FollowPrimary'; connectionString: string; startLsn: Lsn }
+  /** A full backup written into `directory` from this thread (backup/fullbackup.ts); its summary. */
+  | { kind: 'FullbackupToDirectory'; directory: string; lsn: Lsn | undefined; tablespaceMapping: readonly [number, string][] }
   /** get_lsn_by_timestamp (TimestampTz microseconds). */
   | { kind: 'LsnForTimestamp'; timestampUs: number }
   /** What a full backup at an LSN holds (backup-manifest.ts). */
@@ -357,7 +362,7 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
     },
     concurrent(message) {
       // Maintenance requests wait for their child's pass; Ingest must keep flowing meanwhile.
-      return message.kind === 'RelSize' || message.kind === 'GetPage' || message.kind === 'GetPageRuns' || message.kind === 'BackupManifest' || message.kind === 'LsnForTimestamp' || message.kind === 'GetSlruSegment' || message.kind === 'DbSize' || message.kind === 'Info'
+      return message.kind === 'RelSize' || message.kind === 'GetPage' || message.kind === 'GetPageRuns' || message.kind === 'BackupManifest' || message.kind === 'FullbackupToDirectory' || message.kind === 'LsnForTimestamp' || message.kind === 'GetSlruSegment' || message.kind === 'DbSize' || message.kind === 'Info'
         || message.kind === 'Compact' || message.kind === 'DoGc' || message.kind === 'Checkpoint' || message.kind === 'Layers' || message.kind === 'PrepareBranch';
     },
     async receive(message, context) {
@@ -393,6 +398,15 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
           return requireActive().getPageRuns(message.runs, message.lsn);
         case 'FollowPrimary':
           return followPrimary(context, message.connectionString, message.startLsn);
+        case 'FullbackupToDirectory': {
+          const active = requireActive();
+          const source: BackupSource = {
+            manifest: (lsn) => active.backupManifest(lsn),
+            readPageRuns: (runs, lsn) => active.getPageRuns(runs, lsn),
+            readSlruSegment: (slru, segment, lsn) => active.getSlruSegment(slru, segment, lsn),
+          };
+          return buildFullbackup(source, new DirectoryBackupSink(message.directory), { lsn: message.lsn, tablespaceMapping: new Map(message.tablespaceMapping) });
+        }
         case 'LsnForTimestamp':
           return requireActive().lsnForTimestamp(message.timestampUs);
         case 'BackupManifest':

@@ -29,7 +29,8 @@ import type { ReconstructData } from '../value.js';
 import { RECORD_FIELDS, RecordField, type PackedRecords } from '../wal/packed-records.js';
 import type { DecodedRecord } from '../wal/types.js';
 import type { CommitTimeIndex } from './commit-times.js';
-import { readBackupManifest, type BackupManifest } from './backup-manifest.js';
+import { readBackupManifest } from './backup-manifest.js';
+import type { BackupManifest, PageRun } from '../backup/types.js';
 import { BLCKSZ, RMGR_NAMES } from '../wal/types.js';
 
 /** Ingest as the timeline needs it (src/ingest/wal-ingest.ts implements it). */
@@ -107,13 +108,6 @@ interface LsnWaiter {
 }
 
 const ZERO_PAGE = new Uint8Array(BLCKSZ);
-/** Consecutive blocks of one relation fork. */
-export interface PageRun {
-  rel: RelTag;
-  firstBlock: number;
-  count: number;
-}
-
 /** Pages one getPageRuns call returns at most (256 KiB: one ring message). */
 export const PAGES_PER_READ_MAX = 32;
 /**
@@ -469,9 +463,13 @@ export class Timeline {
     const reads: Promise<void>[] = [];
     let slot = 0;
     for (const run of runs) {
+      const keys = Array.from({ length: run.count }, (_, index) => relBlockKey(run.rel, run.firstBlock + index));
+      const many = this.store.getReconstructDataMany === undefined ? undefined : await this.store.getReconstructDataMany(keys, at, { clientRead: true });
       for (let index = 0; index < run.count; index++, slot++) {
         const offset = slot * BLCKSZ;
-        reads.push(this.pageAt(run.rel, run.firstBlock + index, at).then((page) => out.set(page, offset)));
+        const page = many === undefined ? this.pageAt(run.rel, run.firstBlock + index, at) : this.pageFrom(run.rel, run.firstBlock + index, keys[index]!, many[index], at);
+        if (page instanceof Uint8Array) out.set(page, offset);
+        else reads.push(page.then((bytes) => out.set(bytes, offset)));
       }
     }
     await Promise.all(reads);
@@ -512,7 +510,11 @@ export class Timeline {
 
   private async pageAt(rel: RelTag, blockNumber: number, at: Lsn): Promise<Uint8Array> {
     const key = relBlockKey(rel, blockNumber);
-    const data = await this.store.getReconstructData(key, at, { clientRead: true });
+    return this.pageFrom(rel, blockNumber, key, await this.store.getReconstructData(key, at, { clientRead: true }), at);
+  }
+
+  /** The page from its reconstruct data: at once when it is an image (or nothing), else through redo. */
+  private pageFrom(rel: RelTag, blockNumber: number, key: string, data: ReconstructData | undefined, at: Lsn): Uint8Array | Promise<Uint8Array> {
     // A block inside the relation with no stored version was extended without WAL (PostgreSQL
     // does this for visibility-map and FSM pages): it is all zeros, as on the primary.
     if (data === undefined) return ZERO_PAGE.slice();
