@@ -74,6 +74,8 @@ export interface FullbackupBuildOptions {
   depth?: number;
   /** Seconds since 1970 for pg_control and the checkpoint (injected: tests pin it). */
   nowSeconds?: number;
+  /** Blocks per relation segment file: PostgreSQL's RELSEG_SIZE, 131072 (1 GiB); tests shrink it. */
+  segmentBlocks?: number;
 }
 
 export interface FullbackupSummary {
@@ -186,7 +188,7 @@ export async function buildFullbackup(source: BackupSource, sink: BackupSink, op
   const files: RelationFile[] = [];
   for (const group of unloggedAware(manifest.relations)) {
     const place = placeOf(group.rel.spcNode, group.rel.dbNode);
-    files.push(...relationFiles(place.path, group.rel, group.fileFork, place.external));
+    files.push(...relationFiles(place.path, group.rel, group.fileFork, place.external, options.segmentBlocks ?? BLOCKS_PER_SEGMENT));
   }
   await writer.relationFiles(files);
 
@@ -288,7 +290,10 @@ class BackupWriter {
       }
       if (parts.length === 0) return false;
       const runs = parts.filter((part) => part.count > 0).map((part) => ({ rel: part.file.rel, firstBlock: part.file.firstBlock + part.offset, count: part.count }));
-      batches.push({ parts, pages: runs.length === 0 ? Promise.resolve(new Uint8Array(0)) : this.source.readPageRuns(runs, this.lsn) });
+      const read = runs.length === 0 ? Promise.resolve(new Uint8Array(0)) : this.source.readPageRuns(runs, this.lsn);
+      // Handled now, awaited in turn: a later run failing first must not be an unhandled rejection.
+      read.catch(() => undefined);
+      batches.push({ parts, pages: read });
       return true;
     };
     let open: BackupFileWriter | undefined;
@@ -337,15 +342,16 @@ interface BatchPart {
 }
 
 /** The segment files of the fork `rel` names, written as files of fork `fileFork` (they differ for an unlogged main). */
-function relationFiles(directory: string, rel: ManifestRelation, fileFork: number, external: boolean): RelationFile[] {
-  const segments = Math.max(1, Math.ceil(rel.blocks / BLOCKS_PER_SEGMENT));
+function relationFiles(directory: string, rel: ManifestRelation, fileFork: number, external: boolean, segmentBlocks: number): RelationFile[] {
+  assert(Number.isInteger(segmentBlocks) && segmentBlocks > 0, 'a relation segment holds at least one block');
+  const segments = Math.max(1, Math.ceil(rel.blocks / segmentBlocks));
   const files: RelationFile[] = [];
   for (let segment = 0; segment < segments; segment++) {
-    const firstBlock = segment * BLOCKS_PER_SEGMENT;
+    const firstBlock = segment * segmentBlocks;
     files.push({
       path: `${directory}/${relationFileName(rel.relNode, fileFork, segment)}`, external,
       rel: { spcNode: rel.spcNode, dbNode: rel.dbNode, relNode: rel.relNode, forkNumber: rel.forkNumber },
-      firstBlock, blocks: Math.min(BLOCKS_PER_SEGMENT, rel.blocks - firstBlock),
+      firstBlock, blocks: Math.min(segmentBlocks, rel.blocks - firstBlock),
     });
   }
   return files;
