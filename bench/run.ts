@@ -15,6 +15,8 @@
  *   then micro benchmarks: actor/ring.bench, storage/put-get.bench   run() → {name, results}
  *   then storage/attach-import.bench: pg_basebackup of a pgbench primary and Strata's attach to
  *        it, in turns (runAttachImport → time ratio and the server's peak RSS above idle)
+ *   then pagebench/pagebench.bench: GetPage over the page service (hot, cold, sequential) next to a
+ *        TCP echo floor, 8 clients × depth 8
  *   then backup/pitr.bench: time to a queryable server in the past, Strata's compute against
  *        pgBackRest's restore to the same targets (STRATA_BENCH_PITR_SCALE / _SECONDS)
  *
@@ -60,6 +62,7 @@ interface RunnerOptions {
   attachPairs: number;
   pitrScale: number;
   pitrSeconds: number;
+  pagebenchSeconds: number;
 }
 
 /** A WAL-range benchmark module: decode or ingest over the workload's WAL. */
@@ -122,6 +125,7 @@ export function parseRunnerOptions(argv: string[], environment: NodeJS.ProcessEn
     attachPairs: positiveInteger(environment.STRATA_BENCH_ATTACH_PAIRS, quick ? 1 : 3, 'STRATA_BENCH_ATTACH_PAIRS'),
     pitrScale: positiveInteger(environment.STRATA_BENCH_PITR_SCALE, quick ? 1 : 50, 'STRATA_BENCH_PITR_SCALE'),
     pitrSeconds: positiveInteger(environment.STRATA_BENCH_PITR_SECONDS, quick ? 30 : 300, 'STRATA_BENCH_PITR_SECONDS'),
+    pagebenchSeconds: positiveInteger(environment.STRATA_BENCH_PAGEBENCH_SECONDS, quick ? 2 : 10, 'STRATA_BENCH_PAGEBENCH_SECONDS'),
   };
 }
 
@@ -468,6 +472,31 @@ async function runPitrBench(options: RunnerOptions, logger: Logger): Promise<{ o
   }
 }
 
+/** GetPage over the page service against a TCP echo floor (pagebench/pagebench.bench.ts). */
+async function runPagebenchBench(options: RunnerOptions, logger: Logger): Promise<{ outcome: Outcome; context: string[] }> {
+  const name = 'pagebench';
+  const loaded = await loadModule('pagebench/pagebench.bench.js');
+  if ('missing' in loaded) return { outcome: { kind: 'skipped', name, reason: 'pagebench/pagebench.bench.js not built' }, context: [] };
+  if ('error' in loaded) return { outcome: { kind: 'failed', name, reason: loaded.error }, context: [] };
+  const module = loaded.module as Partial<typeof import('./pagebench/pagebench.bench.js')>;
+  if (typeof module.runPagebench !== 'function' || typeof module.describePagebench !== 'function') {
+    return { outcome: { kind: 'failed', name, reason: 'pagebench.bench.js exports no runPagebench()' }, context: [] };
+  }
+  try {
+    const result = await module.runPagebench({ scale: options.quick ? 1 : 10, clients: 8, depth: 8, seconds: options.pagebenchSeconds, logger });
+    console.log(benchLine(name, module.describePagebench(result)));
+    const rows = result.workloads.map((workload) => `${workload.name} ${Math.round(workload.pagesPerSecond)} pages/s, ` +
+      `p50 ${workload.p50Us.toFixed(0)} µs, p99 ${workload.p99Us.toFixed(0)} µs, p99.9 ${workload.p999Us.toFixed(0)} µs`);
+    return {
+      outcome: { kind: 'lines', name, lines: [] },
+      context: [`pagebench, pgbench scale ${result.scale}, ${result.clients} clients × depth ${result.depth}, pagestream v3: ${rows.join('; ')} ` +
+        '(targets: hot p50 ≤ 40 µs, p99 ≤ 300 µs; cold p99 ≤ 1 ms; ≥ 50,000 pages/s).'],
+    };
+  } catch (error) {
+    return { outcome: { kind: 'failed', name, reason: String(error) }, context: [] };
+  }
+}
+
 function summaryLine(outcomes: Outcome[]): string {
   const reference = outcomes.find((outcome) => outcome.name === 'postgres-recovery');
   const pairs: Record<string, unknown> = {};
@@ -550,11 +579,14 @@ async function main(): Promise<number> {
   const attach = await runAttachBench(options, logger);
   printUnmeasured(attach.outcome);
   outcomes.push(attach.outcome);
+  const pagebench = await runPagebenchBench(options, logger);
+  printUnmeasured(pagebench.outcome);
+  outcomes.push(pagebench.outcome);
   const pitr = await runPitrBench(options, logger);
   printUnmeasured(pitr.outcome);
   outcomes.push(pitr.outcome);
   console.log(summaryLine(outcomes));
-  const section = markdownSection(machine, [...wal.context, ...attach.context, ...pitr.context], outcomes);
+  const section = markdownSection(machine, [...wal.context, ...attach.context, ...pagebench.context, ...pitr.context], outcomes);
   assert(section.length > 0, 'the Markdown section is never empty');
   if (options.record) {
     await appendToBenchmarksDocument(section);

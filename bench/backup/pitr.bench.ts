@@ -188,7 +188,14 @@ export async function runPitr(options: PitrOptions): Promise<PitrResult | { skip
         const answer = await psqlAt(reply.port, RESULTS_SQL);
         const seconds = (performance.now() - started) / 1000;
         await server.post(`/v1/compute/${reply.compute_id}/stop`, {});
-        assert(answer === target.results, `Strata at ${target.time}: ${answer}, recorded ${target.results}`);
+        if (answer !== target.results) {
+          // Which part is wrong: the LSN the time resolved to, or the state at the recorded LSN?
+          const atLsn = await server.post<ComputeStartReply>('/v1/compute', { tenant_id: tenant.id, timeline_id: timeline.timeline_id, lsn: target.lsn });
+          const byLsn = await psqlAt(atLsn.port, RESULTS_SQL);
+          await server.post(`/v1/compute/${atLsn.compute_id}/stop`, {});
+          const dump = await primary.waldump(reply.lsn, target.lsn).catch((error: Error) => error.message);
+          throw new Error(`Strata at ${target.time}: ${answer} at ${reply.lsn}; recorded ${target.results} at ${target.lsn}; at the recorded LSN Strata answers ${byLsn}\n${dump}`);
+        }
         return { seconds, reply };
       };
       // Turns alternate: pgBackRest first for even targets, Strata first for odd ones.

@@ -480,9 +480,9 @@ export class Timeline {
    * get_lsn_by_timestamp: the LSN of the state after every commit at or before `timestampUs`
    * (commit-times.ts). `future` answers the last record LSN, `past` the oldest readable one.
    */
-  lsnForTimestamp(timestampUs: number): { kind: 'present' | 'past' | 'future' | 'nodata'; lsn: Lsn } {
+  async lsnForTimestamp(timestampUs: number): Promise<{ kind: 'present' | 'past' | 'future' | 'nodata'; lsn: Lsn }> {
     const oldest = Math.max(this.gcCutoff, this.lsns.consistentLsn);
-    const answer = this.options.commitTimes?.lsnForTime(timestampUs) ?? { kind: 'nodata' as const };
+    const answer = (await this.options.commitTimes?.lsnForTime(timestampUs)) ?? { kind: 'nodata' as const };
     switch (answer.kind) {
       case 'present': return { kind: answer.lsn < oldest ? 'past' : 'present', lsn: Math.max(answer.lsn, oldest) };
       case 'past': return { kind: 'past', lsn: oldest };

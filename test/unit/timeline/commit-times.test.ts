@@ -1,11 +1,15 @@
 /**
  * The commit-time index: recovery_target_time's rule (everything before the first commit whose
- * time is after T) on commits whose times are not sorted by LSN, its bounded thinning (inexact
- * answers are conservative), and its file format (v2, and v1 files still read).
+ * time is after T) on commits whose times are not sorted by LSN, exact answers from sealed block
+ * files with only the unsealed tail in memory, and its file format.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CommitTimeIndex } from '../../../src/timeline/commit-times.js';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nodeFs } from '../../../src/storage/fs.js';
+import { BLOCK_SAMPLES, CommitTimeIndex, readCommitTimes, writeCommitTimes } from '../../../src/timeline/commit-times.js';
 
 /** The rule, by brute force: end LSN of the last commit before the first one after `t`. */
 function reference(commits: readonly [number, number][], t: number): number | 'future' | 'past' {
@@ -15,7 +19,7 @@ function reference(commits: readonly [number, number][], t: number): number | 'f
   return commits[first - 1]![0];
 }
 
-test('answers follow recovery_target_time on commits whose times are out of LSN order', () => {
+test('answers follow recovery_target_time on commits whose times are out of LSN order', async () => {
   let seed = 7;
   const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
   const commits: [number, number][] = [];
@@ -32,7 +36,7 @@ test('answers follow recovery_target_time on commits whose times are out of LSN 
   let checked = 0;
   for (let t = 999_000; t <= time + 1000; t += 37) {
     const expected = reference(commits, t);
-    const answer = index.lsnForTime(t);
+    const answer = await index.lsnForTime(t);
     if (expected === 'future' || expected === 'past') assert.is(answer.kind, expected, `t=${t}`);
     else assert.equal(answer, { kind: 'present', lsn: expected, exact: true }, `t=${t}`);
     checked += 1;
@@ -40,32 +44,41 @@ test('answers follow recovery_target_time on commits whose times are out of LSN 
   console.log(`  ${checked} times checked against the rule over ${commits.length} commits, ${index.size} samples kept`);
 });
 
-test('thinning keeps memory bounded and inexact answers never include a later commit', () => {
-  const index = new CommitTimeIndex({ samplesMax: 64 });
-  const commits: [number, number][] = [];
-  for (let n = 1; n <= 10_000; n++) commits.push([n * 100, n * 10]);
-  for (const [end, at] of commits) index.add(end, at);
-  assert.ok(index.size <= 64, `size ${index.size}`);
-  let exact = 0;
-  for (let t = 10; t < 100_000; t += 13) {
-    const answer = index.lsnForTime(t);
-    if (answer.kind !== 'present') continue;
-    // Commit n ends at n*100 at time n*10: the right answer is the end of the last commit ≤ t.
-    const right = Math.floor(t / 10) * 100;
-    assert.ok(answer.lsn <= right, `t=${t}: ${answer.lsn} includes a commit after the time (right ${right})`);
-    if (answer.exact) { assert.is(answer.lsn, right, `t=${t}`); exact += 1; }
+test('sealed blocks: exact answers from files, memory holds only the unsealed tail, strays removed at load', async () => {
+  const directory = await mkdtemp(join(tmpdir(), 'strata-commit-times-'));
+  try {
+    const index = await readCommitTimes(nodeFs, directory);
+    const total = BLOCK_SAMPLES * 3 + 123;
+    for (let n = 1; n <= total; n++) index.add(n * 100, n * 10);
+    await writeCommitTimes(nodeFs, directory, index, (BLOCK_SAMPLES * 2 + 50) * 100);
+    assert.is(index.sealedBlocks, 2, 'full durable blocks are sealed');
+    assert.is(index.size, total - 2 * BLOCK_SAMPLES, 'memory keeps the rest');
+    for (const t of [15, 10 * BLOCK_SAMPLES + 5, 10 * (BLOCK_SAMPLES * 2 + 7) + 3, 10 * (total - 1) + 1]) {
+      assert.equal(await index.lsnForTime(t), { kind: 'present', lsn: Math.floor(t / 10) * 100, exact: true }, `t=${t}`);
+    }
+    assert.equal(await index.lsnForTime(5), { kind: 'past' });
+    assert.equal(await index.lsnForTime(10 * total), { kind: 'future' });
+    // Read back: the sealed blocks and the durable samples; a block the snapshot does not name goes.
+    await writeFile(join(directory, 'commit-times-000000ff'), 'stray');
+    const reread = await readCommitTimes(nodeFs, directory);
+    assert.ok(!(await readdir(directory)).includes('commit-times-000000ff'));
+    assert.is(reread.sealedBlocks, 2);
+    assert.equal(await reread.lsnForTime(10 * BLOCK_SAMPLES + 5), { kind: 'present', lsn: BLOCK_SAMPLES * 100, exact: true });
+    assert.equal(await reread.lsnForTime(10 * (BLOCK_SAMPLES * 2 + 49) + 5), { kind: 'present', lsn: (BLOCK_SAMPLES * 2 + 49) * 100, exact: true });
+    assert.is(reread.lsnAtOrBefore(10 * (BLOCK_SAMPLES + 3)), BLOCK_SAMPLES * 100, 'GC\'s question is answered from block ends (conservative)');
+  } finally {
+    await rm(directory, { recursive: true, force: true });
   }
-  assert.ok(exact > 0, 'recent history stays exact');
 });
 
-test('the file round-trips; a reloaded index marks the first new sample inexact', () => {
+test('the file round-trips; a reloaded index marks the first new sample inexact', async () => {
   const index = new CommitTimeIndex();
   for (let n = 1; n <= 100; n++) index.add(n * 100, n * 10);
   const copy = CommitTimeIndex.decode(index.encode(5000), 'test');
   assert.is(copy.size, 50);
-  assert.equal(copy.lsnForTime(255), { kind: 'present', lsn: 2500, exact: true });
+  assert.equal(await copy.lsnForTime(255), { kind: 'present', lsn: 2500, exact: true });
   copy.add(6000, 600);
-  assert.equal(copy.lsnForTime(555), { kind: 'present', lsn: 5000, exact: false });
+  assert.equal(await copy.lsnForTime(555), { kind: 'present', lsn: 5000, exact: false });
   assert.throws(() => CommitTimeIndex.decode(Buffer.from('nonsense-nonsense'), 'bad'), /corrupt/);
 });
 
