@@ -34,6 +34,7 @@ import type { ComputeStartReply } from '../../src/compute/compute-manager.js';
 import type { TimelineInfo } from '../../src/timeline/timeline-info.js';
 import { freePort, PostgresCluster, runPg, spawnPg } from '../../test/helpers/postgres.js';
 import { eventually, startTestServer } from '../../test/helpers/strata-server.js';
+import { captureMoment } from '../../test/helpers/moments.js';
 
 const execFileAsync = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -89,14 +90,7 @@ async function psqlAt(port: number, sql: string): Promise<string> {
 }
 
 async function capture(primary: PostgresCluster, at: number): Promise<Omit<PitrTarget, 'pgbackrestSeconds' | 'strataSeconds' | 'strataStartupMs' | 'strataLsn'>> {
-  const output = await primary.script(`
-    BEGIN;
-    LOCK TABLE pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history IN EXCLUSIVE MODE;
-    SELECT pg_current_wal_insert_lsn() || '|' || to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '|' || (${RESULTS_SQL});
-    COMMIT;
-  `);
-  const [lsn, time, results] = output.split('\n').at(-1)!.split('|') as [string, string, string];
-  return { at, lsn, time, results };
+  return { at, ...await captureMoment(primary, RESULTS_SQL) };
 }
 
 /** pgBackRest restore to `time` into a fresh directory, start, wait for promotion, query: seconds to the answer. */

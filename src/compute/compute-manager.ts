@@ -32,7 +32,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { assert, assertNever } from '../assert.js';
 import type { BackupService } from '../backup/types.js';
@@ -46,6 +45,7 @@ import { nodeFs } from '../storage/fs.js';
 import { socketDirectoryFor, writeComputeConfig } from './compute-config.js';
 import { decodeRegistry, encodeRegistry, REGISTRY_FILE_NAME, type ComputeMode, type ComputeRecord } from './compute-registry-file.js';
 import { isActive, isFinished, transitionCompute, type ComputeState } from './compute-state.js';
+import { freePort } from '../platform/postgres-cluster.js';
 import { chownToPostgres, postmasterAlive, readLogTail, readPostmasterPid, runningAsRoot, runPgTool } from './pg-process.js';
 
 export interface StartComputeRequest {
@@ -135,18 +135,6 @@ export function connectionStringOf(port: number): string {
   return `postgresql://postgres@127.0.0.1:${port}/postgres`;
 }
 
-async function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      assert(typeof address === 'object' && address !== null, 'a listening TCP server has an address');
-      server.close(() => resolve(address.port));
-    });
-  });
-}
 
 const elapsedMs = (since: number) => Math.round(performance.now() - since);
 
@@ -211,7 +199,7 @@ export class ComputeManager implements ComputeApi {
     const started = performance.now();
     const backup = this.#checkCanStart(request);
     const lsn = request.timestampUs === undefined ? request.lsn : await this.#lsnAtTime(backup, request, request.timestampUs);
-    const port = request.port ?? await freeLoopbackPort();
+    const port = request.port ?? await freePort();
     const record = this.#register(request, port);
     const work = this.#bringUp(record, backup, lsn, started);
     this.#starting.add(work);

@@ -72,6 +72,18 @@ interface BlockSummary {
   lastTime: number;
 }
 
+/** Binary search over ascending times: the first index whose time is after `time` (`length` when none). */
+function firstAfter(length: number, timeAt: (index: number) => number, time: number): number {
+  let low = 0;
+  let high = length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (timeAt(middle) <= time) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
 /** Samples as parallel arrays; prevEnd carries the exact flag in its sign (-1 - prevEnd: inexact). */
 class Samples {
   lsns: number[] = [];
@@ -88,14 +100,7 @@ class Samples {
 
   /** Index of the first sample whose time is after `time` (length when none). */
   firstAfter(time: number): number {
-    let low = 0;
-    let high = this.times.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (this.times[middle]! <= time) low = middle + 1;
-      else high = middle;
-    }
-    return low;
+    return firstAfter(this.times.length, (index) => this.times[index]!, time);
   }
 
   /** The answer when sample `index` is the first after the time and `before` the LSN of the sample ahead of it. */
@@ -175,14 +180,8 @@ export class CommitTimeIndex {
     const index = this.#samples.firstAfter(timestampUs);
     if (index > 0) return this.#samples.lsns[index - 1];
     // In the sealed blocks: the end of the last block wholly at or before the time (older: conservative).
-    let low = 0;
-    let high = this.#blocks.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (this.#blocks[middle]!.lastTime <= timestampUs) low = middle + 1;
-      else high = middle;
-    }
-    return low === 0 ? undefined : this.#blocks[low - 1]!.lastLsn;
+    const block = this.#firstBlockAfter(timestampUs);
+    return block === 0 ? undefined : this.#blocks[block - 1]!.lastLsn;
   }
 
   /**
@@ -192,13 +191,7 @@ export class CommitTimeIndex {
    */
   async lsnForTime(timestampUs: number): Promise<TimeAnswer> {
     if (this.#blocks.length === 0 && this.#samples.length === 0) return { kind: 'nodata' };
-    let low = 0;
-    let high = this.#blocks.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (this.#blocks[middle]!.lastTime <= timestampUs) low = middle + 1;
-      else high = middle;
-    }
+    const low = this.#firstBlockAfter(timestampUs);
     if (low < this.#blocks.length) {
       const block = this.#blocks[low]!;
       const samples = await this.#readBlock(block);
@@ -213,6 +206,11 @@ export class CommitTimeIndex {
     if (index === 0 && this.#blocks.length === 0) return { kind: 'past' };
     const before = index > 0 ? this.#samples.lsns[index - 1]! : this.#blocks.at(-1)!.lastLsn;
     return this.#samples.answer(index, before);
+  }
+
+  /** Index of the first sealed block whose last time is after `timestampUs` (blocks' times ascend). */
+  #firstBlockAfter(timestampUs: number): number {
+    return firstAfter(this.#blocks.length, (index) => this.#blocks[index]!.lastTime, timestampUs);
   }
 
   async #readBlock(block: BlockSummary): Promise<Samples> {

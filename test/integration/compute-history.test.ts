@@ -21,6 +21,7 @@ import type { ComputeStartReply } from '../../src/compute/compute-manager.js';
 import { parseLsn } from '../../src/lsn.js';
 import { PostgresCluster, runPg, spawnPg } from '../helpers/postgres.js';
 import { eventually, startTestServer } from '../helpers/strata-server.js';
+import { captureMoment } from '../helpers/moments.js';
 
 interface Moment { index: number; lsn: string; time: string; results: string }
 
@@ -34,16 +35,8 @@ async function psqlAt(port: number, sql: string, database = 'postgres'): Promise
 }
 
 async function capture(primary: PostgresCluster, index: number): Promise<Moment> {
-  const output = await primary.script(`
-    CREATE TABLE moment_${index} (x int);
-    DROP TABLE IF EXISTS moment_${index - 1};
-    BEGIN;
-    LOCK TABLE pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history IN EXCLUSIVE MODE;
-    SELECT pg_current_wal_insert_lsn() || '|' || to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '|' || (${RESULTS_SQL});
-    COMMIT;
-  `);
-  const [lsn, time, results] = output.split('\n').at(-1)!.split('|') as [string, string, string];
-  return { index, lsn, time, results };
+  // A catalog change at every moment: a table created, the previous one dropped.
+  return { index, ...await captureMoment(primary, RESULTS_SQL, `CREATE TABLE moment_${index} (x int); DROP TABLE IF EXISTS moment_${index - 1};`) };
 }
 
 test('stock PostgreSQL at any recorded LSN or time answers as the primary did; a writable branch keeps its own history', async () => {
