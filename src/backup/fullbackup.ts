@@ -74,6 +74,8 @@ export interface FullbackupBuildOptions {
   depth?: number;
   /** Seconds since 1970 for pg_control and the checkpoint (injected: tests pin it). */
   nowSeconds?: number;
+  /** Pages a read asks for at most: 32 when pages cross threads (one ring-sized message), more when they do not. */
+  pagesPerRun?: number;
   /** Blocks per relation segment file: PostgreSQL's RELSEG_SIZE, 131072 (1 GiB); tests shrink it. */
   segmentBlocks?: number;
 }
@@ -94,7 +96,7 @@ const FORK_SUFFIX = ['', '_fsm', '_vm', '_init'] as const;
 /** RELSEG_SIZE: blocks per relation segment file (1 GiB). */
 const BLOCKS_PER_SEGMENT = 131_072;
 const PAGES_PER_RUN = 32;
-const DEPTH_DEFAULT = 32;
+const DEPTH_DEFAULT = 8;
 const PG_VERSION = '15\n';
 const SLRU_DIRECTORIES: Record<SlruKind, string> = {
   [SlruKind.Clog]: 'pg_xact',
@@ -144,7 +146,7 @@ export async function buildFullbackup(source: BackupSource, sink: BackupSink, op
     lsn: manifest.lsn,
     nowSeconds: options.nowSeconds ?? Math.floor(Date.now() / 1000),
   });
-  const writer = new BackupWriter(source, sink, manifest.lsn, options.depth ?? DEPTH_DEFAULT);
+  const writer = new BackupWriter(source, sink, manifest.lsn, options.depth ?? DEPTH_DEFAULT, options.pagesPerRun ?? PAGES_PER_RUN);
 
   for (const directory of DATA_DIRECTORIES) await sink.directory(directory);
   await writer.text('PG_VERSION', PG_VERSION);
@@ -240,8 +242,10 @@ class BackupWriter {
     private readonly sink: BackupSink,
     private readonly lsn: Lsn,
     private readonly depth: number,
+    private readonly pagesPerRun: number,
   ) {
     assert(depth >= 1, 'at least one page run in flight');
+    assert(pagesPerRun >= 1, 'a run holds at least one page');
   }
 
   async directory(path: string, external = false): Promise<void> {
@@ -280,9 +284,9 @@ class BackupWriter {
     const issue = (): boolean => {
       const parts: BatchPart[] = [];
       let pages = 0;
-      while (fileIndex < files.length && pages < PAGES_PER_RUN) {
+      while (fileIndex < files.length && pages < this.pagesPerRun) {
         const file = files[fileIndex]!;
-        const count = Math.min(PAGES_PER_RUN - pages, file.blocks - nextBlock);
+        const count = Math.min(this.pagesPerRun - pages, file.blocks - nextBlock);
         parts.push({ file, offset: nextBlock, count });
         pages += count;
         nextBlock += count;

@@ -89,6 +89,10 @@ export interface BranchPoint {
   pgVersion: number;
 }
 
+/** A directory backup written on this thread reads pages in runs this long (nothing crosses threads), this many at once. */
+const LOCAL_PAGES_PER_RUN = 128;
+const LOCAL_RUNS_IN_FLIGHT = 8;
+
 /** How long a branch at an LSN the ancestor has not reached yet waits for it. */
 const BRANCH_WAIT_MS = 10_000;
 
@@ -402,10 +406,12 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
           const active = requireActive();
           const source: BackupSource = {
             manifest: (lsn) => active.backupManifest(lsn),
-            readPageRuns: (runs, lsn) => active.getPageRuns(runs, lsn),
+            readPageRuns: (runs, lsn) => active.getPageRuns(runs, lsn, LOCAL_PAGES_PER_RUN),
             readSlruSegment: (slru, segment, lsn) => active.getSlruSegment(slru, segment, lsn),
           };
-          return buildFullbackup(source, new DirectoryBackupSink(message.directory), { lsn: message.lsn, tablespaceMapping: new Map(message.tablespaceMapping) });
+          return buildFullbackup(source, new DirectoryBackupSink(message.directory), {
+            lsn: message.lsn, tablespaceMapping: new Map(message.tablespaceMapping), pagesPerRun: LOCAL_PAGES_PER_RUN, depth: LOCAL_RUNS_IN_FLIGHT,
+          });
         }
         case 'LsnForTimestamp':
           return requireActive().lsnForTimestamp(message.timestampUs);

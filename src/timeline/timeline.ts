@@ -452,10 +452,10 @@ export class Timeline {
    * backups read this way, one hop per PAGES_PER_READ_MAX pages whatever the relations' sizes.
    * Pages that need records applied are reconstructed concurrently.
    */
-  async getPageRuns(runs: readonly PageRun[], lsn: Lsn | undefined): Promise<Uint8Array> {
+  async getPageRuns(runs: readonly PageRun[], lsn: Lsn | undefined, pagesMax = PAGES_PER_READ_MAX): Promise<Uint8Array> {
     const total = runs.reduce((sum, run) => sum + run.count, 0);
-    if (runs.length === 0 || total > PAGES_PER_READ_MAX || runs.some((run) => !Number.isInteger(run.count) || run.count < 1)) {
-      throw new StrataError('PS_ERR_BAD_REQUEST', `page runs hold 1..${PAGES_PER_READ_MAX} pages in all, each at least one`);
+    if (runs.length === 0 || total > pagesMax || runs.some((run) => !Number.isInteger(run.count) || run.count < 1)) {
+      throw new StrataError('PS_ERR_BAD_REQUEST', `page runs hold 1..${pagesMax} pages in all, each at least one`);
     }
     const at = await this.readLsn(lsn);
     for (const run of runs) await this.checkBlocks(run.rel, run.firstBlock, run.count, at);
