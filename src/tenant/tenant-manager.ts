@@ -14,7 +14,7 @@ import type { CreateTenantRequest, CreateTimelineRequest, ServerStatus, TenantIn
 import type { TimelineInfo } from '../timeline/timeline-info.js';
 import type { RelTag, SlruKind } from '../keys.js';
 import { limits } from '../limits.js';
-import type { Lsn } from '../lsn.js';
+import { parseLsn, type Lsn } from '../lsn.js';
 import type { Logger } from '../observability/log.js';
 import type { TimelineMessage } from '../timeline/timeline-actor.js';
 import { generateId, parseId } from './ids.js';
@@ -154,8 +154,24 @@ export class TenantManager {
     return this.#forTimeline<TimelineInfo>(tenantId, timelineId, { kind: 'FollowPrimary', connectionString, startLsn });
   }
 
-  lsnForTimestamp(tenantId: string, timelineId: string, timestampUs: number): Promise<LsnForTimestamp> {
-    return this.#forTimeline<LsnForTimestamp>(tenantId, timelineId, { kind: 'LsnForTimestamp', timestampUs });
+  /**
+   * get_lsn_by_timestamp. A branch knows the commits of its own WAL only: a time before its first
+   * commit is asked of its ancestor, whose answer stands when it lies at or below the branch point
+   * (the branch's state there is the ancestor's), up the chain of ancestors.
+   */
+  async lsnForTimestamp(tenantId: string, timelineId: string, timestampUs: number): Promise<LsnForTimestamp> {
+    const own = await this.#forTimeline<LsnForTimestamp>(tenantId, timelineId, { kind: 'LsnForTimestamp', timestampUs });
+    if (own.kind !== 'past' && own.kind !== 'nodata') return own;
+    const info = await this.getTimeline(tenantId, timelineId);
+    if (info.ancestor_timeline_id === null || info.ancestor_lsn === null) return own;
+    const branchPoint = parseLsn(info.ancestor_lsn);
+    const inherited = await this.lsnForTimestamp(tenantId, info.ancestor_timeline_id, timestampUs);
+    if (inherited.kind === 'present' && inherited.lsn <= branchPoint) return inherited;
+    if (inherited.kind === 'past') return inherited;
+    if (inherited.kind === 'nodata') return own;
+    // Every ancestor commit up to the branch point is at or before the time, and no commit of the
+    // branch is: the branch point (or, for a branch without commits, its latest state).
+    return own.kind === 'nodata' ? { kind: 'future', lsn: own.lsn } : { kind: 'present', lsn: branchPoint };
   }
 
   dbSize(tenantId: string, timelineId: string, dbNode: number, lsn: Lsn | undefined): Promise<number> {

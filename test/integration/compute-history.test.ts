@@ -100,6 +100,9 @@ test('stock PostgreSQL at any recorded LSN or time answers as the primary did; a
     assert.is(branchInfo.ancestor_timeline_id, timeline);
     console.log(`  branch ${dev.timeline_id.slice(0, 8)}… ingested ${branchInfo.wal_records_ingested} records of the compute's WAL up to ${branchLsn}`);
 
+    // The branch answers times before its branch point from its ancestor's commits.
+    const inherited = await server.get<{ lsn: string; kind: string }>(`${branchBase}/get_lsn_by_timestamp?timestamp=${encodeURIComponent(moments[0]!.time)}`);
+    assert.equal(inherited, { lsn: moments[0]!.lsn, kind: 'present' }, 'a time before the branch point resolves in the ancestor');
     const reader = await startCompute({ tenant_id: tenant.id, timeline_id: dev.timeline_id, lsn: branchLsn });
     assert.is(await psqlAt(reader.port, 'SELECT count(*) FROM on_branch'), '5000', 'the branch\'s own WAL is readable from Strata');
     assert.is(await psqlAt(reader.port, RESULTS_SQL), branchResults, 'a read-only compute of the branch answers as the branch compute did');
