@@ -147,7 +147,8 @@ export async function runGc(context: MaintenanceContext, options: { gcHorizonByt
   const startedMs = context.nowMs();
   const settings = context.settings();
   const raw = gcCutoffs(context, options.gcHorizonBytes ?? settings.gcHorizonBytes);
-  const durable = context.store.diskConsistentLsn;
+  // Never past what is durable, nor past an LSN a full backup is reading at.
+  const durable = Math.min(context.store.diskConsistentLsn, context.timeline.backupLeaseFloor(context.nowMs()));
   const previous = context.timeline.gcCutoffLsn;
   const horizon = Math.max(previous, Math.min(raw.horizon, durable));
   const pitr = Math.max(previous, Math.min(raw.pitr, durable));

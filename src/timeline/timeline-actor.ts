@@ -404,14 +404,24 @@ export function createTimelineBehavior(args: TimelineActorArgs): Behavior<Timeli
           return followPrimary(context, message.connectionString, message.startLsn);
         case 'FullbackupToDirectory': {
           const active = requireActive();
+          // The manifest takes a GC lease at the backup's LSN; it goes when the backup ends.
+          let leased: Lsn | undefined;
           const source: BackupSource = {
-            manifest: (lsn) => active.backupManifest(lsn),
+            manifest: async (lsn) => {
+              const manifest = await active.backupManifest(lsn);
+              leased = manifest.lsn;
+              return manifest;
+            },
             readPageRuns: (runs, lsn) => active.getPageRuns(runs, lsn, LOCAL_PAGES_PER_RUN),
             readSlruSegment: (slru, segment, lsn) => active.getSlruSegment(slru, segment, lsn),
           };
-          return buildFullbackup(source, new DirectoryBackupSink(message.directory), {
-            lsn: message.lsn, tablespaceMapping: new Map(message.tablespaceMapping), pagesPerRun: LOCAL_PAGES_PER_RUN, depth: LOCAL_RUNS_IN_FLIGHT,
-          });
+          try {
+            return await buildFullbackup(source, new DirectoryBackupSink(message.directory), {
+              lsn: message.lsn, tablespaceMapping: new Map(message.tablespaceMapping), pagesPerRun: LOCAL_PAGES_PER_RUN, depth: LOCAL_RUNS_IN_FLIGHT,
+            });
+          } finally {
+            if (leased !== undefined) active.releaseBackupLease(leased);
+          }
         }
         case 'LsnForTimestamp':
           return requireActive().lsnForTimestamp(message.timestampUs);

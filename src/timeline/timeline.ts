@@ -108,6 +108,9 @@ interface LsnWaiter {
 }
 
 const ZERO_PAGE = new Uint8Array(BLCKSZ);
+/** A backup's hold on GC lapses after this long without a read (backupLeaseFloor). */
+export const BACKUP_LEASE_MS = 60_000;
+
 /** Pages one getPageRuns call returns at most (256 KiB: one ring message). */
 export const PAGES_PER_READ_MAX = 32;
 /**
@@ -135,6 +138,8 @@ export class Timeline {
   /** When the open layer received its first record since the last flush (undefined: nothing open). */
   private openSinceMs: number | undefined;
   /** Records ingested per resource manager id (for status and the pg_waldump comparison). */
+  /** LSN → last time a backup at it read something (backupLeaseFloor). */
+  private readonly backupLeases = new Map<Lsn, number>();
   private readonly recordsByRmgr = new Array<number>(RMGR_NAMES.length).fill(0);
 
   constructor(options: TimelineOptions) {
@@ -155,6 +160,25 @@ export class Timeline {
 
   /** Reads below this LSN are refused (PS_ERR_LSN_TOO_OLD): GC may have removed their versions. */
   get gcCutoffLsn(): Lsn { return this.gcCutoff; }
+
+  /**
+   * The lowest LSN a backup is reading at (GC keeps its cutoff at or below it), or Infinity. A
+   * backup's lease is taken by its manifest and renewed by each run of pages it reads; one not
+   * renewed for BACKUP_LEASE_MS is forgotten (a tar whose client went away), one released
+   * (`releaseBackupLease`) goes at once.
+   */
+  backupLeaseFloor(nowMs: number = Date.now()): Lsn {
+    let floor = Infinity;
+    for (const [lsn, touchedMs] of this.backupLeases) {
+      if (nowMs - touchedMs > BACKUP_LEASE_MS) this.backupLeases.delete(lsn);
+      else floor = Math.min(floor, lsn);
+    }
+    return floor;
+  }
+
+  releaseBackupLease(lsn: Lsn): void {
+    this.backupLeases.delete(lsn);
+  }
 
   /** GC persisted a higher cutoff: refuse reads below it from now on. */
   raiseGcCutoff(lsn: Lsn): void {
@@ -458,6 +482,7 @@ export class Timeline {
       throw new StrataError('PS_ERR_BAD_REQUEST', `page runs hold 1..${pagesMax} pages in all, each at least one`);
     }
     const at = await this.readLsn(lsn);
+    if (this.backupLeases.has(at)) this.backupLeases.set(at, Date.now());
     for (const run of runs) await this.checkBlocks(run.rel, run.firstBlock, run.count, at);
     const out = new Uint8Array(total * BLCKSZ);
     const reads: Promise<void>[] = [];
@@ -493,6 +518,7 @@ export class Timeline {
   /** What a full backup at `lsn` holds, from metadata (backup-manifest.ts). */
   async backupManifest(lsn: Lsn | undefined): Promise<BackupManifest> {
     const at = await this.readLsn(lsn);
+    this.backupLeases.set(at, Date.now());
     return readBackupManifest(this.store, at, (store, rel, when) => this.options.relations.getRelSize(store, rel, when));
   }
 

@@ -19,7 +19,7 @@ import { formatLsn, type Lsn } from '../../../src/lsn.js';
 import { MemoryTimelineStore } from '../../../src/storage/memory-timeline-store.js';
 import type { TimelineStore } from '../../../src/storage/types.js';
 import type { ReconstructData, Value } from '../../../src/value.js';
-import { Timeline, type PageRedo, type RecordIngest, type TimelineLsns } from '../../../src/timeline/timeline.js';
+import { BACKUP_LEASE_MS, Timeline, type PageRedo, type RecordIngest, type TimelineLsns } from '../../../src/timeline/timeline.js';
 import { RmgrId, type DecodedRecord } from '../../../src/wal/types.js';
 import { LogCapture } from '../../helpers/log-capture.js';
 import { StructWriter, makeBlock, makeRecord } from '../records/record-builder.js';
@@ -106,6 +106,10 @@ async function harness(options: HarnessOptions = {}) {
     ...(options.checkpointTimeoutMs === undefined ? {} : { checkpointTimeoutMs: options.checkpointTimeoutMs }),
   });
   return { timeline, store, batches, persisted, capture };
+}
+
+function afterFirstRecord(at: Lsn): Lsn {
+  return Math.min(at, BASE + 0x40);
 }
 
 /** 'pending', 'resolved' or 'rejected' after pending callbacks have run. */
@@ -257,6 +261,26 @@ test('reads without an LSN use last_record_lsn; reads with one see that version'
   assert.is(await timeline.relSize(main, afterFirst), 1);
   assert.equal(await timeline.getPage(main, 0, undefined), restored(2, BASE + 0x80));
   assert.equal(await timeline.getPage(main, 0, afterFirst), restored(1, BASE + 0x40));
+  capture.assertClean();
+});
+
+test('getPageRuns equals getPage page by page; a backup manifest holds GC below its LSN until released or lapsed', async () => {
+  const { timeline, capture } = await harness({ waitLsnTimeoutMs: 20 });
+  await timeline.ingestRecords([fpi(BASE, BASE + 0x40, 0, 1), fpi(BASE + 0x40, BASE + 0x80, 1, 2), fpi(BASE + 0x80, BASE + 0xc0, 3, 3)]);
+  const at = timeline.lastRecordLsn;
+  const runs = await timeline.getPageRuns([{ rel: main, firstBlock: 0, count: 2 }, { rel: main, firstBlock: 3, count: 1 }], at);
+  assert.equal(runs.subarray(0, 8192), await timeline.getPage(main, 0, at));
+  assert.equal(runs.subarray(8192, 16384), await timeline.getPage(main, 1, at));
+  assert.equal(runs.subarray(16384), await timeline.getPage(main, 3, at));
+  await expectCode(timeline.getPageRuns([{ rel: main, firstBlock: 3, count: 2 }], at), 'PS_ERR_NOT_FOUND', 'a run past the end');
+  await expectCode(timeline.getPageRuns([{ rel: main, firstBlock: 0, count: 33 }], at), 'PS_ERR_BAD_REQUEST', 'a run above the bound');
+  assert.is(timeline.backupLeaseFloor(), Infinity);
+  const manifest = await timeline.backupManifest(afterFirstRecord(at));
+  assert.is(timeline.backupLeaseFloor(), manifest.lsn, 'the manifest leases its LSN');
+  assert.is(timeline.backupLeaseFloor(Date.now() + BACKUP_LEASE_MS + 1), Infinity, 'a lease nobody renews lapses');
+  await timeline.backupManifest(at);
+  timeline.releaseBackupLease(at);
+  assert.is(timeline.backupLeaseFloor(), Infinity, 'a released lease goes at once');
   capture.assertClean();
 });
 
