@@ -16,8 +16,8 @@
  * (at or below disk_consistent_lsn at a flush, `persist`), then full blocks of BLOCK_SAMPLES are
  * sealed into files of their own (`commit-times-<seq>`, 24 bytes a sample + CRC-32C), and memory
  * keeps one summary per block (times and LSNs of its ends). A question reads at most one block.
- * Blocks are not pruned yet: 24 bytes a commit (~2 MB per 100k commits) stay on disk for the
- * timeline's life, and 48 bytes of memory per 16,384 commits.
+ * GC prunes blocks wholly below its cutoff (`pruneBelow`): 24 bytes a commit stay on disk within
+ * the retained history, and 48 bytes of memory per 16,384 commits.
  *
  *   commit-times           snapshot, rewritten at each flush: block summaries + unsealed samples
  *   commit-times-00000000  sealed block 0, …                  (written before the snapshot names it)
@@ -150,6 +150,10 @@ export class CommitTimeIndex {
   #maxTime = -Infinity;
   /** Read back from a file: commits between its last sample and the resume point were not offered. */
   #resumed = false;
+  /** Snapshot writes (flush, GC prune) one at a time, in order. */
+  #writing: Promise<void> = Promise.resolve();
+  /** The highest LSN a snapshot has made durable (a prune's snapshot keeps the same samples). */
+  #durableLsn = 0;
   /** The last block read (questions tend to repeat). */
   #cached: { seq: number; samples: Samples } | undefined;
 
@@ -232,7 +236,11 @@ export class CommitTimeIndex {
    * snapshot (summaries + the rest) replaces the old one. A crash between leaves block files the
    * snapshot does not name; they are removed when the index is read back.
    */
-  async persist(lsnMax: Lsn): Promise<void> {
+  persist(lsnMax: Lsn): Promise<void> {
+    return this.#serialized(() => this.#persist(lsnMax));
+  }
+
+  async #persist(lsnMax: Lsn): Promise<void> {
     assert(this.#fs !== undefined && this.#directory !== undefined, 'persist needs a file system');
     let durable = 0;
     while (durable < this.#samples.length && this.#samples.lsns[durable]! <= lsnMax) durable++;
@@ -258,6 +266,35 @@ export class CommitTimeIndex {
       durable -= sealed;
     }
     await writeFileCrashSafe(this.#fs, join(this.#directory, COMMIT_TIMES_FILE), this.#encodeSnapshot(durable));
+    this.#durableLsn = Math.max(this.#durableLsn, lsnMax);
+  }
+
+  /**
+   * Removes sealed blocks that end below `lsn` (the GC cutoff: reads there are refused, and a time
+   * answered there becomes `past`), keeping the newest block. The snapshot stops naming them
+   * first; a crash before the unlinks leaves strays, removed at load.
+   */
+  pruneBelow(lsn: Lsn): Promise<number> {
+    return this.#serialized(async () => {
+      if (this.#fs === undefined || this.#directory === undefined) return 0;
+      let count = 0;
+      while (count < this.#blocks.length - 1 && this.#blocks[count]!.lastLsn < lsn) count++;
+      if (count === 0) return 0;
+      const removed = this.#blocks.slice(0, count);
+      this.#blocks = this.#blocks.slice(count);
+      let durable = 0;
+      while (durable < this.#samples.length && this.#samples.lsns[durable]! <= this.#durableLsn) durable++;
+      await writeFileCrashSafe(this.#fs, join(this.#directory, COMMIT_TIMES_FILE), this.#encodeSnapshot(durable));
+      for (const block of removed) await this.#fs.unlink(join(this.#directory, blockFileName(block.seq)));
+      if (this.#cached !== undefined && removed.some((block) => block.seq === this.#cached!.seq)) this.#cached = undefined;
+      return count;
+    });
+  }
+
+  #serialized<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#writing.then(work);
+    this.#writing = run.then(() => undefined, () => undefined);
+    return run;
   }
 
   #encodeSnapshot(durableSamples: number): Buffer {
@@ -318,6 +355,7 @@ export class CommitTimeIndex {
     index.#samples = Samples.decode(body.subarray(samplesAt), count, sampleBytes);
     const last = index.#samples.length > 0 ? { lsn: index.#samples.lsns.at(-1)!, time: index.#samples.times.at(-1)! } : index.#blocks.at(-1) === undefined ? undefined : { lsn: index.#blocks.at(-1)!.lastLsn, time: index.#blocks.at(-1)!.lastTime };
     if (last !== undefined) {
+      index.#durableLsn = last.lsn;
       index.#lastLsn = last.lsn;
       index.#maxTime = last.time;
       index.#resumed = true;
@@ -325,7 +363,7 @@ export class CommitTimeIndex {
     return index;
   }
 
-  /** Block files in `names` the snapshot does not name (a crash between a seal and its snapshot). */
+  /** Block files in `names` the snapshot does not name (a crash between a seal or a prune and its snapshot). */
   strayBlockFiles(names: readonly string[]): string[] {
     const named = new Set(this.#blocks.map((block) => blockFileName(block.seq)));
     return names.filter((name) => name.startsWith(BLOCK_FILE_PREFIX) && !name.includes('.') && !named.has(name));

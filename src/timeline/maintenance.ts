@@ -156,6 +156,8 @@ export async function runGc(context: MaintenanceContext, options: { gcHorizonByt
   if (cutoff > previous) {
     await context.persistGcCutoff(cutoff);
     context.timeline.raiseGcCutoff(cutoff);
+    // Commit times wholly below the cutoff answer nothing a read may use any more.
+    await context.commitTimes.pruneBelow(cutoff);
   }
   const outcome = await context.store.gc({ horizonCutoffLsn: horizon, pitrCutoffLsn: pitr, retainLsns: context.retainLsns() });
   const report: GcReport = {

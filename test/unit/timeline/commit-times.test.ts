@@ -66,6 +66,15 @@ test('sealed blocks: exact answers from files, memory holds only the unsealed ta
     assert.equal(await reread.lsnForTime(10 * BLOCK_SAMPLES + 5), { kind: 'present', lsn: BLOCK_SAMPLES * 100, exact: true });
     assert.equal(await reread.lsnForTime(10 * (BLOCK_SAMPLES * 2 + 49) + 5), { kind: 'present', lsn: (BLOCK_SAMPLES * 2 + 49) * 100, exact: true });
     assert.is(reread.lsnAtOrBefore(10 * (BLOCK_SAMPLES + 3)), BLOCK_SAMPLES * 100, 'GC\'s question is answered from block ends (conservative)');
+    // GC prunes the blocks wholly below its cutoff: their times become `past`, the rest stay exact.
+    assert.is(await reread.pruneBelow((BLOCK_SAMPLES + 10) * 100), 1);
+    assert.is(reread.sealedBlocks, 1);
+    assert.ok(!(await readdir(directory)).includes('commit-times-00000000'), 'the pruned block file is gone');
+    assert.equal(await reread.lsnForTime(15), { kind: 'past' });
+    assert.equal(await reread.lsnForTime(10 * (BLOCK_SAMPLES + 7) + 5), { kind: 'present', lsn: (BLOCK_SAMPLES + 7) * 100, exact: true });
+    const afterPrune = await readCommitTimes(nodeFs, directory);
+    assert.is(afterPrune.sealedBlocks, 1);
+    assert.is(afterPrune.size, 50, 'the prune kept the durable samples in the snapshot');
   } finally {
     await rm(directory, { recursive: true, force: true });
   }
