@@ -18,6 +18,7 @@
  * the back-pressure metrics (ingest waits, seconds waited; 0 on servers without them).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { http, stopServer, waitFor } from './server-process.js';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -61,33 +62,8 @@ async function memoryOf(pid: number): Promise<{ rss: number; hwm: number }> {
   return { rss: field('VmRSS'), hwm: field('VmHWM') };
 }
 
-async function http<T>(url: string, method = 'GET', body?: unknown): Promise<T> {
-  const response = await fetch(url, { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
-  const text = await response.text();
-  if (response.status >= 300) throw new Error(`${method} ${url} → ${response.status}: ${text}`);
-  return JSON.parse(text) as T;
-}
-
-async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 async function deltaFiles(directory: string): Promise<number> {
   return (await readdir(directory)).filter((name) => parseLayerName(name)?.kind === 'delta').length;
-}
-
-function stopServer(server: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (server.exitCode !== null) return resolve();
-    server.once('exit', () => resolve());
-    server.kill('SIGTERM');
-  });
 }
 
 interface FlushLine { reason: string; open_layer_bytes: number; time: number }

@@ -25,6 +25,7 @@
  * depend on it, since both conditions pay it equally.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { http, sleep, stopServer, waitFor } from '../server-process.js';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -87,33 +88,6 @@ async function cpuSeconds(pid: number): Promise<{ server: number; machineBusy: n
   const idle = (all[3] ?? 0) + (all[4] ?? 0);
   const ticks = 100; // USER_HZ on Linux
   return { server: (Number(stat[11]) + Number(stat[12])) / ticks, machineBusy: (all.reduce((sum, value) => sum + value, 0) - idle) / ticks };
-}
-
-async function http<T>(url: string, method = 'GET', body?: unknown): Promise<T> {
-  const response = await fetch(url, { method, signal: AbortSignal.timeout(60_000), ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
-  const text = await response.text();
-  if (response.status >= 300) throw new Error(`${method} ${url} → ${response.status}: ${text}`);
-  return JSON.parse(text) as T;
-}
-
-async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function stopServer(server: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (server.exitCode !== null || server.signalCode !== null) return resolve();
-    server.once('exit', () => resolve());
-    server.kill('SIGTERM');
-  });
 }
 
 /** The value at quantile q of an ascending array (nearest rank). */

@@ -47,6 +47,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { test } from 'uvu';
+import { seededRandom } from '../helpers/seeded-random.js';
 import * as assert from 'uvu/assert';
 import type { TimelineInfo } from '../../src/http/management-api.js';
 import { formatLsn, parseLsn } from '../../src/lsn.js';
@@ -89,18 +90,6 @@ const ALLOWED_WARNINGS = [
   /replication connection lost/,
   /removing half-created timeline directory left by an interrupted create/,
 ];
-
-/** mulberry32: a small seeded PRNG, so a failing schedule can be replayed with its seed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
 

@@ -14,6 +14,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
+import { seededRandom } from '../helpers/seeded-random.js';
 import * as assert from 'uvu/assert';
 import { parseLsn, WAL_SEGMENT_SIZE, XLOG_BLCKSZ } from '../../src/lsn.js';
 import type { Lsn } from '../../src/lsn.js';
@@ -50,18 +51,6 @@ function parseLine(line: string): ParsedLine {
 
 function lineKey(parsed: ParsedLine): string {
   return JSON.stringify(parsed);
-}
-
-/** A seeded PRNG (mulberry32) so a failing chunking can be replayed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface WalRange {

@@ -17,29 +17,13 @@ import { silentLogger } from '../../../src/observability/log.js';
 import { COMPACTION_MARKER_FILE, LayeredTimelineStore } from '../../../src/storage/layered-timeline-store.js';
 import { KEY_SPACE_END, KEY_SPACE_START } from '../../../src/storage/layer-name.js';
 import type { ReconstructData, Value } from '../../../src/value.js';
-import { blockKey, image, record, seededRandom, withTempDirectory } from './storage-harness.js';
+import { blockKey, image, record, seededRandom, withTempDirectory, referenceReconstruct, type ReferenceVersions } from './storage-harness.js';
 
-type Versions = Map<string, { lsn: number; value: Value }[]>;
-
-function reconstruct(versions: Versions, key: string, lsn: number): ReconstructData | undefined {
-  const visible = (versions.get(key) ?? []).filter((version) => version.lsn <= lsn);
-  if (visible.length === 0) return undefined;
-  let start = 0;
-  for (let index = visible.length - 1; index >= 0; index--) {
-    const value = visible[index]!.value;
-    if (value.kind === 'image' || value.willInit) { start = index; break; }
-  }
-  const data: ReconstructData = { image: undefined, records: [] };
-  for (const version of visible.slice(start)) {
-    if (version.value.kind === 'image') data.image = { lsn: version.lsn, bytes: version.value.bytes };
-    else data.records.push({ lsn: version.lsn, value: version.value });
-  }
-  return data;
-}
+type Versions = ReferenceVersions;
 
 /** A page "materialized" from the model: a digest of what a read at `lsn` would apply. */
 function materialize(versions: Versions, key: string, lsn: number): Uint8Array | undefined {
-  const data = reconstruct(versions, key, lsn);
+  const data = referenceReconstruct(versions, key, lsn);
   if (data === undefined) return undefined;
   // As redo: an image with nothing on top is the page itself.
   if (data.records.length === 0) return data.image!.bytes;
@@ -70,7 +54,7 @@ async function compare(store: LayeredTimelineStore, versions: Versions, keys: nu
     for (const version of versions.get(key) ?? []) { probes.add(version.lsn); probes.add(version.lsn - 1); }
     for (const lsn of probes) {
       if (lsn < lsnMin || lsn > lsnMax) continue;
-      assert.equal(await store.getReconstructData(key, lsn), reconstruct(versions, key, lsn), `${label}: key ${block} at lsn ${lsn}`);
+      assert.equal(await store.getReconstructData(key, lsn), referenceReconstruct(versions, key, lsn), `${label}: key ${block} at lsn ${lsn}`);
       compared++;
     }
   }

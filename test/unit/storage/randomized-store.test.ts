@@ -7,28 +7,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { silentLogger } from '../../../src/observability/log.js';
 import { LayeredTimelineStore } from '../../../src/storage/layered-timeline-store.js';
-import type { ReconstructData, Value } from '../../../src/value.js';
-import { blockKey, seededRandom, withTempDirectory } from './storage-harness.js';
+import type { Value } from '../../../src/value.js';
+import { blockKey, seededRandom, withTempDirectory, referenceReconstruct, type ReferenceVersions } from './storage-harness.js';
 
-type Versions = Map<string, { lsn: number; value: Value }[]>;
-
-function referenceReconstruct(versions: Versions, key: string, lsn: number): ReconstructData | undefined {
-  const visible = (versions.get(key) ?? []).filter((version) => version.lsn <= lsn);
-  if (visible.length === 0) return undefined;
-  let start = 0;
-  for (let index = visible.length - 1; index >= 0; index--) {
-    const value = visible[index]!.value;
-    if (value.kind === 'image' || value.willInit) { start = index; break; }
-  }
-  const first = visible[start]!;
-  const data: ReconstructData = { image: undefined, records: [] };
-  for (const version of visible.slice(start)) {
-    if (version.value.kind === 'image') data.image = { lsn: version.lsn, bytes: version.value.bytes };
-    else data.records.push({ lsn: version.lsn, value: version.value });
-  }
-  assert.ok(first.lsn <= lsn);
-  return data;
-}
+type Versions = ReferenceVersions;
 
 function randomValue(random: () => number, lsn: number): Value {
   const length = random() < 0.05 ? 8192 : 1 + Math.floor(random() * 200);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { relBlockKey, type Key } from '../../../src/keys.js';
 import { nodeFs, type Fs, type FsFileHandle } from '../../../src/storage/fs.js';
-import type { Value } from '../../../src/value.js';
+import type { ReconstructData, Value } from '../../../src/value.js';
 
 export function withTempDirectory<T>(body: (directory: string) => Promise<T>): Promise<T> {
   const directory = mkdtempSync(join(tmpdir(), 'strata-storage-'));
@@ -78,4 +78,24 @@ export function faultyFs(faults: Faults): Fs {
     mkdirRecursive: (path) => nodeFs.mkdirRecursive(path),
     syncDirectory: (path) => nodeFs.syncDirectory(path),
   };
+}
+
+/** Versions of every key, oldest first, as a reference model keeps them. */
+export type ReferenceVersions = Map<string, { lsn: number; value: Value }[]>;
+
+/** What a read of `key` at `lsn` must collect: the newest image or will-init version at or below it, and what follows. */
+export function referenceReconstruct(versions: ReferenceVersions, key: string, lsn: number): ReconstructData | undefined {
+  const visible = (versions.get(key) ?? []).filter((version) => version.lsn <= lsn);
+  if (visible.length === 0) return undefined;
+  let start = 0;
+  for (let index = visible.length - 1; index >= 0; index--) {
+    const value = visible[index]!.value;
+    if (value.kind === 'image' || value.willInit) { start = index; break; }
+  }
+  const data: ReconstructData = { image: undefined, records: [] };
+  for (const version of visible.slice(start)) {
+    if (version.value.kind === 'image') data.image = { lsn: version.lsn, bytes: version.value.bytes };
+    else data.records.push({ lsn: version.lsn, value: version.value });
+  }
+  return data;
 }
